@@ -1,0 +1,3 @@
+from openai_checkpoints_mcp import main
+
+main()

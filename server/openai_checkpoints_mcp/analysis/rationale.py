@@ -1,0 +1,64 @@
+"""Sentences an assistant can quote: which checkpoint won, by which metric, and why that metric."""
+
+from __future__ import annotations
+
+from .metrics import CATALOGUE, Goal
+from .ranking import AUTO, Ranking
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _direction(goal: Goal) -> str:
+    return "lower is better" if goal is Goal.MIN else "higher is better"
+
+
+def metric_reason(ranking: Ranking, *, has_validation_file: bool) -> str:
+    """Why this metric: the first sentence of a rationale."""
+    choice = ranking.choice
+    info = CATALOGUE.get(choice.metric)
+    meaning = f", {info.meaning}" if info else ""
+    head = f"Ranked by {choice.metric} ({_direction(choice.goal)}){meaning}"
+    if choice.requested != AUTO:
+        return f"{head}, as requested."
+    if not choice.skipped:
+        return f"{head}."
+    if not has_validation_file and choice.metric.startswith("train"):
+        return f"The job has no validation file, so ranked by {choice.metric} ({_direction(choice.goal)}), " \
+               f"which cannot detect overfitting."
+    missing = " or ".join(choice.skipped)
+    return f"No checkpoint has {missing}, so {head[0].lower()}{head[1:]}."
+
+
+def winner_sentence(ranking: Ranking, *, last_step: int | None, best_is_final: bool) -> str:
+    """Who won, by how much, and whether it is the job's final model."""
+    best = ranking.best
+    if best is None:
+        return ""
+    metric = ranking.choice.metric
+    value = ranking.value(best)
+    count = len(ranking.ranked)
+    text = f"Step {best.step} is best of {count} ranked checkpoint{'s' if count != 1 else ''} " \
+           f"with {metric} {_fmt(value)}"
+    if ranking.decided_by == "complement":
+        info = CATALOGUE.get(metric)
+        text += f" (tied with step {ranking.ranked[1].step}; {info.complement if info else 'the complement'} " \
+                "broke the tie)"
+    elif ranking.decided_by == "step":
+        text += f" (tied with step {ranking.ranked[1].step}; the earlier step wins)"
+    if best_is_final:
+        return text + "; it is the job's last checkpoint, the same weights as the final model."
+    final = next((c for c in ranking.ranked if c.step == last_step), None)
+    if final is not None:
+        return text + f", better than the last checkpoint (step {last_step}, {_fmt(ranking.value(final))}): " \
+                      "deploy this checkpoint rather than the final model."
+    return text + f"; it is not the last checkpoint (step {last_step})."
+
+
+def exclusion_note(ranking: Ranking) -> str:
+    count = len(ranking.excluded)
+    if not count:
+        return ""
+    return f"{count} checkpoint{'s' if count != 1 else ''} without {ranking.choice.metric} " \
+           f"{'were' if count != 1 else 'was'} not ranked."

@@ -1,0 +1,197 @@
+"""Lenient models of what the fine-tuning API returns.
+
+The API's real responses break its own spec (status ``paused``, ``hyperparameters:
+null``, ``error`` as ``{}`` or all nulls, reward metrics outside the schema), so
+these models accept anything that has an ``id``: unknown fields are kept
+(``extra="allow"``), every other field is optional, and a value of the wrong type
+becomes None instead of an error. Normalising helpers (`Job.method_type`,
+`Job.effective_hyperparameters`, `Checkpoint.numeric_metrics`, ...) hide the quirks
+from the rest of the server.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from ..analysis.metrics import finite_number
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return int(number) if math.isfinite(number) and number.is_integer() else None
+    return None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _dict_or_none(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
+def _str_list(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, str)]
+
+
+def _str_dict_or_none(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        return None
+    return {str(k): v if isinstance(v, str) else str(v) for k, v in value.items()}
+
+
+LenientInt = Annotated[int | None, BeforeValidator(_int_or_none)]
+LenientStr = Annotated[str | None, BeforeValidator(_str_or_none)]
+LenientDict = Annotated[dict[str, Any] | None, BeforeValidator(_dict_or_none)]
+StrList = Annotated[list[str], BeforeValidator(_str_list)]
+StrDict = Annotated[dict[str, str] | None, BeforeValidator(_str_dict_or_none)]
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    id: str = Field(min_length=1)
+
+
+class JobError(BaseModel):
+    """A failed job's error; all fields optional because non-failed jobs carry ``{}`` or nulls."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: LenientStr = None
+    message: LenientStr = None
+    param: LenientStr = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.code or self.message or self.param)
+
+
+def _error_or_none(value: Any) -> Any:
+    return value if isinstance(value, dict) else None
+
+
+class Job(_Lenient):
+    """A ``fine_tuning.job``."""
+
+    status: LenientStr = None
+    model: LenientStr = None
+    fine_tuned_model: LenientStr = None
+    created_at: LenientInt = None
+    finished_at: LenientInt = None
+    estimated_finish: LenientInt = None
+    organization_id: LenientStr = None
+    training_file: LenientStr = None
+    validation_file: LenientStr = None
+    result_files: StrList = Field(default_factory=list)
+    trained_tokens: LenientInt = None
+    seed: LenientInt = None
+    hyperparameters: LenientDict = None
+    method: LenientDict = None
+    metadata: StrDict = None
+    integrations: Annotated[list[Any] | None, BeforeValidator(lambda v: v if isinstance(v, list) else None)] = None
+    error: Annotated[JobError | None, BeforeValidator(_error_or_none)] = None
+    user_provided_suffix: LenientStr = None
+
+    @property
+    def method_type(self) -> str:
+        """``supervised``, ``dpo``, ``reinforcement`` (or whatever the API says); jobs from before
+        the ``method`` field existed are supervised."""
+        if self.method and isinstance(self.method.get("type"), str):
+            return self.method["type"]
+        return "supervised"
+
+    @property
+    def effective_hyperparameters(self) -> dict[str, Any]:
+        """The hyperparameters wherever the API put them: ``method.<type>.hyperparameters`` first,
+        then the deprecated top-level ``hyperparameters`` (null for DPO and RFT jobs)."""
+        merged: dict[str, Any] = {}
+        if self.hyperparameters:
+            merged.update(self.hyperparameters)
+        section = (self.method or {}).get(self.method_type)
+        if isinstance(section, dict) and isinstance(section.get("hyperparameters"), dict):
+            merged.update(section["hyperparameters"])
+        return merged
+
+    @property
+    def error_info(self) -> JobError | None:
+        """The error, or None when the API sent null, ``{}`` or all nulls."""
+        if self.error is None or self.error.is_empty:
+            return None
+        return self.error
+
+    @property
+    def suffix(self) -> str | None:
+        """The user's suffix: ``user_provided_suffix``, else the 4th field of an ``ft:`` model name."""
+        if self.user_provided_suffix:
+            return self.user_provided_suffix
+        name = self.fine_tuned_model or ""
+        parts = name.split(":")
+        if len(parts) >= 5 and parts[0] == "ft" and parts[3]:
+            return parts[3]
+        return None
+
+    @property
+    def has_validation_file(self) -> bool:
+        return bool(self.validation_file)
+
+
+class Checkpoint(_Lenient):
+    """A ``fine_tuning.job.checkpoint``."""
+
+    step_number: LenientInt = None
+    created_at: LenientInt = None
+    fine_tuned_model_checkpoint: LenientStr = None
+    fine_tuning_job_id: LenientStr = None
+    metrics: LenientDict = None
+
+    @property
+    def step(self) -> int | None:
+        """``step_number``, else the ``step`` metric."""
+        if self.step_number is not None:
+            return self.step_number
+        return _int_or_none((self.metrics or {}).get("step"))
+
+    @property
+    def numeric_metrics(self) -> dict[str, float]:
+        """Every metric that is a finite number, unknown keys included; ``step`` is left out
+        (it repeats `step`)."""
+        return {
+            key: number
+            for key, value in (self.metrics or {}).items()
+            if key != "step" and (number := finite_number(value)) is not None
+        }
+
+
+class Event(_Lenient):
+    """A ``fine_tuning.job.event``."""
+
+    created_at: LenientInt = None
+    level: LenientStr = None
+    message: LenientStr = None
+    type: LenientStr = None
+    data: LenientDict = None
+
+
+class ListPage(BaseModel):
+    """One page of a cursor-paginated list; ``data`` is parsed item by item by the caller."""
+
+    model_config = ConfigDict(extra="allow")
+
+    data: list[Any]
+    has_more: bool | None = None

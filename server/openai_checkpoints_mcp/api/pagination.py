@@ -1,0 +1,108 @@
+"""One cursor paginator for every list endpoint.
+
+The API's lists are cursor pages: ``after`` is the id of the last item of the
+previous page, and a page says ``has_more``. Following openai-python, paging
+stops when ``has_more`` is false or a page is empty (a missing ``has_more`` on a
+non-empty page means "keep going"). A server that hands back a cursor or an id
+it already gave would make that loop forever, so both are detected and reported
+as `bad_response`; and the total is capped, with the result saying it was
+truncated and where to continue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from ..errors import CheckpointsError, ErrorCode
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+ItemT = TypeVar("ItemT", bound=HasId)
+
+
+@dataclass(frozen=True)
+class Page(Generic[ItemT]):
+    """One fetched page: its items (in API order) and whether the API says more follow."""
+
+    items: Sequence[ItemT]
+    has_more: bool | None
+
+
+@dataclass
+class Collected(Generic[ItemT]):
+    """Everything the paginator gathered."""
+
+    items: list[ItemT] = field(default_factory=list)
+    pages_fetched: int = 0
+    truncated: bool = False
+    next_after: str | None = None
+    """When `truncated`: the cursor to continue from (pass it as ``after``)."""
+
+
+FetchPage = Callable[[str | None], Awaitable[Page[ItemT]]]
+OnPage = Callable[[int, int], Awaitable[None]]
+
+
+async def collect_pages(
+    fetch_page: FetchPage[ItemT],
+    *,
+    max_items: int,
+    after: str | None = None,
+    what: str = "items",
+    on_page: OnPage | None = None,
+) -> Collected[ItemT]:
+    """Fetch pages until ``has_more`` is false, a page is empty, or `max_items` are collected.
+
+    Args:
+        fetch_page: fetches the page that follows the cursor (None: the first page).
+        max_items: the cap; reaching it with more to come sets `truncated` and `next_after`.
+        after: a cursor to start from, to continue an earlier truncated listing.
+        what: what the items are, for error messages ("checkpoints of ftjob-...").
+        on_page: awaited after each page with (pages fetched, items so far), e.g. for progress.
+
+    Raises:
+        CheckpointsError: ``bad_response`` when the server repeats a cursor or an id.
+    """
+    collected: Collected[ItemT] = Collected()
+    seen_ids: set[str] = set()
+    used_cursors: set[str | None] = set()
+    cursor = after
+    while True:
+        if cursor in used_cursors:
+            raise CheckpointsError(
+                ErrorCode.BAD_RESPONSE,
+                f"The API sent the cursor {cursor!r} twice while listing {what}, so paging would never end; "
+                "stopped after "
+                f"{collected.pages_fetched} pages. This is a server bug: check OPENAI_BASE_URL points at a "
+                "faithful OpenAI-compatible API.",
+            )
+        used_cursors.add(cursor)
+        page = await fetch_page(cursor)
+        collected.pages_fetched += 1
+        for item in page.items:
+            if item.id in seen_ids:
+                raise CheckpointsError(
+                    ErrorCode.BAD_RESPONSE,
+                    f"The API returned {item.id!r} twice while listing {what} (page {collected.pages_fetched}), "
+                    "so its cursor pagination is broken; stopped instead of looping. Check OPENAI_BASE_URL points "
+                    "at a faithful OpenAI-compatible API.",
+                )
+            seen_ids.add(item.id)
+        room = max_items - len(collected.items)
+        collected.items.extend(page.items[:room])
+        if on_page is not None:
+            await on_page(collected.pages_fetched, len(collected.items))
+        more = page.has_more is not False and len(page.items) > 0
+        if len(page.items) > room or (more and len(collected.items) >= max_items):
+            collected.truncated = True
+            collected.next_after = collected.items[-1].id if collected.items else cursor
+            return collected
+        if not more:
+            return collected
+        cursor = page.items[-1].id

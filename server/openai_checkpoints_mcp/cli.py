@@ -1,0 +1,166 @@
+"""Command line: run the stdio server, or ``call`` one tool once and print its result as JSON.
+
+    openai-checkpoints-mcp [--demo] [--timeout S] [--max-retries N] [--deadline S] [--log-level L]
+    openai-checkpoints-mcp call TOOL [key=value ...] [--demo] [...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+
+from .config import DEFAULT_DEADLINE, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, Settings
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
+def _retries(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 10, got {text}")
+    return value
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--demo", action="store_true", default=None,
+        help="serve the bundled demo dataset in-process: no key, no network; every result says it is a demo",
+    )
+    common.add_argument(
+        "--timeout", type=_positive, default=None, metavar="SECONDS",
+        help=f"seconds to wait for one API response (default {DEFAULT_TIMEOUT:g})",
+    )
+    common.add_argument(
+        "--max-retries", type=_retries, default=None, metavar="N",
+        help=f"retries of a failed request, as openai-python (default {DEFAULT_MAX_RETRIES})",
+    )
+    common.add_argument(
+        "--deadline", type=_positive, default=None, metavar="SECONDS",
+        help=f"seconds one tool call may take in all (default {DEFAULT_DEADLINE:g})",
+    )
+    common.add_argument("--log-level", choices=LOG_LEVELS, default=None, type=str.upper, help="stderr log level")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="openai-checkpoints-mcp",
+        parents=[common],
+        description="MCP server (stdio) that inspects OpenAI fine-tuning jobs and picks the checkpoint to deploy. "
+        "Reads OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID and OPENAI_PROJECT_ID.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="{call}")
+    call = commands.add_parser(
+        "call", parents=[common], help="run one tool once and print its structured result as JSON",
+        description="Run one tool once and print its structured result as JSON on stdout. Values are JSON when they "
+        "parse as JSON and the argument is not a string (top_k=5, metadata='{\"team\":\"nlp\"}'), else text. "
+        "Exit status: 0 ok, 1 tool error (text on stderr), 2 usage.",
+    )
+    call.add_argument("tool", help="tool name, e.g. best_checkpoint")
+    call.add_argument("arguments", nargs="*", metavar="key=value", help="tool arguments")
+    return parser
+
+
+def _version() -> str:
+    from .server import server_version
+
+    return server_version()
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(timeout=args.timeout, max_retries=args.max_retries, deadline=args.deadline,
+                             demo=bool(args.demo))
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        logging.getLogger("httpx2").setLevel(logging.WARNING)
+        logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def parse_arguments(pairs: Sequence[str], schema: dict[str, Any]) -> dict[str, Any]:
+    """``key=value`` pairs into tool arguments, typed by the tool's input schema.
+
+    A value is decoded as JSON unless the argument's schema says it is only a string.
+    """
+    properties = schema.get("properties", {})
+    arguments: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"arguments are key=value, got {pair!r}")
+        if key not in properties:
+            raise ValueError(f"{key!r} is not an argument; this tool takes: {', '.join(properties) or 'nothing'}")
+        if _is_string_only(properties[key]):
+            arguments[key] = raw
+            continue
+        try:
+            arguments[key] = json.loads(raw)
+        except ValueError:
+            arguments[key] = raw
+    return arguments
+
+
+def _is_string_only(prop: dict[str, Any]) -> bool:
+    types = [prop.get("type")] + [option.get("type") for option in prop.get("anyOf", [])]
+    types = [t for t in types if t is not None]
+    return bool(types) and all(t in ("string", "null") for t in types) and "string" in types
+
+
+async def _call(settings: Settings, tool: str, pairs: Sequence[str], log_level: str) -> int:
+    from mcp import Client
+
+    from .server import create_server
+
+    server = create_server(settings, log_level=log_level)
+    async with Client(server) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        if tool not in tools:
+            print(f"error: unknown tool {tool!r}; tools: {', '.join(sorted(tools))}", file=sys.stderr)
+            return 2
+        try:
+            arguments = parse_arguments(pairs, tools[tool].input_schema)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        result = await client.call_tool(tool, arguments)
+    if result.is_error:
+        text = " ".join(getattr(block, "text", "") for block in result.content)
+        print(text, file=sys.stderr)
+        return 1
+    print(json.dumps(result.structured_content, indent=2, ensure_ascii=False))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    settings = _settings(args)
+    if args.command == "call":
+        level = args.log_level or "WARNING"
+        _configure_logging(level)
+        sys.exit(anyio.run(_call, settings, args.tool, args.arguments, level))
+    level = args.log_level or "INFO"
+    _configure_logging(level)
+    from .server import serve
+
+    try:
+        anyio.run(lambda: serve(settings, log_level=level))
+    except KeyboardInterrupt:
+        pass

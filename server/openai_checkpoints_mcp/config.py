@@ -1,0 +1,75 @@
+"""Settings from the environment (named as openai-python names them) and flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEMO_BASE_URL = "http://demo.openai-checkpoints-mcp.invalid/v1"
+
+DEFAULT_TIMEOUT = 30.0
+"""Seconds to wait for one HTTP response (connect is capped at 5 s)."""
+DEFAULT_MAX_RETRIES = 2
+"""Retries after the first attempt, as openai-python: 3 attempts in all."""
+DEFAULT_DEADLINE = 120.0
+"""Seconds one whole tool call may take, retries and every page included."""
+DEFAULT_PAGE_SIZE = 100
+"""Items asked for per list request; the API documents no maximum, so stay modest."""
+DEFAULT_MAX_ITEMS = 10_000
+"""Items one list may collect before the result says it was truncated."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to reach the API. The key is never printed (see `__repr__`)."""
+
+    api_key: str | None = None
+    base_url: str = DEFAULT_BASE_URL
+    organization: str | None = None
+    project: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    deadline: float = DEFAULT_DEADLINE
+    page_size: int = DEFAULT_PAGE_SIZE
+    max_items: int = DEFAULT_MAX_ITEMS
+    demo: bool = False
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never show the key, even in a traceback
+        key = "set" if self.api_key else "missing"
+        return (
+            f"Settings(api_key={key}, base_url={self.base_url!r}, organization={self.organization!r}, "
+            f"project={self.project!r}, timeout={self.timeout}, max_retries={self.max_retries}, "
+            f"deadline={self.deadline}, page_size={self.page_size}, max_items={self.max_items}, demo={self.demo})"
+        )
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID``.
+
+        Empty variables count as unset. `overrides` (from flags) win over the environment;
+        an override of None is ignored.
+        """
+        env = os.environ if env is None else env
+
+        def read(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        values: dict[str, object] = {
+            "api_key": read("OPENAI_API_KEY"),
+            "base_url": read("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
+            "organization": read("OPENAI_ORG_ID"),
+            "project": read("OPENAI_PROJECT_ID"),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.demo:
+            settings = cls(
+                **{**values, "api_key": None, "base_url": DEMO_BASE_URL, "organization": None, "project": None}  # type: ignore[arg-type]
+            )
+        return settings

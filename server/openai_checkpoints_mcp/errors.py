@@ -1,0 +1,66 @@
+"""Typed failures that the tools turn into MCP tool errors.
+
+Every failure the server anticipates is a `CheckpointsError` carrying a short
+`code` (what an assistant can branch on) and an actionable sentence. The text
+an assistant sees is always ``"<code>: <message>"``, optionally followed by
+the upstream request id, so it can be quoted to OpenAI support.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """The short codes that start every tool error text."""
+
+    INVALID_ARGUMENT = "invalid_argument"
+    AUTH_MISSING = "auth_missing"
+    AUTH_FAILED = "auth_failed"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"
+    TIMEOUT = "timeout"
+    BAD_RESPONSE = "bad_response"
+
+
+class CheckpointsError(Exception):
+    """An anticipated failure: bad input, or the upstream API said no.
+
+    Attributes:
+        code: the short code, one of `ErrorCode`.
+        message: one or two sentences saying what happened and what to do.
+        status: the upstream HTTP status, when there was one.
+        request_id: the upstream ``x-request-id``, when there was one.
+        retry_after: seconds the upstream asked us to wait (rate limits).
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.status = status
+        self.request_id = request_id
+        self.retry_after = retry_after
+        super().__init__(self.text)
+
+    @property
+    def text(self) -> str:
+        """The text an assistant reads: code first, then the sentence, then the request id."""
+        text = f"{self.code.value}: {self.message}"
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return text
+
+
+def invalid_argument(message: str) -> CheckpointsError:
+    """A caller mistake, found before any request was made."""
+    return CheckpointsError(ErrorCode.INVALID_ARGUMENT, message)

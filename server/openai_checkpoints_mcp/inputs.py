@@ -1,0 +1,71 @@
+"""Tool argument types (their JSON schema teaches the model) and precise messages for bad input.
+
+Everything here is checked by the SDK before a tool body runs, so bad input
+never reaches the API: it becomes an ``invalid_argument`` error naming the
+argument, what was wrong, and what is accepted.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, ValidationError
+
+JOB_ID_PATTERN = r"^ftjob-[A-Za-z0-9_-]+$"
+CHECKPOINT_ID_PATTERN = r"^ft(ckpt|chkpt)[-_][A-Za-z0-9_-]+$"
+METRIC_PATTERN = r"^[A-Za-z0-9_./-]+$"
+MAX_ID_LENGTH = 100
+
+JobStatus = Literal["validating_files", "queued", "running", "succeeded", "failed", "cancelled", "paused"]
+
+JobId = Annotated[
+    str,
+    Field(
+        pattern=JOB_ID_PATTERN,
+        min_length=7,
+        max_length=MAX_ID_LENGTH,
+        description="Fine-tuning job id: 'ftjob-' followed by letters, digits, '_' or '-' "
+        "(e.g. ftjob-abc123; Azure ids are ftjob- plus 32 hex digits).",
+    ),
+]
+
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\[\]]+$")]
+MetadataValue = Annotated[str, StringConstraints(max_length=512)]
+
+_RULES = {
+    "job_id": "must be 'ftjob-' followed by letters, digits, '_' or '-', at most 100 characters "
+    "(e.g. ftjob-abc123); list_jobs shows the ids",
+    "after": "must be an id returned by an earlier call of this tool ('ftjob-...' for jobs, "
+    "'ftckpt_...' for checkpoints), at most 100 characters",
+    "metric": "must be 'auto', a metric name such as full_valid_loss, or another metric key of the checkpoints "
+    "(letters, digits, '_', '.', '/', '-')",
+    "metadata": "must be an object of at most 16 string pairs, keys 1-64 characters without '[' or ']', "
+    "values at most 512 characters",
+}
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One ``invalid_argument`` sentence per bad argument: what was wrong and what is accepted."""
+    parts: list[str] = []
+    for item in error.errors(include_url=False):
+        loc = [str(part) for part in item["loc"]]
+        name = loc[0] if loc else "arguments"
+        where = ".".join(loc) or "arguments"
+        rule = _RULES.get(name)
+        if item["type"] == "missing":
+            parts.append(f"{where} is required")
+        elif item["type"] == "extra_forbidden":
+            parts.append(f"{where} is not an argument of this tool")
+        elif rule and item["type"] in {"string_pattern_mismatch", "string_too_long", "string_too_short"}:
+            parts.append(f"{where} {rule}; got {_shown(item.get('input'))}")
+        elif rule and name == "metadata":
+            parts.append(f"{where} {rule}; {item['msg'][:1].lower()}{item['msg'][1:]}")
+        else:
+            message = item["msg"]
+            parts.append(f"{where}: {message[:1].lower()}{message[1:]}; got {_shown(item.get('input'))}")
+    return "invalid_argument: " + "; ".join(parts) + "."

@@ -1,0 +1,249 @@
+"""What each tool does: ask the API (through `OpenAIClient`), hand plain models to `analysis`,
+and build the output model. No MCP here; progress is reported through a callback."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Mapping
+
+import anyio
+
+from .analysis.metrics import Goal
+from .analysis.rationale import exclusion_note, metric_reason, winner_sentence
+from .analysis.ranking import Candidate, MetricChoiceError, choose_metric, numeric_keys, rank
+from .api.client import OpenAIClient
+from .api.models import Checkpoint, Job
+from .api.pagination import Collected
+from .errors import CheckpointsError, invalid_argument
+from .outputs import (
+    BestCheckpoint,
+    BestCheckpointResult,
+    CheckpointInfo,
+    CheckpointList,
+    Coverage,
+    ExcludedCheckpoint,
+    JobDetail,
+    JobList,
+    JobSummary,
+)
+
+Progress = Callable[[float, float | None, str], Awaitable[None]]
+
+JOBS_SCAN_PAGE_SIZE = 100
+JOBS_SCAN_MAX_PAGES = 10
+_STILL_RUNNING = {"validating_files", "queued", "running", "paused"}
+
+
+async def list_jobs(
+    client: OpenAIClient,
+    *,
+    status: str | None,
+    limit: int,
+    after: str | None,
+    metadata: Mapping[str, str] | None,
+) -> JobList:
+    """Jobs newest first. Without `status` one API page; with it, pages are scanned (the API cannot
+    filter by status) until `limit` matches or `JOBS_SCAN_MAX_PAGES` pages."""
+    if status is None:
+        page = await client.list_jobs_page(limit=limit, after=after, metadata=metadata)
+        jobs = list(page.items)
+        has_more = bool(jobs) and page.has_more is not False
+        return JobList(
+            jobs=[JobSummary.from_job(job) for job in jobs],
+            has_more=has_more,
+            next_after=jobs[-1].id if has_more else None,
+            scanned=len(jobs),
+        )
+    matches: list[Job] = []
+    scanned = 0
+    cursor = after
+    last_seen: str | None = None
+    for _ in range(JOBS_SCAN_MAX_PAGES):
+        page = await client.list_jobs_page(limit=JOBS_SCAN_PAGE_SIZE, after=cursor, metadata=metadata)
+        for job in page.items:
+            scanned += 1
+            last_seen = job.id
+            if job.status == status:
+                matches.append(job)
+                if len(matches) == limit:
+                    return JobList(
+                        jobs=[JobSummary.from_job(j) for j in matches], has_more=True, next_after=job.id,
+                        scanned=scanned,
+                    )
+        if page.has_more is False or not page.items:
+            return JobList(jobs=[JobSummary.from_job(j) for j in matches], has_more=False, next_after=None,
+                           scanned=scanned)
+        cursor = page.items[-1].id
+    return JobList(
+        jobs=[JobSummary.from_job(j) for j in matches], has_more=True, next_after=last_seen, scanned=scanned
+    )
+
+
+async def get_job(client: OpenAIClient, job_id: str) -> JobDetail:
+    return JobDetail.from_job(await client.get_job(job_id))
+
+
+async def _job_and_checkpoints(
+    client: OpenAIClient, job_id: str, *, after: str | None, progress: Progress | None
+) -> tuple[Job, Collected[Checkpoint]]:
+    """The job and all its checkpoints, fetched concurrently (one round trip saved)."""
+    job: Job | None = None
+    collected: Collected[Checkpoint] | None = None
+    checkpoints_error: CheckpointsError | None = None
+
+    async def on_page(pages: int, items: int) -> None:
+        if progress is not None:
+            await progress(pages, None, f"read {pages} page{'s' if pages != 1 else ''}, {items} checkpoints")
+
+    async def fetch_checkpoints() -> None:
+        nonlocal collected, checkpoints_error
+        try:
+            collected = await client.list_checkpoints(job_id, after=after, on_page=on_page)
+        except CheckpointsError as exc:  # reported after the job's own answer, which explains it better
+            checkpoints_error = exc
+
+    job_error: CheckpointsError | None = None
+    async with anyio.create_task_group() as group:
+        group.start_soon(fetch_checkpoints)
+        try:
+            job = await client.get_job(job_id)
+        except CheckpointsError as exc:
+            job_error = exc
+            group.cancel_scope.cancel()
+    if job_error is not None:
+        raise job_error
+    if checkpoints_error is not None:
+        raise checkpoints_error
+    assert job is not None and collected is not None
+    return job, collected
+
+
+def _by_step(checkpoints: list[Checkpoint]) -> list[Checkpoint]:
+    return sorted(checkpoints, key=lambda c: (c.step if c.step is not None else math.inf, c.created_at or 0))
+
+
+def coverage_of(job: Job, checkpoints: list[Checkpoint]) -> Coverage:
+    method = job.method_type
+    has_validation = job.has_validation_file
+    if method == "reinforcement":
+        retention = ("The API keeps only the 3 checkpoints with the best validation reward, so the checkpoints "
+                     "are not evenly spaced and earlier evaluations are gone.")
+    elif method == "dpo":
+        retention = ("The API keeps checkpoints of only the last 3 epochs (one per epoch), as for supervised jobs; "
+                     "retention for DPO is not separately documented.")
+    else:
+        retention = "The API keeps checkpoints of only the last 3 epochs (one per epoch); earlier ones are gone."
+    present = {key for c in checkpoints for key in c.numeric_metrics}
+    if not has_validation:
+        note = ("No validation file, so there are no valid_*/full_valid_* metrics: only training metrics, which "
+                "cannot show overfitting.")
+    elif not any(key.startswith(("full_valid", "valid")) for key in present) and checkpoints:
+        note = "The job has a validation file, but these checkpoints carry no validation metrics."
+    else:
+        note = ("full_valid_* metrics cover the whole validation set and are the ones to trust; per-step valid_* "
+                "metrics come from one batch and are noisy.")
+    if not checkpoints:
+        note = f"No checkpoints (job status: {job.status}). " + note
+    return Coverage(method=method, has_validation_file=has_validation, retention=retention, note=note)
+
+
+async def list_checkpoints(
+    client: OpenAIClient, job_id: str, *, after: str | None = None, progress: Progress | None = None
+) -> CheckpointList:
+    job, collected = await _job_and_checkpoints(client, job_id, after=after, progress=progress)
+    checkpoints = _by_step(collected.items)
+    return CheckpointList(
+        job_id=job_id,
+        status=job.status,
+        count=len(checkpoints),
+        pages_fetched=collected.pages_fetched,
+        truncated=collected.truncated,
+        next_after=collected.next_after,
+        checkpoints=[CheckpointInfo.from_checkpoint(c) for c in checkpoints],
+        coverage=coverage_of(job, checkpoints),
+    )
+
+
+def _no_checkpoints_reason(job: Job) -> str:
+    status = job.status or "unknown"
+    if status == "failed":
+        error = job.error_info
+        detail = f": {error.code + ': ' if error and error.code else ''}{error.message}" if error and error.message else ""
+        return f"The job failed{detail}, so it has no checkpoints to rank."
+    if status == "cancelled":
+        return "The job was cancelled before it saved any checkpoint, so there is nothing to rank."
+    if status in _STILL_RUNNING:
+        return (f"The job is {status} and has not saved a checkpoint yet; checkpoints appear at the end of each "
+                "epoch. Call again later.")
+    return f"The job (status {status}) has no checkpoints to rank."
+
+
+async def best_checkpoint(
+    client: OpenAIClient,
+    job_id: str,
+    *,
+    metric: str,
+    goal: Goal | None,
+    top_k: int,
+    progress: Progress | None = None,
+) -> BestCheckpointResult:
+    job, collected = await _job_and_checkpoints(client, job_id, after=None, progress=progress)
+    checkpoints = _by_step(collected.items)
+    by_id = {c.id: c for c in checkpoints}
+    candidates = [Candidate(c.id, c.step, c.metrics or {}) for c in checkpoints]
+    base = dict(
+        job_id=job_id,
+        status=job.status,
+        final_model=job.fine_tuned_model,
+        checkpoints_considered=len(checkpoints),
+        truncated=collected.truncated,
+    )
+    if not checkpoints:
+        return BestCheckpointResult(
+            **base, best=None, metric=None if metric == "auto" else metric, goal=goal.value if goal else None,
+            rationale=_no_checkpoints_reason(job), ranking=[], excluded=[], best_is_final=None,
+        )
+    present = numeric_keys(candidates)
+    try:
+        choice = choose_metric(metric, goal, method_type=job.method_type, present=present)
+    except MetricChoiceError as exc:
+        raise invalid_argument(str(exc)) from None
+    if choice is None:
+        found = ", ".join(sorted(present)) or "none"
+        return BestCheckpointResult(
+            **base, best=None, metric=None, goal=None, ranking=[],
+            excluded=[ExcludedCheckpoint(id=c.id, step_number=c.step, reason="has none of the metrics auto ranks by")
+                      for c in checkpoints],
+            rationale=(f"No checkpoint has full_valid_loss, valid_loss or train_loss (metrics present: {found}); "
+                       "call again with metric=<one of those> and goal='min' or 'max'."),
+            best_is_final=None,
+        )
+    ranking = rank(candidates, choice)
+    excluded = [ExcludedCheckpoint(id=e.id, step_number=e.step, reason=e.reason) for e in ranking.excluded]
+    last_step = checkpoints[-1].step
+    best = ranking.best
+    if best is None:
+        return BestCheckpointResult(
+            **base, best=None, metric=choice.metric, goal=choice.goal.value, ranking=[], excluded=excluded,
+            rationale=f"No checkpoint has a usable {choice.metric} value, so none can be ranked by it.",
+            best_is_final=None,
+        )
+    best_is_final = best.id == checkpoints[-1].id
+    sentences = [
+        metric_reason(ranking, has_validation_file=job.has_validation_file),
+        winner_sentence(ranking, last_step=last_step, best_is_final=best_is_final),
+        exclusion_note(ranking),
+    ]
+    if collected.truncated:
+        sentences.append(f"Only the first {len(checkpoints)} checkpoints were read (item cap).")
+    info = CheckpointInfo.from_checkpoint(by_id[best.id])
+    return BestCheckpointResult(
+        **base,
+        best=BestCheckpoint(**info.model_dump(), job_id=job_id),
+        metric=choice.metric,
+        goal=choice.goal.value,
+        rationale=" ".join(s for s in sentences if s),
+        ranking=[CheckpointInfo.from_checkpoint(by_id[c.id]) for c in ranking.ranked[:top_k]],
+        excluded=excluded,
+        best_is_final=best_is_final,
+    )
