@@ -40,6 +40,11 @@ def _finish(ctx: Context[AppState], result: ResultT) -> ResultT:
     return result
 
 
+def _one_line(text: str) -> str:
+    """Descriptions are written wrapped in source; the model gets them as one paragraph."""
+    return " ".join(text.split())
+
+
 def _client(ctx: Context[AppState]) -> OpenAIClient:
     return ctx.request_context.lifespan_context.client
 
@@ -71,7 +76,7 @@ cancelled, running) returns best=null with the reason."""
 def register_tools(server: MCPServer) -> None:
     """Add the read-only tools to `server`."""
 
-    @server.tool(title="List fine-tuning jobs", description=LIST_JOBS, annotations=READ_ONLY)
+    @server.tool(title="List fine-tuning jobs", description=_one_line(LIST_JOBS), annotations=READ_ONLY)
     async def list_jobs(
         ctx: Context[AppState],
         status: Annotated[
@@ -97,11 +102,11 @@ def register_tools(server: MCPServer) -> None:
         result = await queries.list_jobs(_client(ctx), status=status, limit=limit, after=after, metadata=metadata)
         return _finish(ctx, result)
 
-    @server.tool(title="Get a fine-tuning job", description=GET_JOB, annotations=READ_ONLY)
+    @server.tool(title="Get a fine-tuning job", description=_one_line(GET_JOB), annotations=READ_ONLY)
     async def get_job(ctx: Context[AppState], job_id: JobId) -> JobDetail:
         return _finish(ctx, await queries.get_job(_client(ctx), job_id))
 
-    @server.tool(title="List a job's checkpoints", description=LIST_CHECKPOINTS, annotations=READ_ONLY)
+    @server.tool(title="List a job's checkpoints", description=_one_line(LIST_CHECKPOINTS), annotations=READ_ONLY)
     async def list_checkpoints(
         ctx: Context[AppState],
         job_id: JobId,
@@ -117,7 +122,7 @@ def register_tools(server: MCPServer) -> None:
         result = await queries.list_checkpoints(_client(ctx), job_id, after=after, progress=ctx.report_progress)
         return _finish(ctx, result)
 
-    @server.tool(title="Pick the best checkpoint", description=BEST_CHECKPOINT, annotations=READ_ONLY)
+    @server.tool(title="Pick the best checkpoint", description=_one_line(BEST_CHECKPOINT), annotations=READ_ONLY)
     async def best_checkpoint(
         ctx: Context[AppState],
         job_id: JobId,

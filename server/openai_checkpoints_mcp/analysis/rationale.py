@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .metrics import CATALOGUE, Goal
+from .metrics import CATALOGUE, FULL_VALID_REWARDS, Goal
 from .ranking import AUTO, Ranking
 
 
@@ -24,6 +24,8 @@ def metric_reason(ranking: Ranking, *, has_validation_file: bool) -> str:
         return f"{head}, as requested."
     if not choice.skipped:
         return f"{head}."
+    if choice.metric in FULL_VALID_REWARDS:
+        return f"{head}; reinforcement jobs report grader rewards rather than a validation loss."
     if not has_validation_file and choice.metric.startswith("train"):
         return f"The job has no validation file, so ranked by {choice.metric} ({_direction(choice.goal)}), " \
                f"which cannot detect overfitting."
