@@ -1,0 +1,343 @@
+"""A faithful, in-memory fake of OpenAI's fine-tuning REST API, as an ASGI app.
+
+It serves the read endpoints this project uses (jobs, checkpoints, events and
+result files) from a `FakeData` snapshot, with the real API's defaults, newest-first
+ordering, cursor paging, metadata filter, error envelopes and bearer auth. Every
+request is recorded so tests can assert on what a client actually sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Message, Receive, Scope, Send
+
+JOBS_DEFAULT_LIMIT = 20
+EVENTS_DEFAULT_LIMIT = 20
+CHECKPOINTS_DEFAULT_LIMIT = 10
+
+_METADATA_KEY = re.compile(r"metadata\[(.*)\]")
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+@dataclass
+class FakeFile:
+    """A stored file: its `OpenAIFile` object and its raw (CSV) content."""
+
+    meta: dict[str, Any]
+    content: bytes
+
+
+@dataclass
+class FakeData:
+    """Everything the fake serves, as raw JSON-ready objects (any order)."""
+
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    files: dict[str, FakeFile] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One HTTP request as the fake received it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+
+    @classmethod
+    def from_scope(cls, scope: Scope) -> RecordedRequest:
+        """Record an ASGI http scope: decoded query, lower-cased header names."""
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope.get("headers", []):
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        return cls(method=scope["method"], path=scope["path"], query=query, headers=headers)
+
+
+class ApiError(Exception):
+    """An error answered with OpenAI's `{"error": {...}}` envelope."""
+
+    def __init__(
+        self, status: int, message: str, *, error_type: str = "invalid_request_error",
+        param: str | None = None, code: str | None = None, headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = error_body(message, error_type=error_type, param=param, code=code)
+        self.headers = headers or {}
+
+
+def error_body(
+    message: str, *, error_type: str = "invalid_request_error", param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error envelope; all four keys are always present."""
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+def default_error_body(status: int) -> dict[str, Any]:
+    """An OpenAI-style error envelope that fits an HTTP status (used by fault injection)."""
+    if status == 429:
+        return error_body("Rate limit reached for requests", error_type="requests", code="rate_limit_exceeded")
+    known: dict[int, tuple[str, str, str | None]] = {
+        401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
+        403: ("You are not allowed to perform this request.", "invalid_request_error", None),
+        408: ("The request timed out.", "invalid_request_error", None),
+        409: ("Another request is modifying this resource; try again.", "invalid_request_error", None),
+        500: ("The server had an error while processing your request.", "server_error", None),
+        502: ("Bad gateway.", "server_error", None),
+        503: ("The server is overloaded or not ready yet.", "server_error", None),
+        504: ("The gateway timed out.", "server_error", None),
+    }
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = f"HTTP {status}"
+    fallback = (phrase, "server_error" if status >= 500 else "invalid_request_error", None)
+    message, error_type, code = known.get(status, fallback)
+    return error_body(message, error_type=error_type, code=code)
+
+
+def new_request_id() -> str:
+    """A fresh `x-request-id` value: `req_` + 32 hex digits."""
+    return f"req_{secrets.token_hex(16)}"
+
+
+def with_request_id(send: Send) -> Send:
+    """Wrap `send` so the response carries an `x-request-id` header (unless it has one)."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                headers.append((b"x-request-id", new_request_id().encode()))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return wrapped
+
+
+def mask_key(key: str) -> str:
+    """How OpenAI echoes a rejected key: a fixed prefix and at most its last 4 characters."""
+    return "sk-..." + (key[-4:] if len(key) > 8 else "")
+
+
+
+def _parse_limit(raw: str | None, default: int, maximum: int) -> int:
+    """The page size: `default` when absent, 400 when not an integer >= 1, clamped to `maximum`."""
+    if raw is None:
+        return min(default, maximum)
+    if not _INTEGER.fullmatch(raw.strip()):
+        raise ApiError(400, f"Invalid 'limit': expected an integer, got {raw!r}.", param="limit", code="invalid_type")
+    limit = int(raw)
+    if limit < 1:
+        message = f"Invalid 'limit': expected a value >= 1, got {limit}."
+        raise ApiError(400, message, param="limit", code="integer_below_min_value")
+    return min(limit, maximum)
+
+
+def _metadata_filter(query_string: str) -> dict[str, str] | None | bool:
+    """The `metadata` filter: a dict to AND-match, None for `metadata=null`, False for no filter."""
+    pairs: dict[str, str] = {}
+    null = False
+    for key, value in parse_qsl(query_string, keep_blank_values=True):
+        if key == "metadata":
+            if value != "null":
+                message = "Invalid 'metadata': use metadata[key]=value pairs, or metadata=null."
+                raise ApiError(400, message, param="metadata")
+            null = True
+        elif match := _METADATA_KEY.fullmatch(key):
+            pairs[match.group(1)] = value
+    if null and pairs:
+        message = "Invalid 'metadata': metadata=null cannot be combined with metadata[key]=value."
+        raise ApiError(400, message, param="metadata")
+    if null:
+        return None
+    return pairs or False
+
+
+def _matches(job: dict[str, Any], wanted: dict[str, str] | None | bool) -> bool:
+    if wanted is False:
+        return True
+    metadata = job.get("metadata")
+    if wanted is None:
+        return metadata is None
+    assert isinstance(wanted, dict)
+    return metadata is not None and all(metadata.get(k) == v for k, v in wanted.items())
+
+
+Handler = Callable[[Request, re.Match[str]], Awaitable[Response]]
+
+
+class FakeOpenAI:
+    """The fake API; an instance is the ASGI app.
+
+    `api_key=None` disables auth (demo mode). `max_page_size` clamps `limit`
+    (OpenAI documents no cap). `base64_results` serves file content base64-encoded,
+    a quirk seen on real `fine-tune-results` files.
+    """
+
+    def __init__(
+        self, data: FakeData, *, api_key: str | None = "sk-fake-key", max_page_size: int = 100,
+        base64_results: bool = False, base_path: str = "/v1",
+    ) -> None:
+        self.data = data
+        self.api_key = api_key
+        self.max_page_size = max_page_size
+        self.base64_results = base64_results
+        self.base_path = base_path.rstrip("/")
+        self.requests: list[RecordedRequest] = []
+        self._routes: list[tuple[re.Pattern[str], Handler]] = [
+            (re.compile(r"/fine_tuning/jobs"), self._list_jobs),
+            (re.compile(r"/fine_tuning/jobs/(?P<job>[^/]+)"), self._get_job),
+            (re.compile(r"/fine_tuning/jobs/(?P<job>[^/]+)/checkpoints"), self._list_checkpoints),
+            (re.compile(r"/fine_tuning/jobs/(?P<job>[^/]+)/events"), self._list_events),
+            (re.compile(r"/files/(?P<file>[^/]+)"), self._get_file),
+            (re.compile(r"/files/(?P<file>[^/]+)/content"), self._get_file_content),
+        ]
+
+    def reset_requests(self) -> None:
+        """Forget the recorded requests."""
+        self.requests.clear()
+
+    def requests_to(self, path_suffix_or_substring: str) -> list[RecordedRequest]:
+        """The recorded requests whose path contains the given text."""
+        return [r for r in self.requests if path_suffix_or_substring in r.path]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        self.requests.append(RecordedRequest.from_scope(scope))
+        request = Request(scope, receive)
+        try:
+            response = await self._dispatch(request)
+        except ApiError as err:
+            response = JSONResponse(err.body, status_code=err.status, headers=err.headers)
+        await response(scope, receive, with_request_id(send))
+
+    async def _dispatch(self, request: Request) -> Response:
+        self._check_auth(request)
+        path = request.url.path
+        if not path.startswith(self.base_path + "/"):
+            raise ApiError(404, f"Invalid URL ({request.method} {path})")
+        relative = path[len(self.base_path) :]
+        for pattern, handler in self._routes:
+            if match := pattern.fullmatch(relative):
+                if request.method not in ("GET", "HEAD"):
+                    raise ApiError(405, f"Method {request.method} is not allowed for {path}.", headers={"allow": "GET"})
+                return await handler(request, match)
+        raise ApiError(404, f"Invalid URL ({request.method} {path})")
+
+    def _check_auth(self, request: Request) -> None:
+        if self.api_key is None:
+            return
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        key = key.strip() if scheme.lower() == "bearer" else ""
+        if not key:
+            raise ApiError(
+                401,
+                "You didn't provide an API key. Send it in an Authorization header using Bearer auth "
+                "(Authorization: Bearer YOUR_KEY).",
+            )
+        if not hmac.compare_digest(key.encode(), self.api_key.encode()):
+            raise ApiError(
+                401,
+                f"Incorrect API key provided: {mask_key(key)}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                code="invalid_api_key",
+            )
+
+    def _job(self, job_id: str) -> dict[str, Any]:
+        for job in self.data.jobs:
+            if job["id"] == job_id:
+                return job
+        raise ApiError(404, f"Could not find fine tune: {job_id}", param="fine_tune_id", code="fine_tune_not_found")
+
+    async def _list_jobs(self, request: Request, match: re.Match[str]) -> Response:
+        wanted = _metadata_filter(request.url.query)
+        ordered = sorted(self.data.jobs, key=lambda j: (j["created_at"], j["id"]), reverse=True)
+        page, has_more = self._paged(ordered, request, JOBS_DEFAULT_LIMIT, keep=lambda j: _matches(j, wanted))
+        return JSONResponse({"object": "list", "data": page, "has_more": has_more})
+
+    async def _get_job(self, request: Request, match: re.Match[str]) -> Response:
+        return JSONResponse(self._job(match["job"]))
+
+    async def _list_checkpoints(self, request: Request, match: re.Match[str]) -> Response:
+        job_id = self._job(match["job"])["id"]
+        ordered = sorted(
+            self.data.checkpoints.get(job_id, []),
+            key=lambda c: (c["step_number"], c["created_at"], c["id"]),
+            reverse=True,
+        )
+        page, has_more = self._paged(ordered, request, CHECKPOINTS_DEFAULT_LIMIT)
+        return JSONResponse({
+            "object": "list",
+            "data": page,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": has_more,
+        })
+
+    async def _list_events(self, request: Request, match: re.Match[str]) -> Response:
+        job_id = self._job(match["job"])["id"]
+        ordered = sorted(self.data.events.get(job_id, []), key=lambda e: e["created_at"], reverse=True)
+        page, has_more = self._paged(ordered, request, EVENTS_DEFAULT_LIMIT)
+        return JSONResponse({"object": "list", "data": page, "has_more": has_more})
+
+    def _paged(
+        self, ordered: list[dict[str, Any]], request: Request, default_limit: int,
+        keep: Callable[[dict[str, Any]], bool] = lambda _: True,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One cursor page of `ordered`: the kept items after the `after` id, at most `limit`."""
+        limit = _parse_limit(request.query_params.get("limit"), default_limit, self.max_page_size)
+        after = request.query_params.get("after")
+        if after is not None:
+            ids = [item["id"] for item in ordered]
+            if after not in ids:
+                raise ApiError(400, f"Invalid 'after': no object with id {after!r} in this list.", param="after")
+            ordered = ordered[ids.index(after) + 1 :]
+        kept = [item for item in ordered if keep(item)]
+        return kept[:limit], len(kept) > limit
+
+    def _file(self, file_id: str) -> FakeFile:
+        stored = self.data.files.get(file_id)
+        if stored is None:
+            raise ApiError(404, f"No such File object: {file_id}", param="id")
+        return stored
+
+    async def _get_file(self, request: Request, match: re.Match[str]) -> Response:
+        return JSONResponse(self._file(match["file"]).meta)
+
+    async def _get_file_content(self, request: Request, match: re.Match[str]) -> Response:
+        content = self._file(match["file"]).content
+        if self.base64_results:
+            content = base64.b64encode(content)
+        return Response(content, media_type="application/octet-stream")
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Acknowledge lifespan startup and shutdown; the fake has no state to set up."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+

@@ -1,0 +1,48 @@
+"""Serve an ASGI app over real HTTP on a free local port, in a background thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from starlette.types import ASGIApp
+
+STARTUP_TIMEOUT = 10.0  # seconds to wait for the server to accept connections
+SHUTDOWN_TIMEOUT = 5.0  # seconds to wait for the server thread to finish
+
+
+@contextmanager
+def running_server(app: ASGIApp, *, host: str = "127.0.0.1", base_path: str = "/v1") -> Iterator[str]:
+    """Serve `app` with uvicorn in a daemon thread and yield its base URL.
+
+    The URL includes `base_path`, e.g. `http://127.0.0.1:54321/v1`. The socket is
+    bound before the thread starts, so there is no race for the port; the context
+    is entered only once uvicorn has started. On exit the server stops and the
+    thread is joined. Uvicorn is imported here because it is a test/demo dependency.
+    """
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"fake-api-{port}")
+    thread.start()
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the fake API server did not start on {host}:{port}")
+            time.sleep(0.01)
+        yield f"http://{host}:{port}{base_path.rstrip('/')}"
+    finally:
+        server.should_exit = True
+        thread.join(SHUTDOWN_TIMEOUT)
+        sock.close()
