@@ -384,3 +384,34 @@ async def test_key_never_appears_in_results_or_logs(serve_fake, captured_logs):
         assert TEST_KEY not in result.model_dump_json()
     assert TEST_KEY not in captured_logs.text
     assert TEST_KEY[-12:] not in captured_logs.text
+
+
+async def test_progress_is_reported_per_page(serve_fake, mode):
+    job_id = "ftjob-Progress000000000000000001"
+    cps = [checkpoint(job_id, step, {"train_loss": 1 / step}) for step in range(1, 251)]
+    updates: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        updates.append((progress, total, message))
+
+    with serve_fake(FakeData(jobs=[job(job_id)], checkpoints={job_id: cps})) as api:
+        async with api.client(mode) as client:
+            result = await client.call_tool("list_checkpoints", {"job_id": job_id}, progress_callback=on_progress)
+    assert result.structured_content["count"] == 250
+    assert [u[0] for u in updates] == [1, 2, 3]
+    assert updates[-1][2] == "read 3 pages, 250 checkpoints"
+
+
+async def test_item_cap_truncates_and_says_how_to_continue(serve_fake):
+    job_id = "ftjob-Capped00000000000000000001"
+    cps = [checkpoint(job_id, step, {"train_loss": 1 / step}) for step in range(1, 26)]
+    with serve_fake(FakeData(jobs=[job(job_id)], checkpoints={job_id: cps})) as api:
+        async with api.client(page_size=10, max_items=15) as client:
+            first = (await client.call_tool("list_checkpoints", {"job_id": job_id})).structured_content
+            rest = (await client.call_tool(
+                "list_checkpoints", {"job_id": job_id, "after": first["next_after"]})).structured_content
+            best = (await client.call_tool("best_checkpoint", {"job_id": job_id})).structured_content
+    assert first["truncated"] is True and first["count"] == 15 and first["pages_fetched"] == 2
+    assert [c["step_number"] for c in first["checkpoints"]] == list(range(11, 26))
+    assert rest["truncated"] is False and [c["step_number"] for c in rest["checkpoints"]] == list(range(1, 11))
+    assert best["truncated"] is True and "Only the first 15 checkpoints" in best["rationale"]

@@ -13,6 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 
 from openai_checkpoints_mcp.fake import DEMO_JOB_IDS
 
@@ -103,3 +104,50 @@ def test_call_prints_the_structured_result():
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["best"]["step_number"] == 240 and len(data["ranking"]) == 2
+
+
+async def test_real_key_mode_over_stdio_against_the_fake_keeps_the_key_out_of_every_stream(serve_fake):
+    """Key from the environment, API at OPENAI_BASE_URL (the fake over HTTP), DEBUG logs: no key anywhere."""
+    import tempfile
+
+    from openai_checkpoints_mcp.fake import demo_data
+
+    from .conftest import TEST_KEY
+
+    with serve_fake(demo_data()) as api, tempfile.TemporaryFile("w+") as errlog:
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+               "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": api.base_url, "OPENAI_ORG_ID": "org-test"}
+        params = StdioServerParameters(command=_console_script(), args=["--log-level", "DEBUG"], env=env)
+        with anyio.fail_after(60):
+            async with Client(stdio_client(params, errlog=errlog)) as client:
+                best = await client.call_tool("best_checkpoint", {"job_id": DEMO_JOB_IDS["support_bot"]})
+                missing = await client.call_tool("get_job", {"job_id": "ftjob-doesnotexist000000000000"})
+        errlog.seek(0)
+        stderr = errlog.read()
+        assert api.faults.requests and all(
+            r.headers["authorization"] == f"Bearer {TEST_KEY}" and r.headers["openai-organization"] == "org-test"
+            for r in api.faults.requests
+        )
+    assert best.is_error is False and best.structured_content["best"]["step_number"] == 240
+    assert best.structured_content["notice"] is None  # real mode: no demo notice
+    assert missing.is_error and missing.content[0].text.startswith("not_found: ")
+    assert "DEBUG" in stderr
+    for text in (best.model_dump_json(), missing.model_dump_json(), stderr):
+        assert TEST_KEY not in text
+
+
+def test_call_with_a_real_key_from_the_environment(serve_fake):
+    from openai_checkpoints_mcp.fake import demo_data
+
+    from .conftest import TEST_KEY
+
+    with serve_fake(demo_data()) as api:
+        env = {"PATH": os.environ.get("PATH", ""), "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": api.base_url}
+        done = subprocess.run(
+            [_console_script(), "call", "list_checkpoints", f"job_id={DEMO_JOB_IDS['reinforcement']}"],
+            capture_output=True, text=True, timeout=60, env=env,
+        )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["coverage"]["method"] == "reinforcement" and data["count"] == 3
+    assert TEST_KEY not in done.stdout + done.stderr

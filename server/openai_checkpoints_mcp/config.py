@@ -37,6 +37,14 @@ class Settings:
     demo: bool = False
     extra_headers: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not self.timeout > 0 or not self.deadline > 0:
+            raise ValueError("timeout and deadline must be above 0 seconds")
+        if not 0 <= self.max_retries <= 10:
+            raise ValueError("max_retries must be from 0 to 10")
+        if not 1 <= self.page_size <= 1000 or self.max_items < 1:
+            raise ValueError("page_size must be from 1 to 1000 and max_items at least 1")
+
     def __repr__(self) -> str:  # never show the key, even in a traceback
         key = "set" if self.api_key else "missing"
         return (

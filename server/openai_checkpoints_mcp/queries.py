@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import anyio
 
-from .analysis.metrics import Goal
+from .analysis.metrics import Goal, auto_order
 from .analysis.rationale import exclusion_note, metric_reason, winner_sentence
 from .analysis.ranking import Candidate, MetricChoiceError, choose_metric, numeric_keys, rank
 from .api.client import OpenAIClient
@@ -214,7 +214,7 @@ async def best_checkpoint(
             **base, best=None, metric=None, goal=None, ranking=[],
             excluded=[ExcludedCheckpoint(id=c.id, step_number=c.step, reason="has none of the metrics auto ranks by")
                       for c in checkpoints],
-            rationale=(f"No checkpoint has full_valid_loss, valid_loss or train_loss (metrics present: {found}); "
+            rationale=(f"No checkpoint has {', '.join(auto_order(job.method_type))} (metrics present: {found}); "
                        "call again with metric=<one of those> and goal='min' or 'max'."),
             best_is_final=None,
         )

@@ -18,7 +18,10 @@ def finite_number(value: Any) -> float | None:
     """`value` as a float when it is a finite number (bools are not numbers here), else None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float (JSON allows any number of digits)
+        return None
     return number if math.isfinite(number) else None
 
 

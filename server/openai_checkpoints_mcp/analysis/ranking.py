@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .metrics import CATALOGUE, NAMED_METRICS, Goal, auto_order, choose_auto_metric, finite_number
+from .metrics import CATALOGUE, Goal, auto_order, choose_auto_metric, finite_number
 
 AUTO = "auto"
 
@@ -95,7 +95,7 @@ def choose_metric(
         return MetricChoice(metric, goal or CATALOGUE[metric].goal, AUTO, skipped)
     info = CATALOGUE.get(requested)
     if info is None and requested not in present:
-        accepted = ", ".join(["auto", *NAMED_METRICS, *sorted(present - set(NAMED_METRICS))])
+        accepted = ", ".join(["auto", *CATALOGUE, *sorted(present - set(CATALOGUE))])
         raise MetricChoiceError(
             f"metric {requested!r} is not a known metric and no checkpoint of this job has it. "
             f"Accepted here: {accepted}."
@@ -124,7 +124,8 @@ def rank(candidates: Sequence[Candidate], choice: MetricChoice) -> Ranking:
         elif raw is None:
             excluded.append(Exclusion(candidate.id, candidate.step, f"has no {metric}"))
         else:
-            excluded.append(Exclusion(candidate.id, candidate.step, f"{metric} is not a finite number ({raw!r})"))
+            shown = repr(raw) if len(repr(raw)) <= 40 else repr(raw)[:37] + "..."
+            excluded.append(Exclusion(candidate.id, candidate.step, f"{metric} is not a finite number ({shown})"))
 
     def oriented(value: float | None, direction: Goal | None) -> float:
         if value is None or direction is None:

@@ -41,7 +41,8 @@ def winner_sentence(ranking: Ranking, *, last_step: int | None, best_is_final: b
     metric = ranking.choice.metric
     value = ranking.value(best)
     count = len(ranking.ranked)
-    text = f"Step {best.step} is best of {count} ranked checkpoint{'s' if count != 1 else ''} " \
+    name = f"Step {best.step}" if best.step is not None else f"Checkpoint {best.id}"
+    text = f"{name} is best of {count} ranked checkpoint{'s' if count != 1 else ''} " \
            f"with {metric} {_fmt(value)}"
     if ranking.decided_by == "complement":
         info = CATALOGUE.get(metric)

@@ -52,7 +52,7 @@ def _str_list(value: Any) -> list[str]:
 def _str_dict_or_none(value: Any) -> dict[str, str] | None:
     if not isinstance(value, dict):
         return None
-    return {str(k): v if isinstance(v, str) else str(v) for k, v in value.items()}
+    return {str(k): v if isinstance(v, str) else str(v) for k, v in value.items() if v is not None}
 
 
 LenientInt = Annotated[int | None, BeforeValidator(_int_or_none)]
@@ -68,12 +68,21 @@ class _Lenient(BaseModel):
     id: str = Field(min_length=1)
 
 
+def _code_or_none(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | str):
+        return str(value)
+    return None
+
+
 class JobError(BaseModel):
-    """A failed job's error; all fields optional because non-failed jobs carry ``{}`` or nulls."""
+    """A failed job's error; all fields optional because non-failed jobs carry ``{}`` or nulls.
+    A numeric code is kept as text, as openai-python does."""
 
     model_config = ConfigDict(extra="allow")
 
-    code: LenientStr = None
+    code: Annotated[str | None, BeforeValidator(_code_or_none)] = None
     message: LenientStr = None
     param: LenientStr = None
 

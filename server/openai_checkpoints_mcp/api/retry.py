@@ -68,7 +68,7 @@ class RetryDecision:
 
 def backoff_delay(retries_taken: int, *, rand: Callable[[], float] = random.random) -> float:
     """Exponential backoff with jitter: 0.5 s doubling up to 8 s, times 0.75-1."""
-    base = min(INITIAL_RETRY_DELAY * 2.0**retries_taken, MAX_RETRY_DELAY)
+    base = min(INITIAL_RETRY_DELAY * 2.0 ** min(retries_taken, 16), MAX_RETRY_DELAY)
     return base * (1 - 0.25 * rand())
 
 
