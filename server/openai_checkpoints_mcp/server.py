@@ -1,4 +1,10 @@
-"""The MCP server: `create_server()` builds it, `serve()` runs it over stdio."""
+"""The MCP server: `create_server()` builds it, `serve()` runs it over stdio.
+
+Start-up stays as cheap as the SDK allows (the time to answer ``initialize`` is what
+a user waits for when a client launches the server): the tools, their schemas and
+the API layer are only imported and registered when a client first lists or calls
+tools, and the HTTP client is created on the first API call (see `state`).
+"""
 
 from __future__ import annotations
 
@@ -6,21 +12,21 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx2
 from mcp import MCPError
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import INVALID_PARAMS
-from pydantic import ValidationError
 
-from .api.client import OpenAIClient, create_http_client
 from .config import Settings
 from .errors import CheckpointsError, ErrorCode
-from .inputs import describe_validation_error
-from .tools import AppState, register_tools
+from .state import AppState
+
+if TYPE_CHECKING:
+    import httpx2
+    from mcp.types import Tool
 
 logger = logging.getLogger(__name__)
 
@@ -44,18 +50,38 @@ def server_version() -> str:
 
 
 class CheckpointsServer(MCPServer[AppState]):
-    """`MCPServer` whose tool errors start with our short codes, with an overall deadline per call,
-    and where an unknown tool is a protocol error (``-32602``) rather than a tool result."""
+    """`MCPServer` with this project's conventions.
+
+    * Tool errors start with a short code: our `CheckpointsError`s keep their text, and arguments that fail the
+      input schema become ``invalid_argument`` sentences naming the argument and what is accepted.
+    * Each call has an overall deadline (``timeout`` when it passes).
+    * An unknown tool is a protocol error (``-32602``), not a tool result.
+    * Tools are registered on first use (listing or calling), keeping start-up cheap.
+    """
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._deadline = settings.deadline
-        self._tool_names: set[str] = set()
+        self._tool_names: frozenset[str] | None = None
+
+    def _ensure_tools(self) -> frozenset[str]:
+        if self._tool_names is None:
+            from .tools import register_tools
+
+            register_tools(self)
+            self._tool_names = frozenset(tool.name for tool in self._tool_manager.list_tools())
+        return self._tool_names
+
+    async def list_tools(self) -> list[Tool]:
+        self._ensure_tools()
+        return await super().list_tools()
+
+    def _tool_input_schema(self, name: str) -> dict[str, Any] | None:  # used by the HTTP transport
+        self._ensure_tools()
+        return super()._tool_input_schema(name)
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None):
-        if not self._tool_names:
-            self._tool_names = {tool.name for tool in await self.list_tools()}
-        if name not in self._tool_names:
+        if name not in self._ensure_tools():
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
         try:
             with anyio.fail_after(self._deadline):
@@ -73,7 +99,11 @@ class CheckpointsServer(MCPServer[AppState]):
                 raise ToolError(exc.__cause__.text) from exc.__cause__
             raise
         except ToolError as exc:
+            from pydantic import ValidationError
+
             if isinstance(exc.__cause__, ValidationError):
+                from .inputs import describe_validation_error
+
                 raise ToolError(describe_validation_error(exc.__cause__)) from exc.__cause__
             raise
 
@@ -84,19 +114,17 @@ def create_server(
     transport: httpx2.AsyncBaseTransport | None = None,
     log_level: str = "INFO",
 ) -> CheckpointsServer:
-    """Build the server. `transport` replaces the network (tests; demo mode uses the bundled fake API)."""
+    """Build the server. `transport` replaces the network (tests); demo mode uses the bundled fake API."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        chosen = transport
-        if chosen is None and settings.demo:
-            from .fake import FakeOpenAI, demo_data  # only demo mode pays for the fake
+        state = AppState(settings=settings, transport=transport)
+        try:
+            yield state
+        finally:
+            await state.aclose()
 
-            chosen = httpx2.ASGITransport(app=FakeOpenAI(demo_data(), api_key=None))
-        async with create_http_client(settings, chosen) as http:
-            yield AppState(client=OpenAIClient(http, settings), settings=settings)
-
-    server = CheckpointsServer(
+    return CheckpointsServer(
         settings,
         name=SERVER_NAME,
         title="OpenAI fine-tuning checkpoints",
@@ -104,10 +132,8 @@ def create_server(
         instructions=(DEMO_INSTRUCTIONS if settings.demo else "") + INSTRUCTIONS,
         lifespan=lifespan,
         subscriptions=False,
-        log_level=log_level,
+        log_level=log_level,  # type: ignore[arg-type]
     )
-    register_tools(server)
-    return server
 
 
 async def serve(settings: Settings, *, log_level: str = "INFO") -> None:

@@ -6,7 +6,6 @@ returns, when to use it, and the units.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Literal, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -16,22 +15,14 @@ from pydantic import Field
 from . import queries
 from .analysis.metrics import Goal
 from .api.client import OpenAIClient
-from .config import Settings
 from .errors import invalid_argument
 from .inputs import CHECKPOINT_ID_PATTERN, JOB_ID_PATTERN, METRIC_PATTERN, JobId, JobStatus, MetadataKey, MetadataValue
 from .outputs import DEMO_NOTICE, BestCheckpointResult, CheckpointList, JobDetail, JobList, ToolResult
+from .state import AppState
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 
 ResultT = TypeVar("ResultT", bound=ToolResult)
-
-
-@dataclass(frozen=True)
-class AppState:
-    """What the server's lifespan gives every tool call."""
-
-    client: OpenAIClient
-    settings: Settings
 
 
 def _finish(ctx: Context[AppState], result: ResultT) -> ResultT:

@@ -1,0 +1,56 @@
+"""What the server's lifespan gives every tool call: the settings and the one API client.
+
+The HTTP client is created on first use rather than when the server starts: building
+it (TLS context, or the demo dataset in demo mode) would otherwise delay the answer to
+``initialize``. It is still one client for the server's whole lifetime, closed when the
+lifespan ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .config import Settings
+
+if TYPE_CHECKING:
+    import httpx2
+
+    from .api.client import OpenAIClient
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    transport: httpx2.AsyncBaseTransport | None = None
+    """Replaces the network (tests); None: the real network, or the bundled fake API in demo mode."""
+    _http: httpx2.AsyncClient | None = field(default=None, init=False, repr=False)
+    _client: OpenAIClient | None = field(default=None, init=False, repr=False)
+
+    @property
+    def client(self) -> OpenAIClient:
+        """The API client, created on first use."""
+        if self._client is None:
+            from .api.client import OpenAIClient, create_http_client
+
+            transport = self.transport
+            if transport is None and self.settings.demo:
+                transport = _demo_transport()
+            self._http = create_http_client(self.settings, transport)
+            self._client = OpenAIClient(self._http, self.settings)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+            self._client = None
+
+
+def _demo_transport() -> httpx2.AsyncBaseTransport:
+    """The bundled demo dataset behind the fake API, in-process: the real HTTP client, no network."""
+    import httpx2
+
+    from .fake import FakeOpenAI, demo_data
+
+    return httpx2.ASGITransport(app=FakeOpenAI(demo_data(), api_key=None))
