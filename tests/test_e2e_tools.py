@@ -415,3 +415,24 @@ async def test_item_cap_truncates_and_says_how_to_continue(serve_fake):
     assert [c["step_number"] for c in first["checkpoints"]] == list(range(11, 26))
     assert rest["truncated"] is False and [c["step_number"] for c in rest["checkpoints"]] == list(range(1, 11))
     assert best["truncated"] is True and "Only the first 15 checkpoints" in best["rationale"]
+
+
+async def test_status_filter_scans_pages_and_continues_where_it_stopped(serve_fake):
+    jobs = [job(fake_id("ftjob-", n), created_at=1750000000 + n, status="succeeded") for n in range(1200)]
+    jobs[5]["status"] = "failed"      # among the oldest: beyond the first 1,000 scanned
+    jobs[1150]["status"] = "failed"   # among the newest
+    jobs[1149]["status"] = "failed"
+    with serve_fake(FakeData(jobs=jobs)) as api:
+        async with api.client() as client:
+            first = (await client.call_tool("list_jobs", {"status": "failed", "limit": 1})).structured_content
+            second = (await client.call_tool(
+                "list_jobs", {"status": "failed", "after": first["next_after"]})).structured_content
+            assert len(api.upstream_requests("/jobs")) == 1 + 10
+            third = (await client.call_tool(
+                "list_jobs", {"status": "failed", "after": second["next_after"]})).structured_content
+    assert [j["id"] for j in first["jobs"]] == [jobs[1150]["id"]] and first["has_more"] is True
+    assert first["scanned"] == 50 and first["next_after"] == jobs[1150]["id"]
+    assert [j["id"] for j in second["jobs"]] == [jobs[1149]["id"]]
+    assert second["scanned"] == 1000 and second["has_more"] is True
+    assert second["next_after"] == jobs[1150 - 1000]["id"]
+    assert [j["id"] for j in third["jobs"]] == [jobs[5]["id"]] and third["has_more"] is False

@@ -404,7 +404,7 @@ def test_winner_that_is_the_final_model() -> None:
     sentence = winner_sentence(ranking, last_step=2, best_is_final=True)
     assert sentence == (
         "Step 2 is best of 2 ranked checkpoints with train_loss 0.25; "
-        "it is the job's last checkpoint, the same weights as the final model."
+        "it is the job's last checkpoint, so the final model is the one to deploy."
     )
 
 

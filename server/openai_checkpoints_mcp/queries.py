@@ -13,7 +13,7 @@ from .analysis.rationale import exclusion_note, metric_reason, winner_sentence
 from .analysis.ranking import Candidate, MetricChoiceError, choose_metric, numeric_keys, rank
 from .api.client import OpenAIClient
 from .api.models import Checkpoint, Job
-from .api.pagination import Collected
+from .api.pagination import Collected, Page, collect_pages
 from .errors import CheckpointsError, invalid_argument
 from .outputs import (
     BestCheckpoint,
@@ -42,40 +42,26 @@ async def list_jobs(
     after: str | None,
     metadata: Mapping[str, str] | None,
 ) -> JobList:
-    """Jobs newest first. Without `status` one API page; with it, pages are scanned (the API cannot
-    filter by status) until `limit` matches or `JOBS_SCAN_MAX_PAGES` pages."""
-    if status is None:
-        page = await client.list_jobs_page(limit=limit, after=after, metadata=metadata)
-        jobs = list(page.items)
-        has_more = bool(jobs) and page.has_more is not False
-        return JobList(
-            jobs=[JobSummary.from_job(job) for job in jobs],
-            has_more=has_more,
-            next_after=jobs[-1].id if has_more else None,
-            scanned=len(jobs),
-        )
-    matches: list[Job] = []
-    scanned = 0
-    cursor = after
-    last_seen: str | None = None
-    for _ in range(JOBS_SCAN_MAX_PAGES):
-        page = await client.list_jobs_page(limit=JOBS_SCAN_PAGE_SIZE, after=cursor, metadata=metadata)
-        for job in page.items:
-            scanned += 1
-            last_seen = job.id
-            if job.status == status:
-                matches.append(job)
-                if len(matches) == limit:
-                    return JobList(
-                        jobs=[JobSummary.from_job(j) for j in matches], has_more=True, next_after=job.id,
-                        scanned=scanned,
-                    )
-        if page.has_more is False or not page.items:
-            return JobList(jobs=[JobSummary.from_job(j) for j in matches], has_more=False, next_after=None,
-                           scanned=scanned)
-        cursor = page.items[-1].id
+    """Jobs newest first. Without `status`: one API page of `limit` jobs. With it (the API cannot filter
+    by status), pages of 100 are scanned until `limit` jobs match, for at most `JOBS_SCAN_MAX_PAGES` pages."""
+
+    async def fetch(cursor: str | None) -> Page[Job]:
+        size = limit if status is None else JOBS_SCAN_PAGE_SIZE
+        return await client.list_jobs_page(limit=size, after=cursor, metadata=metadata)
+
+    collected = await collect_pages(
+        fetch,
+        max_items=limit,
+        after=after,
+        what="fine-tuning jobs",
+        keep=None if status is None else (lambda job: job.status == status),
+        max_pages=1 if status is None else JOBS_SCAN_MAX_PAGES,
+    )
     return JobList(
-        jobs=[JobSummary.from_job(j) for j in matches], has_more=True, next_after=last_seen, scanned=scanned
+        jobs=[JobSummary.from_job(job) for job in collected.items],
+        has_more=collected.truncated,
+        next_after=collected.next_after,
+        scanned=collected.scanned,
     )
 
 

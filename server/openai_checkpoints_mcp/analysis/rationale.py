@@ -51,7 +51,7 @@ def winner_sentence(ranking: Ranking, *, last_step: int | None, best_is_final: b
     elif ranking.decided_by == "step":
         text += f" (tied with step {ranking.ranked[1].step}; the earlier step wins)"
     if best_is_final:
-        return text + "; it is the job's last checkpoint, the same weights as the final model."
+        return text + "; it is the job's last checkpoint, so the final model is the one to deploy."
     final = next((c for c in ranking.ranked if c.step == last_step), None)
     if final is not None:
         return text + f", better than the last checkpoint (step {last_step}, {_fmt(ranking.value(final))}): " \

@@ -40,7 +40,10 @@ class Collected(Generic[ItemT]):
 
     items: list[ItemT] = field(default_factory=list)
     pages_fetched: int = 0
+    scanned: int = 0
+    """Items read from the API, kept or not."""
     truncated: bool = False
+    """More items may follow: the cap (or the page limit) stopped paging before the API said it was done."""
     next_after: str | None = None
     """When `truncated`: the cursor to continue from (pass it as ``after``)."""
 
@@ -56,6 +59,8 @@ async def collect_pages(
     after: str | None = None,
     what: str = "items",
     on_page: OnPage | None = None,
+    keep: Callable[[ItemT], bool] | None = None,
+    max_pages: int | None = None,
 ) -> Collected[ItemT]:
     """Fetch pages until ``has_more`` is false, a page is empty, or `max_items` are collected.
 
@@ -63,46 +68,58 @@ async def collect_pages(
         fetch_page: fetches the page that follows the cursor (None: the first page).
         max_items: the cap; reaching it with more to come sets `truncated` and `next_after`.
         after: a cursor to start from, to continue an earlier truncated listing.
-        what: what the items are, for error messages ("checkpoints of ftjob-...").
-        on_page: awaited after each page with (pages fetched, items so far), e.g. for progress.
+        what: what the items are, for error messages ("checkpoints of job ftjob-...").
+        on_page: awaited after each page with (pages fetched, items kept so far), e.g. for progress.
+        keep: only items for which it is true are collected (a filter the API cannot apply);
+            the cursor still advances over every item.
+        max_pages: stop after this many pages even if more follow (`truncated`, `next_after` set).
 
     Raises:
         CheckpointsError: ``bad_response`` when the server repeats a cursor or an id.
     """
+    if max_items < 1:
+        raise ValueError("max_items must be at least 1")
     collected: Collected[ItemT] = Collected()
     seen_ids: set[str] = set()
     used_cursors: set[str | None] = set()
     cursor = after
     while True:
         if cursor in used_cursors:
-            raise CheckpointsError(
-                ErrorCode.BAD_RESPONSE,
-                f"The API sent the cursor {cursor!r} twice while listing {what}, so paging would never end; "
-                "stopped after "
-                f"{collected.pages_fetched} pages. This is a server bug: check OPENAI_BASE_URL points at a "
-                "faithful OpenAI-compatible API.",
-            )
+            raise _broken(f"sent the cursor {cursor!r} twice", what, collected.pages_fetched)
         used_cursors.add(cursor)
         page = await fetch_page(cursor)
         collected.pages_fetched += 1
         for item in page.items:
             if item.id in seen_ids:
-                raise CheckpointsError(
-                    ErrorCode.BAD_RESPONSE,
-                    f"The API returned {item.id!r} twice while listing {what} (page {collected.pages_fetched}), "
-                    "so its cursor pagination is broken; stopped instead of looping. Check OPENAI_BASE_URL points "
-                    "at a faithful OpenAI-compatible API.",
-                )
+                raise _broken(f"returned {item.id!r} twice", what, collected.pages_fetched)
             seen_ids.add(item.id)
-        room = max_items - len(collected.items)
-        collected.items.extend(page.items[:room])
+        more = page.has_more is not False and len(page.items) > 0
+        for index, item in enumerate(page.items):
+            collected.scanned += 1
+            if keep is not None and not keep(item):
+                continue
+            collected.items.append(item)
+            if len(collected.items) == max_items:
+                if more or index < len(page.items) - 1:
+                    collected.truncated = True
+                    collected.next_after = item.id
+                if on_page is not None:
+                    await on_page(collected.pages_fetched, len(collected.items))
+                return collected
         if on_page is not None:
             await on_page(collected.pages_fetched, len(collected.items))
-        more = page.has_more is not False and len(page.items) > 0
-        if len(page.items) > room or (more and len(collected.items) >= max_items):
-            collected.truncated = True
-            collected.next_after = collected.items[-1].id if collected.items else cursor
-            return collected
         if not more:
             return collected
         cursor = page.items[-1].id
+        if max_pages is not None and collected.pages_fetched >= max_pages:
+            collected.truncated = True
+            collected.next_after = cursor
+            return collected
+
+
+def _broken(did: str, what: str, pages: int) -> CheckpointsError:
+    return CheckpointsError(
+        ErrorCode.BAD_RESPONSE,
+        f"The API {did} while listing {what} (page {pages}), so its cursor pagination is broken and paging would "
+        "never end; stopped instead. Check OPENAI_BASE_URL points at a faithful OpenAI-compatible API.",
+    )
