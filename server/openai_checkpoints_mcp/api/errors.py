@@ -48,7 +48,7 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
 
 
 def _said(message: str | None) -> str:
-    return f' The API said: "{message}"' if message else ""
+    return f' The API said: "{message.rstrip(".")}".' if message else ""
 
 
 def error_from_status(
