@@ -38,7 +38,7 @@ async def test_best_checkpoint_is_not_the_final_model(serve_fake, mode):
     assert data["best"]["job_id"] == JOB
     assert data["best"]["fine_tuned_model_checkpoint"].endswith(":ckpt-step-240")
     assert data["best_is_final"] is False
-    assert data["final_model"] == f"ft:gpt-4o-mini-2024-07-18:acme-labs:support-bot:Bx72KpQd"
+    assert data["final_model"] == "ft:gpt-4o-mini-2024-07-18:acme-labs:support-bot:Bx72KpQd"
     assert [c["step_number"] for c in data["ranking"]] == [240, 360, 120]
     assert "full_valid_loss" in data["rationale"] and "step 360" in data["rationale"]
     assert data["notice"] is None
@@ -414,7 +414,7 @@ async def test_item_cap_truncates_and_says_how_to_continue(serve_fake):
     assert first["truncated"] is True and first["count"] == 15 and first["pages_fetched"] == 2
     assert [c["step_number"] for c in first["checkpoints"]] == list(range(11, 26))
     assert rest["truncated"] is False and [c["step_number"] for c in rest["checkpoints"]] == list(range(1, 11))
-    assert best["truncated"] is True and "Only the first 15 checkpoints" in best["rationale"]
+    assert best["truncated"] is True and "Only the 15 most recent checkpoints" in best["rationale"]
 
 
 async def test_status_filter_scans_pages_and_continues_where_it_stopped(serve_fake):

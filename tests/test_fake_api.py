@@ -466,7 +466,7 @@ def test_demo_is_deterministic_and_now_only_shifts_time(demo: FakeData) -> None:
     assert again.files.keys() == shifted.files.keys()
     assert [j["id"] for j in shifted.jobs] == [j["id"] for j in demo.jobs]
     delta = shifted.jobs[0]["created_at"] - demo.jobs[0]["created_at"]
-    assert all(s["created_at"] - d["created_at"] == delta for s, d in zip(shifted.jobs, demo.jobs))
+    assert all(s["created_at"] - d["created_at"] == delta for s, d in zip(shifted.jobs, demo.jobs, strict=True))
     assert max(e["created_at"] for events in demo.events.values() for e in events) <= 1_795_176_000
 
 

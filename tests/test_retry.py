@@ -278,9 +278,8 @@ def simulate(status: int | None, headers: dict[str, str], *, max_retries: int = 
 
     Returns the number of attempts, the waits slept in between, and the final decision.
     """
-    retries_taken = 0
     waits: list[float] = []
-    for _ in range(max_retries + 5):  # a bound, so a policy bug cannot loop forever
+    for retries_taken in range(max_retries + 5):  # a bound, so a policy bug cannot loop forever
         decision = decide(
             status=status, headers=headers, retries_taken=retries_taken, max_retries=max_retries,
             rand=zero, now=fixed_now,
@@ -288,7 +287,6 @@ def simulate(status: int | None, headers: dict[str, str], *, max_retries: int = 
         if not decision.retry:
             return retries_taken + 1, waits, decision
         waits.append(decision.wait)
-        retries_taken += 1
     raise AssertionError("the retry policy never gave up")
 
 

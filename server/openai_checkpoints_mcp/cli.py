@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -160,7 +161,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     _configure_logging(level)
     from .server import serve
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         anyio.run(lambda: serve(settings, log_level=level))
-    except KeyboardInterrupt:
-        pass

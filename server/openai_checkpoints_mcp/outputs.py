@@ -128,18 +128,25 @@ class JobSummary(BaseModel):
     @classmethod
     def from_job(cls, job: Job) -> JobSummary:
         return cls(
-            id=job.id,
-            status=job.status,
-            model=job.model,
-            fine_tuned_model=job.fine_tuned_model,
-            suffix=job.suffix,
-            method=job.method_type,
+            **_identity(job),
             created_at=iso(job.created_at),
             finished_at=iso(job.finished_at),
             has_validation_file=job.has_validation_file,
             trained_tokens=job.trained_tokens,
             error=one_line_error(job),
         )
+
+
+def _identity(job: Job) -> dict[str, Any]:
+    """The fields every job result starts with."""
+    return {
+        "id": job.id,
+        "status": job.status,
+        "model": job.model,
+        "fine_tuned_model": job.fine_tuned_model,
+        "suffix": job.suffix,
+        "method": job.method_type,
+    }
 
 
 def one_line_error(job: Job) -> str | None:
@@ -193,23 +200,13 @@ class JobDetail(ToolResult):
     @classmethod
     def from_job(cls, job: Job) -> JobDetail:
         error = job.error_info
-        grader = None
-        section = (job.method or {}).get(job.method_type)
-        if isinstance(section, dict) and isinstance(section.get("grader"), dict):
-            raw = section["grader"]
-            grader = {key: raw[key] for key in ("type", "name") if isinstance(raw.get(key), str)}
         duration = None
         if job.created_at is not None and job.finished_at is not None:
             duration = max(0, job.finished_at - job.created_at)
         return cls(
-            id=job.id,
-            status=job.status,
-            model=job.model,
-            fine_tuned_model=job.fine_tuned_model,
-            suffix=job.suffix,
-            method=job.method_type,
+            **_identity(job),
             hyperparameters=job.effective_hyperparameters,
-            grader=grader,
+            grader=job.grader_summary,
             training_file=job.training_file,
             validation_file=job.validation_file,
             result_files=job.result_files,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import anyio
 
 from .analysis.metrics import Goal, auto_order
-from .analysis.rationale import exclusion_note, metric_reason, winner_sentence
 from .analysis.ranking import Candidate, MetricChoiceError, choose_metric, numeric_keys, rank
+from .analysis.rationale import exclusion_note, metric_reason, winner_sentence
 from .api.client import OpenAIClient
 from .api.models import Checkpoint, Job
 from .api.pagination import Collected, Page, collect_pages
@@ -154,7 +155,9 @@ def _no_checkpoints_reason(job: Job) -> str:
     status = job.status or "unknown"
     if status == "failed":
         error = job.error_info
-        detail = f": {error.code + ': ' if error and error.code else ''}{error.message}" if error and error.message else ""
+        detail = ""
+        if error is not None and error.message:
+            detail = f": {error.code}: {error.message}" if error.code else f": {error.message}"
         return f"The job failed{detail}, so it has no checkpoints to rank."
     if status == "cancelled":
         return "The job was cancelled before it saved any checkpoint, so there is nothing to rank."
@@ -177,59 +180,61 @@ async def best_checkpoint(
     checkpoints = _by_step(collected.items)
     by_id = {c.id: c for c in checkpoints}
     candidates = [Candidate(c.id, c.step, c.metrics or {}) for c in checkpoints]
-    base = dict(
-        job_id=job_id,
-        status=job.status,
-        final_model=job.fine_tuned_model,
-        checkpoints_considered=len(checkpoints),
-        truncated=collected.truncated,
-    )
-    if not checkpoints:
+
+    def result(rationale: str, **fields: Any) -> BestCheckpointResult:
+        unranked: dict[str, Any] = {
+            "best": None, "metric": None, "goal": None, "ranking": [], "excluded": [], "best_is_final": None,
+        }
         return BestCheckpointResult(
-            **base, best=None, metric=None if metric == "auto" else metric, goal=goal.value if goal else None,
-            rationale=_no_checkpoints_reason(job), ranking=[], excluded=[], best_is_final=None,
+            job_id=job_id,
+            status=job.status,
+            final_model=job.fine_tuned_model,
+            checkpoints_considered=len(checkpoints),
+            truncated=collected.truncated,
+            rationale=rationale,
+            **(unranked | fields),
         )
+
+    if not checkpoints:
+        return result(_no_checkpoints_reason(job), metric=None if metric == "auto" else metric,
+                      goal=goal.value if goal else None)
     present = numeric_keys(candidates)
     try:
         choice = choose_metric(metric, goal, method_type=job.method_type, present=present)
     except MetricChoiceError as exc:
         raise invalid_argument(str(exc)) from None
     if choice is None:
-        found = ", ".join(sorted(present)) or "none"
-        return BestCheckpointResult(
-            **base, best=None, metric=None, goal=None, ranking=[],
+        return result(
+            f"No checkpoint has {', '.join(auto_order(job.method_type))} (metrics present: "
+            f"{', '.join(sorted(present)) or 'none'}); call again with metric=<one of those> and goal='min' or 'max'.",
             excluded=[ExcludedCheckpoint(id=c.id, step_number=c.step, reason="has none of the metrics auto ranks by")
                       for c in checkpoints],
-            rationale=(f"No checkpoint has {', '.join(auto_order(job.method_type))} (metrics present: {found}); "
-                       "call again with metric=<one of those> and goal='min' or 'max'."),
-            best_is_final=None,
         )
     ranking = rank(candidates, choice)
-    excluded = [ExcludedCheckpoint(id=e.id, step_number=e.step, reason=e.reason) for e in ranking.excluded]
-    last_step = checkpoints[-1].step
+    chosen: dict[str, Any] = {
+        "metric": choice.metric,
+        "goal": choice.goal.value,
+        "excluded": [ExcludedCheckpoint(id=e.id, step_number=e.step, reason=e.reason) for e in ranking.excluded],
+    }
     best = ranking.best
     if best is None:
-        return BestCheckpointResult(
-            **base, best=None, metric=choice.metric, goal=choice.goal.value, ranking=[], excluded=excluded,
-            rationale=f"No checkpoint has a usable {choice.metric} value, so none can be ranked by it.",
-            best_is_final=None,
-        )
+        return result(f"No checkpoint has a usable {choice.metric} value, so none can be ranked by it.", **chosen)
     best_is_final = best.id == checkpoints[-1].id
     sentences = [
         metric_reason(ranking, has_validation_file=job.has_validation_file),
-        winner_sentence(ranking, last_step=last_step, best_is_final=best_is_final),
+        winner_sentence(ranking, last_step=checkpoints[-1].step, best_is_final=best_is_final),
         exclusion_note(ranking),
     ]
     if collected.truncated:
-        sentences.append(f"Only the first {len(checkpoints)} checkpoints were read (item cap).")
+        sentences.append(
+            f"Only the {len(checkpoints)} most recent checkpoints were read (the server's item cap); "
+            "older ones were not ranked."
+        )
     info = CheckpointInfo.from_checkpoint(by_id[best.id])
-    return BestCheckpointResult(
-        **base,
+    return result(
+        " ".join(s for s in sentences if s),
         best=BestCheckpoint(**info.model_dump(), job_id=job_id),
-        metric=choice.metric,
-        goal=choice.goal.value,
-        rationale=" ".join(s for s in sentences if s),
         ranking=[CheckpointInfo.from_checkpoint(by_id[c.id]) for c in ranking.ranked[:top_k]],
-        excluded=excluded,
         best_is_final=best_is_final,
+        **chosen,
     )

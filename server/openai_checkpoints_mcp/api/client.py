@@ -21,13 +21,14 @@ from ..config import Settings
 from ..errors import CheckpointsError, ErrorCode
 from . import retry
 from .errors import bad_response, error_from_status, redact, request_id_from
-from .models import Checkpoint, Event, Job, ListPage
+from .models import ApiObject, Checkpoint, Event, Job, ListPage
 from .pagination import Collected, OnPage, Page, collect_pages
 
 logger = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-QueryParams = list[tuple[str, str]]
+ObjectT = TypeVar("ObjectT", bound=ApiObject)
+QueryParams = list[tuple[str, str | int | float | bool | None]]
 
 _CONNECT_TIMEOUT = 5.0
 
@@ -207,7 +208,7 @@ class OpenAIClient:
             f"/fine_tuning/jobs/{job_id}/events", params, Event, what=f"events of job {job_id}"
         )
 
-    async def _list_page(self, path: str, params: QueryParams, model: type[ModelT], *, what: str) -> Page[ModelT]:
+    async def _list_page(self, path: str, params: QueryParams, model: type[ObjectT], *, what: str) -> Page[ObjectT]:
         payload = await self.get_json(path, params, what=what)
         page = _parse(ListPage, payload, what=what)
         items = [_parse(model, item, what=what) for item in page.data]

@@ -118,7 +118,9 @@ def error_from_status(
     )
 
 
-def bad_response(what: str, detail: str, *, status: int | None = None, request_id: str | None = None) -> CheckpointsError:
+def bad_response(
+    what: str, detail: str, *, status: int | None = None, request_id: str | None = None
+) -> CheckpointsError:
     """The API answered, but not with what an OpenAI-compatible API sends."""
     return CheckpointsError(
         ErrorCode.BAD_RESPONSE,

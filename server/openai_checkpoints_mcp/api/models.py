@@ -62,7 +62,9 @@ StrList = Annotated[list[str], BeforeValidator(_str_list)]
 StrDict = Annotated[dict[str, str] | None, BeforeValidator(_str_dict_or_none)]
 
 
-class _Lenient(BaseModel):
+class ApiObject(BaseModel):
+    """Any API object: it must have an ``id``; everything else is optional and unknown fields are kept."""
+
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     id: str = Field(min_length=1)
@@ -95,7 +97,7 @@ def _error_or_none(value: Any) -> Any:
     return value if isinstance(value, dict) else None
 
 
-class Job(_Lenient):
+class Job(ApiObject):
     """A ``fine_tuning.job``."""
 
     status: LenientStr = None
@@ -138,6 +140,15 @@ class Job(_Lenient):
         return merged
 
     @property
+    def grader_summary(self) -> dict[str, str] | None:
+        """Reinforcement jobs: the grader's ``type`` and ``name`` (its full definition can be long code)."""
+        section = (self.method or {}).get(self.method_type)
+        grader = section.get("grader") if isinstance(section, dict) else None
+        if not isinstance(grader, dict):
+            return None
+        return {key: grader[key] for key in ("type", "name") if isinstance(grader.get(key), str)}
+
+    @property
     def error_info(self) -> JobError | None:
         """The error, or None when the API sent null, ``{}`` or all nulls."""
         if self.error is None or self.error.is_empty:
@@ -160,7 +171,7 @@ class Job(_Lenient):
         return bool(self.validation_file)
 
 
-class Checkpoint(_Lenient):
+class Checkpoint(ApiObject):
     """A ``fine_tuning.job.checkpoint``."""
 
     step_number: LenientInt = None
@@ -187,7 +198,7 @@ class Checkpoint(_Lenient):
         }
 
 
-class Event(_Lenient):
+class Event(ApiObject):
     """A ``fine_tuning.job.event``."""
 
     created_at: LenientInt = None

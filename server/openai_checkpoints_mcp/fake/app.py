@@ -135,7 +135,6 @@ def mask_key(key: str) -> str:
     return "sk-..." + (key[-4:] if len(key) > 8 else "")
 
 
-
 def _parse_limit(raw: str | None, default: int, maximum: int) -> int:
     """The page size: `default` when absent, 400 when not an integer >= 1, clamped to `maximum`."""
     if raw is None:
@@ -149,7 +148,7 @@ def _parse_limit(raw: str | None, default: int, maximum: int) -> int:
     return min(limit, maximum)
 
 
-def _metadata_filter(query_string: str) -> dict[str, str] | None | bool:
+def _metadata_filter(query_string: str) -> dict[str, str] | bool | None:
     """The `metadata` filter: a dict to AND-match, None for `metadata=null`, False for no filter."""
     pairs: dict[str, str] = {}
     null = False
@@ -169,7 +168,7 @@ def _metadata_filter(query_string: str) -> dict[str, str] | None | bool:
     return pairs or False
 
 
-def _matches(job: dict[str, Any], wanted: dict[str, str] | None | bool) -> bool:
+def _matches(job: dict[str, Any], wanted: dict[str, str] | bool | None) -> bool:
     if wanted is False:
         return True
     metadata = job.get("metadata")
