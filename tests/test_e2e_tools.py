@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from mcp import Client, MCPError
 
-from openai_checkpoints_mcp.fake import FakeData, Fault
+from openai_checkpoints_mcp.config import Settings
+from openai_checkpoints_mcp.fake import FakeData, FakeOpenAI, Fault, running_server
+from openai_checkpoints_mcp.server import create_server
 
+from .conftest import TEST_KEY
 from .factories import checkpoint, fake_id, job
 
 pytestmark = pytest.mark.anyio
@@ -271,45 +275,27 @@ async def test_connection_refused_is_upstream_unavailable(serve_fake):
     assert text.startswith("upstream_unavailable: ") and "Could not reach" in text
 
 
-class _LoopingCheckpoints:
-    """An ASGI app whose checkpoint pages always say has_more and ignore `after` (a broken server)."""
+def _ignoring_cursor(app):
+    """Wrap an ASGI app so it never sees ``after``: a broken server that serves the first page forever."""
 
-    def __init__(self, page: dict, job_body: dict) -> None:
-        self.page, self.job_body, self.calls = page, job_body, 0
+    async def broken(scope, receive, send):
+        if scope["type"] == "http":
+            query = "&".join(p for p in scope["query_string"].decode().split("&") if not p.startswith("after="))
+            scope = {**scope, "query_string": query.encode()}
+        await app(scope, receive, send)
 
-    async def __call__(self, scope, receive, send):
-        import json
-
-        if scope["type"] != "http":
-            return
-        self.calls += 1
-        body = self.page if scope["path"].endswith("/checkpoints") else self.job_body
-        payload = json.dumps(body).encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": payload})
+    return broken
 
 
 async def test_a_server_that_ignores_the_cursor_is_bad_response_not_a_loop():
-    from openai_checkpoints_mcp.fake import running_server
-
-    from .conftest import TEST_KEY, Harness  # noqa: F401
-
-    cps = [checkpoint(JOB, s, {"train_loss": 0.1}) for s in (30, 20, 10)]
-    looping = _LoopingCheckpoints({"object": "list", "data": cps, "has_more": True}, job(JOB))
-    from dataclasses import replace
-
-    from mcp import Client
-
-    from openai_checkpoints_mcp.config import Settings
-    from openai_checkpoints_mcp.server import create_server
-
-    with running_server(looping) as base_url:
-        settings = replace(Settings(), api_key=TEST_KEY, base_url=base_url)
+    cps = [checkpoint(JOB, step, {"train_loss": 1 / step}) for step in range(1, 31)]
+    fake = FakeOpenAI(FakeData(jobs=[job(JOB)], checkpoints={JOB: cps}), api_key=TEST_KEY, max_page_size=10)
+    with running_server(_ignoring_cursor(fake)) as base_url:
+        settings = Settings(api_key=TEST_KEY, base_url=base_url, page_size=10)
         async with Client(create_server(settings)) as client:
             text = _text(await client.call_tool("list_checkpoints", {"job_id": JOB}))
     assert text.startswith("bad_response: ") and "twice" in text
-    assert looping.calls <= 3
+    assert len(fake.requests_to("/checkpoints")) == 2  # stopped at the first repeat
 
 
 BAD_JOB_IDS = [
@@ -356,8 +342,6 @@ async def test_bad_arguments_are_precise_and_make_no_request(serve_fake, tool, a
 
 
 async def test_unknown_tool_is_a_protocol_error(serve_fake):
-    from mcp import MCPError
-
     with serve_fake(_sft_data()) as api:
         async with api.client() as client:
             with pytest.raises(MCPError) as raised:
@@ -366,8 +350,6 @@ async def test_unknown_tool_is_a_protocol_error(serve_fake):
 
 
 async def test_key_never_appears_in_results_or_logs(serve_fake, captured_logs):
-    from .conftest import TEST_KEY
-
     leaky = Fault(status=500, body={"error": {"message": f"upstream proxy saw Bearer {TEST_KEY}",
                                               "type": "server_error", "param": None, "code": None}}, times=3)
     with serve_fake(_sft_data()) as api:

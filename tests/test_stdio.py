@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -15,7 +16,9 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from openai_checkpoints_mcp.fake import DEMO_JOB_IDS
+from openai_checkpoints_mcp.fake import DEMO_JOB_IDS, demo_data
+
+from .conftest import TEST_KEY
 
 pytestmark = pytest.mark.anyio
 
@@ -108,12 +111,6 @@ def test_call_prints_the_structured_result():
 
 async def test_real_key_mode_over_stdio_against_the_fake_keeps_the_key_out_of_every_stream(serve_fake):
     """Key from the environment, API at OPENAI_BASE_URL (the fake over HTTP), DEBUG logs: no key anywhere."""
-    import tempfile
-
-    from openai_checkpoints_mcp.fake import demo_data
-
-    from .conftest import TEST_KEY
-
     with serve_fake(demo_data()) as api, tempfile.TemporaryFile("w+") as errlog:
         env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
                "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": api.base_url, "OPENAI_ORG_ID": "org-test"}
@@ -137,10 +134,6 @@ async def test_real_key_mode_over_stdio_against_the_fake_keeps_the_key_out_of_ev
 
 
 def test_call_with_a_real_key_from_the_environment(serve_fake):
-    from openai_checkpoints_mcp.fake import demo_data
-
-    from .conftest import TEST_KEY
-
     with serve_fake(demo_data()) as api:
         env = {"PATH": os.environ.get("PATH", ""), "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": api.base_url}
         done = subprocess.run(
