@@ -218,9 +218,11 @@ async def test_auth_failed_never_shows_the_key(serve_fake, captured_logs):
          "bad_response: ", 1),
         (Fault(status=200, body=b'{"object": "fine_tuning.job", "id": ', content_type="application/json"),
          "bad_response: ", 1),
-        (Fault(status=200, body=[1, 2], content_type="application/json"), "bad_response: ", 1),
+        (Fault(status=200, body=b"[1, 2]", content_type="application/json"), "bad_response: ", 1),
+        (Fault(status=200, body={"object": "fine_tuning.job"}), "bad_response: ", 1),
+        (Fault(status=301, body=b"", headers={"location": "https://example.invalid/v1/"}), "bad_response: ", 1),
     ],
-    ids=["403", "429", "503", "400", "html", "malformed-json", "not-an-object"],
+    ids=["403", "429", "503", "400", "html", "malformed-json", "not-an-object", "no-id", "redirect"],
 )
 async def test_upstream_failures_become_coded_tool_errors(serve_fake, fault, code, attempts):
     with serve_fake(_sft_data()) as api:

@@ -14,7 +14,7 @@ from .analysis.ranking import Candidate, MetricChoiceError, choose_metric, numer
 from .analysis.rationale import exclusion_note, metric_reason, winner_sentence
 from .api.client import OpenAIClient
 from .api.models import Checkpoint, Job
-from .api.pagination import Collected, Page, collect_pages
+from .api.pagination import Collected, OnPage, Page, collect_pages
 from .errors import CheckpointsError, invalid_argument
 from .outputs import (
     BestCheckpoint,
@@ -35,6 +35,18 @@ JOBS_SCAN_MAX_PAGES = 10
 _STILL_RUNNING = {"validating_files", "queued", "running", "paused"}
 
 
+def _page_progress(progress: Progress | None, noun: str) -> OnPage | None:
+    """Report each fetched page as an MCP progress notification (total unknown)."""
+    if progress is None:
+        return None
+    report = progress
+
+    async def on_page(pages: int, items: int) -> None:
+        await report(pages, None, f"read {pages} page{'s' if pages != 1 else ''}, {items} {noun}")
+
+    return on_page
+
+
 async def list_jobs(
     client: OpenAIClient,
     *,
@@ -42,6 +54,7 @@ async def list_jobs(
     limit: int,
     after: str | None,
     metadata: Mapping[str, str] | None,
+    progress: Progress | None = None,
 ) -> JobList:
     """Jobs newest first. Without `status`: one API page of `limit` jobs. With it (the API cannot filter
     by status), pages of 100 are scanned until `limit` jobs match, for at most `JOBS_SCAN_MAX_PAGES` pages."""
@@ -57,6 +70,7 @@ async def list_jobs(
         what="fine-tuning jobs",
         keep=None if status is None else (lambda job: job.status == status),
         max_pages=1 if status is None else JOBS_SCAN_MAX_PAGES,
+        on_page=None if status is None else _page_progress(progress, "matching jobs"),
     )
     return JobList(
         jobs=[JobSummary.from_job(job) for job in collected.items],
@@ -78,9 +92,7 @@ async def _job_and_checkpoints(
     collected: Collected[Checkpoint] | None = None
     checkpoints_error: CheckpointsError | None = None
 
-    async def on_page(pages: int, items: int) -> None:
-        if progress is not None:
-            await progress(pages, None, f"read {pages} page{'s' if pages != 1 else ''}, {items} checkpoints")
+    on_page = _page_progress(progress, "checkpoints")
 
     async def fetch_checkpoints() -> None:
         nonlocal collected, checkpoints_error

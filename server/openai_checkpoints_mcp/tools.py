@@ -90,7 +90,9 @@ def register_tools(server: MCPServer) -> None:
             ),
         ] = None,
     ) -> JobList:
-        result = await queries.list_jobs(_client(ctx), status=status, limit=limit, after=after, metadata=metadata)
+        result = await queries.list_jobs(
+            _client(ctx), status=status, limit=limit, after=after, metadata=metadata, progress=ctx.report_progress
+        )
         return _finish(ctx, result)
 
     @server.tool(title="Get a fine-tuning job", description=_one_line(GET_JOB), annotations=READ_ONLY)

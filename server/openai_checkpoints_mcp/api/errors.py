@@ -70,6 +70,14 @@ def error_from_status(
     def make(code: ErrorCode, sentence: str, retry_after: float | None = None) -> CheckpointsError:
         return CheckpointsError(code, sentence, status=status, request_id=request_id, retry_after=retry_after)
 
+    if 300 <= status < 400:
+        location = headers.get("location", "")
+        target = f" to {redact(location[:200], secrets)}" if location else ""
+        return make(
+            ErrorCode.BAD_RESPONSE,
+            f"The API redirected the request for {what} (HTTP {status}{target}) instead of answering it. Set "
+            "OPENAI_BASE_URL to the API's final address (it usually ends in /v1).",
+        )
     if status == 401:
         return make(
             ErrorCode.AUTH_FAILED,
