@@ -420,3 +420,36 @@ async def test_status_filter_scans_pages_and_continues_where_it_stopped(serve_fa
     assert second["scanned"] == 1000 and second["has_more"] is True
     assert second["next_after"] == jobs[1150 - 1000]["id"]
     assert [j["id"] for j in third["jobs"]] == [jobs[5]["id"]] and third["has_more"] is False
+
+
+async def test_odd_but_valid_api_data_never_crashes_a_tool(serve_fake):
+    """Quirks seen in the wild and plain junk in optional fields: every tool still answers sensibly."""
+    job_id = "ftjob-Odd000000000000000000000001"
+    odd_job = job(job_id, status="paused", error={}, hyperparameters=None, method="supervised", metadata=None,
+                  created_at=10**20, finished_at="soon", trained_tokens=1.5, integrations={"wandb": 1},
+                  result_files=None, usage_metrics=None, shared_with_openai=False, eval_id="eval_1")
+    odd_job["method"] = "not-a-dict"
+    cps = [
+        checkpoint(job_id, 100, {"full_valid_loss": "NaN", "train_loss": True, "scores": {"a": 1}}),
+        checkpoint(job_id, 200, {"full_valid_loss": 10**400, "train_loss": None}),
+        checkpoint(job_id, 300, {"full_valid_loss": 0.5, "full_valid_mean_reward": 0.7, "extra": 3}),
+        {"object": "fine_tuning.job.checkpoint", "id": "ftckpt_NoStepNoMetrics0000000000", "created_at": None,
+         "metrics": None, "step_number": None},
+    ]
+    with serve_fake(FakeData(jobs=[odd_job], checkpoints={job_id: cps})) as api:
+        async with api.client() as client:
+            results = {tool: await client.call_tool(tool, args) for tool, args in [
+                ("list_jobs", {}), ("get_job", {"job_id": job_id}), ("list_checkpoints", {"job_id": job_id}),
+                ("best_checkpoint", {"job_id": job_id}),
+            ]}
+    assert not any(r.is_error for r in results.values()), {k: r.content for k, r in results.items()}
+    detail = results["get_job"].structured_content
+    assert detail["status"] == "paused" and detail["method"] == "supervised" and detail["finished_at"] is None
+    assert detail["created_at"] is None and detail["trained_tokens"] is None and detail["result_files"] == []
+    listed = results["list_checkpoints"].structured_content
+    assert [c["step_number"] for c in listed["checkpoints"]] == [100, 200, 300, None]
+    assert listed["checkpoints"][0]["metrics"] == {}
+    assert listed["checkpoints"][2]["metrics"] == {"full_valid_loss": 0.5, "full_valid_mean_reward": 0.7, "extra": 3}
+    best = results["best_checkpoint"].structured_content
+    assert best["metric"] == "full_valid_loss" and best["best"]["step_number"] == 300
+    assert {e["step_number"] for e in best["excluded"]} == {100, 200, None}

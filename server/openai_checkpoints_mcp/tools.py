@@ -40,10 +40,11 @@ def _client(ctx: Context[AppState]) -> OpenAIClient:
     return ctx.request_context.lifespan_context.client
 
 
-LIST_JOBS = """List fine-tuning jobs, newest first, as compact summaries (id, status, base model, fine_tuned_model,
+LIST_JOBS = f"""List fine-tuning jobs, newest first, as compact summaries (id, status, base model, fine_tuned_model,
 suffix, method, created_at/finished_at in ISO 8601 UTC, has_validation_file, trained_tokens, and a one-line error for
 failed jobs). Use it to find a job id. Page with after=<next_after> while has_more is true. With `status` the server
-scans up to 1,000 jobs for matches, since the API cannot filter by status."""
+scans up to {queries.JOBS_SCAN_PAGE_SIZE * queries.JOBS_SCAN_MAX_PAGES:,} jobs per call for matches, since the API
+cannot filter by status."""
 
 GET_JOB = """Get one fine-tuning job in full: status, base and resulting model, method (supervised, dpo or
 reinforcement) with its hyperparameters wherever the API put them, training/validation/result files, error, metadata,

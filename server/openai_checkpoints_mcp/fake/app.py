@@ -270,7 +270,7 @@ class FakeOpenAI:
 
     async def _list_jobs(self, request: Request, match: re.Match[str]) -> Response:
         wanted = _metadata_filter(request.url.query)
-        ordered = sorted(self.data.jobs, key=lambda j: (j["created_at"], j["id"]), reverse=True)
+        ordered = sorted(self.data.jobs, key=lambda j: (j.get("created_at") or 0, j["id"]), reverse=True)
         page, has_more = self._paged(ordered, request, JOBS_DEFAULT_LIMIT, keep=lambda j: _matches(j, wanted))
         return JSONResponse({"object": "list", "data": page, "has_more": has_more})
 
@@ -281,7 +281,7 @@ class FakeOpenAI:
         job_id = self._job(match["job"])["id"]
         ordered = sorted(
             self.data.checkpoints.get(job_id, []),
-            key=lambda c: (c["step_number"], c["created_at"], c["id"]),
+            key=lambda c: (c.get("step_number") or 0, c.get("created_at") or 0, c["id"]),
             reverse=True,
         )
         page, has_more = self._paged(ordered, request, CHECKPOINTS_DEFAULT_LIMIT)
@@ -295,7 +295,7 @@ class FakeOpenAI:
 
     async def _list_events(self, request: Request, match: re.Match[str]) -> Response:
         job_id = self._job(match["job"])["id"]
-        ordered = sorted(self.data.events.get(job_id, []), key=lambda e: e["created_at"], reverse=True)
+        ordered = sorted(self.data.events.get(job_id, []), key=lambda e: e.get("created_at") or 0, reverse=True)
         page, has_more = self._paged(ordered, request, EVENTS_DEFAULT_LIMIT)
         return JSONResponse({"object": "list", "data": page, "has_more": has_more})
 
