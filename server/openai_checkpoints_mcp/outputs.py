@@ -188,7 +188,9 @@ class JobDetail(ToolResult):
     result_files: list[str] = Field(description="File ids of the per-step metrics CSV (empty until finished).")
     error: JobErrorInfo | None = Field(description="Why the job failed; null otherwise.")
     metadata: dict[str, str] | None
-    integrations: list[Any] | None = Field(description="E.g. Weights & Biases, as the API reports them.")
+    integrations: list[dict[str, Any]] | None = Field(
+        description="E.g. Weights & Biases ({type: wandb, wandb: {project, ...}}), as the API reports them."
+    )
     created_at: str | None = Field(description="ISO 8601 UTC.")
     finished_at: str | None = Field(description="ISO 8601 UTC.")
     estimated_finish: str | None = Field(description="ISO 8601 UTC; only while running.")

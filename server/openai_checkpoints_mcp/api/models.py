@@ -49,6 +49,12 @@ def _str_list(value: Any) -> list[str]:
     return [item for item in value if isinstance(item, str)]
 
 
+def _dict_list_or_none(value: Any) -> list[dict[str, Any]] | None:
+    if not isinstance(value, list):
+        return None
+    return [item for item in value if isinstance(item, dict)]
+
+
 def _str_dict_or_none(value: Any) -> dict[str, str] | None:
     if not isinstance(value, dict):
         return None
@@ -115,7 +121,7 @@ class Job(ApiObject):
     hyperparameters: LenientDict = None
     method: LenientDict = None
     metadata: StrDict = None
-    integrations: Annotated[list[Any] | None, BeforeValidator(lambda v: v if isinstance(v, list) else None)] = None
+    integrations: Annotated[list[dict[str, Any]] | None, BeforeValidator(_dict_list_or_none)] = None
     error: Annotated[JobError | None, BeforeValidator(_error_or_none)] = None
     user_provided_suffix: LenientStr = None
 
