@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from .config import DEFAULT_DEADLINE, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, Settings
+from .config import DEFAULT_DEADLINE, DEFAULT_MAX_ITEMS, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, Settings
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -28,6 +28,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
+    return value
+
+
 def _retries(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 10:
@@ -35,25 +42,31 @@ def _retries(text: str) -> int:
     return value
 
 
-def _common_options() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+def _common_options(*, in_subcommand: bool = False) -> argparse.ArgumentParser:
+    """Flags accepted before and after ``call``. In the subcommand they default to "not given" (SUPPRESS),
+    so a flag given before ``call`` is not reset by the subcommand's defaults."""
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS if in_subcommand else None)
     common.add_argument(
-        "--demo", action="store_true", default=None,
+        "--demo", action="store_true",
         help="serve the bundled demo dataset in-process: no key, no network; every result says it is a demo",
     )
     common.add_argument(
-        "--timeout", type=_positive, default=None, metavar="SECONDS",
+        "--timeout", type=_positive, metavar="SECONDS",
         help=f"seconds to wait for one API response (default {DEFAULT_TIMEOUT:g})",
     )
     common.add_argument(
-        "--max-retries", type=_retries, default=None, metavar="N",
+        "--max-retries", type=_retries, metavar="N",
         help=f"retries of a failed request, as openai-python (default {DEFAULT_MAX_RETRIES})",
     )
     common.add_argument(
-        "--deadline", type=_positive, default=None, metavar="SECONDS",
+        "--deadline", type=_positive, metavar="SECONDS",
         help=f"seconds one tool call may take in all (default {DEFAULT_DEADLINE:g})",
     )
-    common.add_argument("--log-level", choices=LOG_LEVELS, default=None, type=str.upper, help="stderr log level")
+    common.add_argument(
+        "--max-items", type=_at_least_one, metavar="N",
+        help=f"most items one listing collects before its result says it was truncated (default {DEFAULT_MAX_ITEMS:,})",
+    )
+    common.add_argument("--log-level", choices=LOG_LEVELS, type=str.upper, help="stderr log level")
     return common
 
 
@@ -68,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="{call}")
     call = commands.add_parser(
-        "call", parents=[common], help="run one tool once and print its structured result as JSON",
+        "call", parents=[_common_options(in_subcommand=True)], help="run one tool once and print its structured result as JSON",
         description="Run one tool once and print its structured result as JSON on stdout. Values are JSON when they "
         "parse as JSON and the argument is not a string (top_k=5, metadata='{\"team\":\"nlp\"}'), else text. "
         "Exit status: 0 ok, 1 tool error (text on stderr), 2 usage.",
@@ -86,7 +99,7 @@ def _version() -> str:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(timeout=args.timeout, max_retries=args.max_retries, deadline=args.deadline,
-                             demo=bool(args.demo))
+                             max_items=args.max_items, demo=bool(args.demo))
 
 
 def _configure_logging(level: str) -> None:

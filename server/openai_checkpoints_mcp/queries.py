@@ -239,7 +239,7 @@ async def best_checkpoint(
     ]
     if collected.truncated:
         sentences.append(
-            f"Only the {len(checkpoints)} most recent checkpoints were read (the server's item cap); "
+            f"Only the {len(checkpoints)} most recent checkpoints were read (the server's --max-items cap); "
             "older ones were not ranked."
         )
     info = CheckpointInfo.from_checkpoint(by_id[best.id])

@@ -1,0 +1,81 @@
+"""The command line: flags before or after `call`, settings from the environment, key=value typing."""
+
+from __future__ import annotations
+
+import pytest
+
+from openai_checkpoints_mcp.cli import _settings, build_parser, parse_arguments
+from openai_checkpoints_mcp.config import DEFAULT_BASE_URL, DEMO_BASE_URL, Settings
+
+SCHEMA = {
+    "properties": {
+        "job_id": {"type": "string"},
+        "after": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "top_k": {"type": "integer"},
+        "metadata": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+        "goal": {"anyOf": [{"enum": ["min", "max"], "type": "string"}, {"type": "null"}]},
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--demo", "--timeout", "5", "call", "list_jobs"],
+        ["call", "list_jobs", "--demo", "--timeout", "5"],
+        ["--timeout", "9", "call", "list_jobs", "--demo", "--timeout", "5"],
+    ],
+)
+def test_flags_work_before_and_after_call(argv, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    args = build_parser().parse_args(argv)
+    settings = _settings(args)
+    assert args.command == "call" and settings.demo is True and settings.timeout == 5
+    assert settings.base_url == DEMO_BASE_URL and settings.api_key is None
+
+
+def test_server_flags_and_defaults(monkeypatch):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = _settings(build_parser().parse_args([]))
+    assert defaults == Settings()
+    flagged = _settings(build_parser().parse_args(["--max-retries", "0", "--deadline", "10", "--max-items", "50"]))
+    assert (flagged.max_retries, flagged.deadline, flagged.max_items, flagged.demo) == (0, 10, 50, False)
+
+
+@pytest.mark.parametrize("argv", [["--timeout", "0"], ["--max-retries", "11"], ["--max-items", "0"], ["call"]])
+def test_bad_flags_exit_with_usage(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(argv)
+    assert exited.value.code == 2 and "error:" in capsys.readouterr().err
+
+
+def test_environment_is_read_as_openai_python_names_it():
+    env = {"OPENAI_API_KEY": " sk-x ", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_ORG_ID": "org-a",
+           "OPENAI_PROJECT_ID": ""}
+    settings = Settings.from_env(env, timeout=3.0, max_retries=None)
+    assert settings.api_key == "sk-x" and settings.base_url == "http://127.0.0.1:9/v1"
+    assert settings.organization == "org-a" and settings.project is None
+    assert settings.timeout == 3.0 and settings.max_retries == 2
+    assert Settings.from_env({}).base_url == DEFAULT_BASE_URL
+    assert "sk-x" not in repr(settings) and "sk-x" not in str(settings)
+
+
+def test_demo_ignores_a_real_key_and_base_url():
+    settings = Settings.from_env({"OPENAI_API_KEY": "sk-real", "OPENAI_BASE_URL": "https://x/v1"}, demo=True)
+    assert settings.api_key is None and settings.base_url == DEMO_BASE_URL
+
+
+def test_key_value_arguments_are_typed_by_the_schema():
+    arguments = parse_arguments(
+        ["job_id=ftjob-123", "after=ftckpt_1", "top_k=5", 'metadata={"team": "nlp"}', "goal=min"], SCHEMA
+    )
+    assert arguments == {"job_id": "ftjob-123", "after": "ftckpt_1", "top_k": 5, "metadata": {"team": "nlp"},
+                         "goal": "min"}
+    assert parse_arguments(["job_id=42"], SCHEMA) == {"job_id": "42"}  # a string argument stays text
+
+
+@pytest.mark.parametrize(("pair", "message"), [("top_k", "key=value"), ("nope=1", "not an argument")])
+def test_bad_key_value_arguments(pair, message):
+    with pytest.raises(ValueError, match=message):
+        parse_arguments([pair], SCHEMA)
