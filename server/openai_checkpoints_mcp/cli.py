@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="{call}")
     call = commands.add_parser(
-        "call", parents=[_common_options(in_subcommand=True)], help="run one tool once and print its structured result as JSON",
+        "call",
+        parents=[_common_options(in_subcommand=True)],
+        help="run one tool once and print its structured result as JSON",
         description="Run one tool once and print its structured result as JSON on stdout. Values are JSON when they "
         "parse as JSON and the argument is not a string (top_k=5, metadata='{\"team\":\"nlp\"}'), else text. "
         "Exit status: 0 ok, 1 tool error (text on stderr), 2 usage.",
