@@ -7,7 +7,8 @@ argument, what was wrong, and what is accepted.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationError
 
@@ -39,8 +40,6 @@ _RULES = {
     "'ftckpt_...' for checkpoints), at most 100 characters",
     "metric": "must be 'auto', a metric name such as full_valid_loss, or another metric key of the checkpoints "
     "(letters, digits, '_', '.', '/', '-')",
-    "metadata": "must be an object of at most 16 string pairs, keys 1-64 characters without '[' or ']', "
-    "values at most 512 characters",
 }
 
 
@@ -61,11 +60,30 @@ def describe_validation_error(error: ValidationError) -> str:
             parts.append(f"{where} is required")
         elif item["type"] == "extra_forbidden":
             parts.append(f"{where} is not an argument of this tool")
+        elif name == "metadata":
+            parts.append(_metadata_problem(loc, item))
         elif rule and item["type"] in {"string_pattern_mismatch", "string_too_long", "string_too_short"}:
             parts.append(f"{where} {rule}; got {_shown(item.get('input'))}")
-        elif rule and name == "metadata":
-            parts.append(f"{where} {rule}; {item['msg'][:1].lower()}{item['msg'][1:]}")
         else:
-            message = item["msg"]
-            parts.append(f"{where}: {message[:1].lower()}{message[1:]}; got {_shown(item.get('input'))}")
+            parts.append(f"{where}: {_lower_first(item['msg'])}; got {_shown(item.get('input'))}")
     return "invalid_argument: " + "; ".join(parts) + "."
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+_METADATA_RULE = (
+    "metadata takes at most 16 string pairs, keys of 1-64 characters without '[' or ']' and values of at most "
+    "512 characters"
+)
+
+
+def _metadata_problem(loc: list[str], item: Mapping[str, Any]) -> str:
+    if len(loc) >= 3 and loc[-1] == "[key]":
+        return f"metadata key {_shown(loc[1])} is not accepted; {_METADATA_RULE}"
+    if len(loc) >= 2:
+        value = item.get("input")
+        got = f"{len(value)} characters" if isinstance(value, str) else f"got {_shown(value)}"
+        return f"metadata value for {_shown(loc[1])} is not accepted ({got}); {_METADATA_RULE}"
+    return f"metadata: {_lower_first(item['msg'])}; {_METADATA_RULE}"
