@@ -395,8 +395,25 @@ def test_winner_when_the_last_checkpoint_was_not_ranked() -> None:
     candidates = [cand(120, full_valid_loss=0.51), cand(240, full_valid_loss=0.35), cand(360, train_loss=0.1)]
     ranking = rank(candidates, explicit("full_valid_loss"))
     sentence = winner_sentence(ranking, last_step=360, best_is_final=False)
-    assert sentence.endswith("it is not the last checkpoint (step 360).")
+    assert sentence.endswith("; the last checkpoint (step 360) has no full_valid_loss, so it could not be compared.")
     assert "deploy" not in sentence
+
+
+def test_winner_tied_with_the_last_checkpoint_does_not_claim_to_be_better() -> None:
+    ranking = rank([cand(1, valid_loss=0.3), cand(2, valid_loss=0.3)], explicit("valid_loss"))
+    sentence = winner_sentence(ranking, last_step=2, best_is_final=False)
+    assert "better" not in sentence
+    assert sentence.endswith("; the last checkpoint (step 2) ties on valid_loss, and the tie-break prefers step 1.")
+
+
+def test_winner_of_a_job_without_a_final_model_yet() -> None:
+    candidates = [cand(100, full_valid_loss=0.3), cand(200, full_valid_loss=0.4)]
+    ranking = rank(candidates, explicit("full_valid_loss"))
+    early = winner_sentence(ranking, last_step=200, best_is_final=False, has_final_model=False)
+    assert early.endswith("deploy this checkpoint (the job has no final model yet).")
+    latest = winner_sentence(rank(candidates[:1], explicit("full_valid_loss")), last_step=100, best_is_final=True,
+                             has_final_model=False)
+    assert latest.endswith("it is the job's latest checkpoint (the job has no final model yet).")
 
 
 def test_winner_that_is_the_final_model() -> None:
@@ -426,7 +443,7 @@ def test_winner_by_step_says_the_earlier_step_wins() -> None:
 def test_single_ranked_checkpoint_is_singular() -> None:
     ranking = rank([cand(5, valid_loss=0.123456)], explicit("valid_loss"))
     assert winner_sentence(ranking, last_step=5, best_is_final=True).startswith(
-        "Step 5 is best of 1 ranked checkpoint with valid_loss 0.1235;"
+        "Step 5 is best of 1 ranked checkpoint with valid_loss 0.12346;"
     )
 
 

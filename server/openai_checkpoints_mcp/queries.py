@@ -234,7 +234,10 @@ async def best_checkpoint(
     best_is_final = best.id == checkpoints[-1].id
     sentences = [
         metric_reason(ranking, has_validation_file=job.has_validation_file),
-        winner_sentence(ranking, last_step=checkpoints[-1].step, best_is_final=best_is_final),
+        winner_sentence(
+            ranking, last_step=checkpoints[-1].step, best_is_final=best_is_final,
+            has_final_model=bool(job.fine_tuned_model),
+        ),
         exclusion_note(ranking),
     ]
     if collected.truncated:

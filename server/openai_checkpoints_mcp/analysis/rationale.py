@@ -7,7 +7,7 @@ from .ranking import AUTO, Ranking
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
+    return "n/a" if value is None else f"{value:.5g}"
 
 
 def _direction(goal: Goal) -> str:
@@ -33,8 +33,13 @@ def metric_reason(ranking: Ranking, *, has_validation_file: bool) -> str:
     return f"No checkpoint has {missing}, so {head[0].lower()}{head[1:]}."
 
 
-def winner_sentence(ranking: Ranking, *, last_step: int | None, best_is_final: bool) -> str:
-    """Who won, by how much, and whether it is the job's final model."""
+def winner_sentence(
+    ranking: Ranking, *, last_step: int | None, best_is_final: bool, has_final_model: bool = True
+) -> str:
+    """Who won, by how much, and whether it is the job's final model.
+
+    `has_final_model` is false while the job has no ``fine_tuned_model`` yet (running, paused, failed).
+    """
     best = ranking.best
     if best is None:
         return ""
@@ -42,21 +47,27 @@ def winner_sentence(ranking: Ranking, *, last_step: int | None, best_is_final: b
     value = ranking.value(best)
     count = len(ranking.ranked)
     name = f"Step {best.step}" if best.step is not None else f"Checkpoint {best.id}"
-    text = f"{name} is best of {count} ranked checkpoint{'s' if count != 1 else ''} " \
-           f"with {metric} {_fmt(value)}"
+    text = f"{name} is best of {count} ranked checkpoint{'s' if count != 1 else ''} with {metric} {_fmt(value)}"
     if ranking.decided_by == "complement":
         info = CATALOGUE.get(metric)
-        text += f" (tied with step {ranking.ranked[1].step}; {info.complement if info else 'the complement'} " \
-                "broke the tie)"
+        complement = info.complement if info and info.complement else "the complementary metric"
+        text += f" (tied with step {ranking.ranked[1].step}; {complement} broke the tie)"
     elif ranking.decided_by == "step":
         text += f" (tied with step {ranking.ranked[1].step}; the earlier step wins)"
     if best_is_final:
-        return text + "; it is the job's last checkpoint, so the final model is the one to deploy."
+        if has_final_model:
+            return text + "; it is the job's last checkpoint, so the final model is the one to deploy."
+        return text + "; it is the job's latest checkpoint (the job has no final model yet)."
+    instead = "rather than the final model" if has_final_model else "(the job has no final model yet)"
     final = next((c for c in ranking.ranked if c.step == last_step), None)
-    if final is not None:
-        return text + f", better than the last checkpoint (step {last_step}, {_fmt(ranking.value(final))}): " \
-                      "deploy this checkpoint rather than the final model."
-    return text + f"; it is not the last checkpoint (step {last_step})."
+    if final is None:
+        return text + f"; the last checkpoint (step {last_step}) has no {metric}, so it could not be compared."
+    final_value = ranking.value(final)
+    if final_value == value:
+        return text + f"; the last checkpoint (step {last_step}) ties on {metric}, and the tie-break prefers " \
+                      f"step {best.step}."
+    return text + f", better than the last checkpoint (step {last_step}, {_fmt(final_value)}): deploy this " \
+                  f"checkpoint {instead}."
 
 
 def exclusion_note(ranking: Ranking) -> str:
