@@ -57,30 +57,30 @@ def test_stdout_carries_only_json_rpc():
             "name": "get_job", "arguments": {"job_id": "ftjob-../etc"}}},
     ]
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
-    process = subprocess.Popen(
+    with tempfile.TemporaryFile("w+") as errlog, subprocess.Popen(
         [_console_script(), "--demo", "--log-level", "DEBUG"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env=env,
-    )
-    watchdog = threading.Timer(60, process.kill)
-    watchdog.start()
-    try:
-        assert process.stdin is not None and process.stdout is not None
-        process.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
-        process.stdin.flush()
-        replies = []
-        while {r.get("id") for r in replies} < {1, 2, 3, 4}:
-            line = process.stdout.readline()
-            if not line:
-                break
-            replies.append(json.loads(line))  # a stray print or log line on stdout would fail here
-        process.stdin.close()
-        process.wait(timeout=30)
-        rest = process.stdout.read()
-        stderr = process.stderr.read() if process.stderr else ""
-        replies += [json.loads(line) for line in rest.splitlines() if line.strip()]
-    finally:
-        watchdog.cancel()
-        process.kill()
+        stderr=errlog, text=True, env=env,  # stderr to a file: a full pipe would block the server
+    ) as process:
+        watchdog = threading.Timer(60, process.kill)
+        watchdog.start()
+        try:
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
+            process.stdin.flush()
+            replies = []
+            while {r.get("id") for r in replies} < {1, 2, 3, 4}:
+                line = process.stdout.readline()
+                if not line:
+                    break
+                replies.append(json.loads(line))  # a stray print or log line on stdout would fail here
+            process.stdin.close()
+            replies += [json.loads(line) for line in process.stdout.read().splitlines() if line.strip()]
+            process.wait(timeout=30)
+        finally:
+            watchdog.cancel()
+            process.kill()
+        errlog.seek(0)
+        stderr = errlog.read()
     assert all(reply.get("jsonrpc") == "2.0" for reply in replies)
     by_id = {reply["id"]: reply for reply in replies if "id" in reply}
     assert set(by_id) == {1, 2, 3, 4}
