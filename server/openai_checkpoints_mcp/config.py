@@ -6,13 +6,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .api.retry import DEFAULT_MAX_RETRIES  # retries after the first attempt, as openai-python: 3 attempts in all
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEMO_BASE_URL = "http://demo.openai-checkpoints-mcp.invalid/v1"
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds to wait for one HTTP response (connect is capped at 5 s)."""
-DEFAULT_MAX_RETRIES = 2
-"""Retries after the first attempt, as openai-python: 3 attempts in all."""
 DEFAULT_DEADLINE = 120.0
 """Seconds one whole tool call may take, retries and every page included."""
 DEFAULT_PAGE_SIZE = 100

@@ -21,7 +21,7 @@ from ..config import Settings
 from ..errors import CheckpointsError, ErrorCode
 from . import retry
 from .errors import bad_response, error_from_status, redact, request_id_from
-from .models import ApiObject, Checkpoint, Event, Job, ListPage
+from .models import ApiObject, Checkpoint, Job, ListPage
 from .pagination import Collected, OnPage, Page, collect_pages
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def create_http_client(settings: Settings, transport: httpx2.AsyncBaseTransport 
 
 
 class OpenAIClient:
-    """Reads fine-tuning jobs, checkpoints and events; every method may raise `CheckpointsError`."""
+    """Reads fine-tuning jobs and checkpoints; every method may raise `CheckpointsError`."""
 
     def __init__(
         self,
@@ -59,10 +59,6 @@ class OpenAIClient:
         self._settings = settings
         self._sleep = sleep
         self._secrets = tuple(s for s in (settings.api_key,) if s)
-
-    @property
-    def settings(self) -> Settings:
-        return self._settings
 
     def _headers(self) -> dict[str, str]:
         headers = dict(self._settings.extra_headers)
@@ -85,7 +81,7 @@ class OpenAIClient:
 
     async def get_json(self, path: str, params: QueryParams | None = None, *, what: str) -> Any:
         """GET `path` (relative to the base URL) with retries and return the decoded JSON body."""
-        response = await self._get(path, params, what=what, accept="application/json")
+        response = await self._get(path, params, what=what)
         request_id = request_id_from(response.headers)
         content_type = response.headers.get("content-type", "")
         body = response.content
@@ -102,15 +98,9 @@ class OpenAIClient:
                 status=response.status_code, request_id=request_id,
             ) from None
 
-    async def get_bytes(self, path: str, *, what: str) -> bytes:
-        """GET `path` with retries and return the raw body (file contents)."""
-        response = await self._get(path, None, what=what, accept="application/binary")
-        return response.content
-
-    async def _get(self, path: str, params: QueryParams | None, *, what: str, accept: str) -> httpx2.Response:
+    async def _get(self, path: str, params: QueryParams | None, *, what: str) -> httpx2.Response:
         self._require_key()
         headers = self._headers()
-        headers["accept"] = accept
         retries_taken = 0
         while True:
             headers["x-stainless-retry-count"] = str(retries_taken)
@@ -197,15 +187,6 @@ class OpenAIClient:
 
         return await collect_pages(
             fetch, max_items=self._settings.max_items, after=after, what=what, on_page=on_page
-        )
-
-    async def list_events_page(self, job_id: str, *, limit: int, after: str | None = None) -> Page[Event]:
-        """One page of the job's events, newest first."""
-        params: QueryParams = [("limit", str(limit))]
-        if after:
-            params.append(("after", after))
-        return await self._list_page(
-            f"/fine_tuning/jobs/{job_id}/events", params, Event, what=f"events of job {job_id}"
         )
 
     async def _list_page(self, path: str, params: QueryParams, model: type[ObjectT], *, what: str) -> Page[ObjectT]:
