@@ -75,9 +75,6 @@ class Settings:
             "project": read("OPENAI_PROJECT_ID"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls(**values)  # type: ignore[arg-type]
-        if settings.demo:
-            settings = cls(
-                **{**values, "api_key": None, "base_url": DEMO_BASE_URL, "organization": None, "project": None}  # type: ignore[arg-type]
-            )
-        return settings
+        if values.get("demo"):  # the bundled fake: no key, no account, never the network
+            values |= {"api_key": None, "base_url": DEMO_BASE_URL, "organization": None, "project": None}
+        return cls(**values)  # type: ignore[arg-type]
