@@ -16,7 +16,17 @@ from typing import Any
 
 import anyio
 
-from .config import DEFAULT_DEADLINE, DEFAULT_MAX_ITEMS, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, Settings
+from .config import (
+    ALLOW_WRITES_ENV,
+    DEFAULT_CACHE_SIZE,
+    DEFAULT_CACHE_TTL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_ITEMS,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    Settings,
+)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -32,6 +42,27 @@ def _at_least_one(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
+    return value
+
+
+def _concurrency(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 64, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text}")
     return value
 
 
@@ -65,6 +96,27 @@ def _common_options(*, in_subcommand: bool = False) -> argparse.ArgumentParser:
     common.add_argument(
         "--max-items", type=_at_least_one, metavar="N",
         help=f"most items one listing collects before its result says it was truncated (default {DEFAULT_MAX_ITEMS:,})",
+    )
+    common.add_argument(
+        "--concurrency", type=_concurrency, metavar="N",
+        help=f"requests for different jobs in flight at once (default {DEFAULT_CONCURRENCY})",
+    )
+    common.add_argument(
+        "--cache-size", type=_non_negative_int, metavar="N",
+        help=f"finished jobs kept in memory, 0 to disable (default {DEFAULT_CACHE_SIZE})",
+    )
+    common.add_argument(
+        "--cache-ttl", type=_non_negative_float, metavar="SECONDS",
+        help=f"seconds a cached finished job object is reused (default {DEFAULT_CACHE_TTL:g})",
+    )
+    common.add_argument(
+        "--allow-writes", action="store_true", default=None,
+        help=f"also register cancel_job, pause_job and resume_job (or set {ALLOW_WRITES_ENV}=1)",
+    )
+    common.add_argument(
+        "--auth-header", metavar="NAME",
+        help="header that carries the API key: Authorization (default, sent as 'Bearer <key>') or another name "
+        "such as api-key, sent as the bare key",
     )
     common.add_argument("--log-level", choices=LOG_LEVELS, type=str.upper, help="stderr log level")
     return common
@@ -100,8 +152,11 @@ def _version() -> str:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(timeout=args.timeout, max_retries=args.max_retries, deadline=args.deadline,
-                             max_items=args.max_items, demo=bool(args.demo))
+    return Settings.from_env(
+        timeout=args.timeout, max_retries=args.max_retries, deadline=args.deadline, max_items=args.max_items,
+        demo=bool(args.demo), concurrency=args.concurrency, cache_size=args.cache_size, cache_ttl=args.cache_ttl,
+        allow_writes=args.allow_writes, auth_header=args.auth_header,
+    )
 
 
 def _configure_logging(level: str) -> None:

@@ -19,6 +19,15 @@ DEFAULT_PAGE_SIZE = 100
 """Items asked for per list request; the API documents no maximum, so stay modest."""
 DEFAULT_MAX_ITEMS = 10_000
 """Items one list may collect before the result says it was truncated."""
+DEFAULT_CONCURRENCY = 8
+"""Requests for different jobs in flight at once (pages of one list are always sequential)."""
+DEFAULT_CACHE_SIZE = 512
+"""Finished jobs whose job object, checkpoints and result file are kept in memory."""
+DEFAULT_CACHE_TTL = 600.0
+"""Seconds a cached (finished) job object is served before it is read again."""
+DEFAULT_AZURE_API_VERSION = "2024-10-21"
+"""The latest GA Azure OpenAI data-plane version (the legacy dated API needs one on every request)."""
+ALLOW_WRITES_ENV = "OPENAI_CHECKPOINTS_MCP_ALLOW_WRITES"
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,17 @@ class Settings:
     max_items: int = DEFAULT_MAX_ITEMS
     demo: bool = False
     extra_headers: Mapping[str, str] = field(default_factory=dict)
+    concurrency: int = DEFAULT_CONCURRENCY
+    cache_size: int = DEFAULT_CACHE_SIZE
+    """0 disables the cache."""
+    cache_ttl: float = DEFAULT_CACHE_TTL
+    allow_writes: bool = False
+    """Register cancel_job, pause_job and resume_job (off unless asked for)."""
+    auth_header: str = "Authorization"
+    """The header the key is sent in: ``Authorization`` gets ``Bearer <key>``; any other name gets the bare key."""
+    api_version: str | None = None
+    """Sent as the ``api-version`` query parameter on every request (Azure's legacy dated API)."""
+    azure: bool = False
 
     def __post_init__(self) -> None:
         if not self.timeout > 0 or not self.deadline > 0:
@@ -44,13 +64,20 @@ class Settings:
             raise ValueError("max_retries must be from 0 to 10")
         if not 1 <= self.page_size <= 1000 or self.max_items < 1:
             raise ValueError("page_size must be from 1 to 1000 and max_items at least 1")
+        if not 1 <= self.concurrency <= 64:
+            raise ValueError("concurrency must be from 1 to 64")
+        if self.cache_size < 0 or not self.cache_ttl >= 0:
+            raise ValueError("cache_size and cache_ttl must not be negative")
 
     def __repr__(self) -> str:  # never show the key, even in a traceback
         key = "set" if self.api_key else "missing"
         return (
             f"Settings(api_key={key}, base_url={self.base_url!r}, organization={self.organization!r}, "
             f"project={self.project!r}, timeout={self.timeout}, max_retries={self.max_retries}, "
-            f"deadline={self.deadline}, page_size={self.page_size}, max_items={self.max_items}, demo={self.demo})"
+            f"deadline={self.deadline}, page_size={self.page_size}, max_items={self.max_items}, demo={self.demo}, "
+            f"concurrency={self.concurrency}, cache_size={self.cache_size}, cache_ttl={self.cache_ttl}, "
+            f"allow_writes={self.allow_writes}, auth_header={self.auth_header!r}, api_version={self.api_version!r}, "
+            f"azure={self.azure})"
         )
 
     __str__ = __repr__
@@ -73,6 +100,7 @@ class Settings:
             "base_url": read("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
             "organization": read("OPENAI_ORG_ID"),
             "project": read("OPENAI_PROJECT_ID"),
+            "allow_writes": (read(ALLOW_WRITES_ENV) or "").lower() in {"1", "true", "yes", "on"},
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values.get("demo"):  # the bundled fake: no key, no account, never the network
