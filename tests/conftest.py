@@ -60,6 +60,43 @@ def serve_fake() -> Iterator[Callable[..., Any]]:
     yield serve
 
 
+FLAVOURS = ("openai", "azure", "azure-v1")
+
+
+@pytest.fixture
+def serve_fake_flavoured() -> Iterator[Callable[..., Any]]:
+    """``with serve_fake_flavoured(data, flavour="azure") as harness:`` serves the fake API in a flavour
+    (``openai``, ``azure``: Azure's legacy API under /openai, ``azure-v1``: Azure's v1 API under /openai/v1), with
+    the settings a user of that flavour gets from ``Settings.from_env``: ``AZURE_OPENAI_ENDPOINT`` and
+    ``AZURE_OPENAI_API_KEY`` for ``azure``; ``OPENAI_BASE_URL``, ``AZURE_OPENAI_API_KEY`` and
+    ``--auth-header api-key`` for ``azure-v1`` (the fake is not on an Azure host)."""
+
+    @contextmanager
+    def serve(data: FakeData, flavour: str = "openai", **fake_options: Any) -> Iterator[Harness]:
+        fake_options.setdefault("api_key", TEST_KEY)
+        fake = FakeOpenAI(data, flavour=flavour, **fake_options)
+        faults = FaultInjector(fake)
+        with running_server(faults, base_path="") as root:
+            base_url = root + fake.base_path
+            env = {
+                "openai": {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": base_url},
+                "azure": {"AZURE_OPENAI_ENDPOINT": root, "AZURE_OPENAI_API_KEY": TEST_KEY},
+                "azure-v1": {"OPENAI_BASE_URL": base_url, "AZURE_OPENAI_API_KEY": TEST_KEY},
+            }[flavour]
+            auth_header = "api-key" if flavour == "azure-v1" else None
+            settings = Settings.from_env(env, timeout=5.0, deadline=30.0, auth_header=auth_header)
+            assert settings.base_url == base_url
+            yield Harness(fake=fake, faults=faults, base_url=base_url, settings=settings)
+
+    yield serve
+
+
+@pytest.fixture(params=FLAVOURS)
+def flavour(request: pytest.FixtureRequest) -> str:
+    """Each flavour of the fake API: OpenAI, Azure's legacy dated API, Azure's v1 API."""
+    return request.param
+
+
 @pytest.fixture(params=["auto", "legacy"])
 def mode(request: pytest.FixtureRequest) -> str:
     """Both protocol eras: 2026-07-28 (auto) and the 2025-11-25 initialize handshake (legacy)."""

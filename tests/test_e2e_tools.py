@@ -67,8 +67,12 @@ async def test_250_checkpoints_best_on_last_page_takes_three_page_requests(serve
             assert "after" not in page_requests[0].query
             assert page_requests[1].query["after"] == [checkpoints[-100]["id"]]
             api.faults.requests.clear()
-            best = await client.call_tool("best_checkpoint", {"job_id": job_id, "top_k": 5})
+            best = await client.call_tool("best_checkpoint", {"job_id": job_id, "top_k": 5, "refresh": True})
             assert len(api.upstream_requests("/checkpoints")) == 3
+            api.faults.requests.clear()
+            again = await client.call_tool("best_checkpoint", {"job_id": job_id, "top_k": 5})
+            assert api.upstream_requests() == []  # a finished job: served from the cache
+            assert again.structured_content == best.structured_content
     assert listed.structured_content["count"] == 250
     assert listed.structured_content["pages_fetched"] == 3
     steps = [c["step_number"] for c in listed.structured_content["checkpoints"]]
@@ -149,8 +153,9 @@ async def test_list_jobs_and_get_job_normalise_quirks(serve_fake):
     paused = job("ftjob-Paused000000000000000001", status="paused", created_at=1754000000, error={})
     with serve_fake(FakeData(jobs=[failed, dpo, job(JOB), paused])) as api:
         async with api.client() as client:
-            listed = await client.call_tool("list_jobs", {"limit": 2})
-            rest = await client.call_tool("list_jobs", {"limit": 2, "after": listed.structured_content["next_after"]})
+            listed = await client.call_tool("list_jobs", {"max_results": 2})
+            rest = await client.call_tool(
+                "list_jobs", {"max_results": 2, "after": listed.structured_content["next_after"]})
             failed_only = await client.call_tool("list_jobs", {"status": "failed"})
             by_team = await client.call_tool("list_jobs", {"metadata": {"team": "support"}})
             detail = await client.call_tool("get_job", {"job_id": dpo["id"]})
@@ -321,8 +326,9 @@ async def test_bad_job_ids_reach_nothing_upstream(serve_fake, tool):
 @pytest.mark.parametrize(
     ("tool", "args", "needle"),
     [
-        ("list_jobs", {"limit": 0}, "limit"),
-        ("list_jobs", {"limit": 101}, "limit"),
+        ("list_jobs", {"max_results": 0}, "max_results"),
+        ("list_jobs", {"limit": 2}, "limit is not an argument of list_jobs; it takes: status, model"),
+        ("list_jobs", {"max_results": 1001}, "max_results"),
         ("list_jobs", {"status": "done"}, "status"),
         ("list_jobs", {"after": "ftjob-x/y"}, "after"),
         ("list_jobs", {"metadata": {"a[b]": "c"}}, "metadata"),
@@ -363,7 +369,7 @@ async def test_key_never_appears_in_results_or_logs(serve_fake, captured_logs):
                                ("best_checkpoint", {"job_id": JOB}), ("get_job", {"job_id": "ftjob-missing0000"})]:
                 outputs.append(await client.call_tool(tool, args))
             api.faults.add(leaky)
-            outputs.append(await client.call_tool("get_job", {"job_id": JOB}))
+            outputs.append(await client.call_tool("get_job", {"job_id": JOB, "refresh": True}))
         assert all(r.headers.get("authorization") == f"Bearer {TEST_KEY}" for r in api.faults.requests)
     assert outputs[-1].is_error and "***" in outputs[-1].content[0].text
     for result in outputs:
@@ -410,7 +416,7 @@ async def test_status_filter_scans_pages_and_continues_where_it_stopped(serve_fa
     jobs[1149]["status"] = "failed"
     with serve_fake(FakeData(jobs=jobs)) as api:
         async with api.client() as client:
-            first = (await client.call_tool("list_jobs", {"status": "failed", "limit": 1})).structured_content
+            first = (await client.call_tool("list_jobs", {"status": "failed", "max_results": 1})).structured_content
             second = (await client.call_tool(
                 "list_jobs", {"status": "failed", "after": first["next_after"]})).structured_content
             assert len(api.upstream_requests("/jobs")) == 1 + 10

@@ -1,6 +1,7 @@
-"""Command line: run the stdio server, or ``call`` one tool once and print its result as JSON.
+"""Command line: run the server (stdio, or streamable HTTP), or ``call`` one tool once and print its result as JSON.
 
     openai-checkpoints-mcp [--demo] [--timeout S] [--max-retries N] [--deadline S] [--log-level L]
+    openai-checkpoints-mcp --transport streamable-http [--host H] [--port P] [--auth-token-file F] [...]
     openai-checkpoints-mcp call TOOL [key=value ...] [--demo] [...]
 """
 
@@ -10,6 +11,7 @@ import argparse
 import contextlib
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -66,6 +68,12 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _header_name(text: str) -> str:
+    if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", text):
+        raise argparse.ArgumentTypeError(f"must be an HTTP header name such as api-key, got {text!r}")
+    return text
+
+
 def _retries(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 10:
@@ -110,11 +118,11 @@ def _common_options(*, in_subcommand: bool = False) -> argparse.ArgumentParser:
         help=f"seconds a cached finished job object is reused (default {DEFAULT_CACHE_TTL:g})",
     )
     common.add_argument(
-        "--allow-writes", action="store_true", default=None,
+        "--allow-writes", action="store_true", default=argparse.SUPPRESS if in_subcommand else None,
         help=f"also register cancel_job, pause_job and resume_job (or set {ALLOW_WRITES_ENV}=1)",
     )
     common.add_argument(
-        "--auth-header", metavar="NAME",
+        "--auth-header", metavar="NAME", type=_header_name,
         help="header that carries the API key: Authorization (default, sent as 'Bearer <key>') or another name "
         "such as api-key, sent as the bare key",
     )
@@ -127,10 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openai-checkpoints-mcp",
         parents=[common],
-        description="MCP server (stdio) that inspects OpenAI fine-tuning jobs and picks the checkpoint to deploy. "
-        "Reads OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID and OPENAI_PROJECT_ID.",
+        description="MCP server (stdio or streamable HTTP) that inspects OpenAI fine-tuning jobs and picks the "
+        "checkpoint to deploy. Reads OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID and OPENAI_PROJECT_ID.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _add_http_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="{call}")
     call = commands.add_parser(
         "call",
@@ -143,6 +152,71 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("tool", help="tool name, e.g. best_checkpoint")
     call.add_argument("arguments", nargs="*", metavar="key=value", help="tool arguments")
     return parser
+
+
+HTTP_FLAGS = {
+    "host": "--host", "port": "--port", "auth_token_file": "--auth-token-file", "allowed_host": "--allowed-host",
+    "allowed_origin": "--allowed-origin", "stateless": "--stateless",
+}
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text}")
+    return value
+
+
+def _add_http_options(parser: argparse.ArgumentParser) -> None:
+    """Serve-only flags (not accepted by ``call``); all but --transport need --transport streamable-http."""
+    http = parser.add_argument_group(
+        "serving over HTTP", "with --transport streamable-http; MCP is served at /mcp, GET /healthz is public"
+    )
+    http.add_argument(
+        "--transport", choices=("stdio", "streamable-http"), default="stdio",
+        help="stdio (default: launched by the client) or streamable-http (a server clients connect to)",
+    )
+    http.add_argument("--host", metavar="HOST", help="address to listen on (default 127.0.0.1)")
+    http.add_argument("--port", type=_port, metavar="PORT", help="port to listen on (default 8000)")
+    http.add_argument(
+        "--auth-token-file", metavar="PATH",
+        help="file holding the bearer token clients must send (default: $MCP_AUTH_TOKEN); required to listen on "
+        "anything but loopback",
+    )
+    http.add_argument(
+        "--allowed-host", action="append", default=[], metavar="HOST",
+        help="also accept this Host header (name, name:port or name:*; a bare name allows any port); repeatable. "
+        "Loopback and the --host address are always accepted",
+    )
+    http.add_argument(
+        "--allowed-origin", action="append", default=[], metavar="ORIGIN",
+        help="also accept this Origin header (scheme://host[:port], :* for any port); repeatable",
+    )
+    http.add_argument(
+        "--stateless", action="store_true", default=None,
+        help="no sessions, so any worker can answer any request (or set OPENAI_CHECKPOINTS_MCP_STATELESS=1); "
+        "clients on the 2025-11-25 protocol then cannot cancel calls",
+    )
+
+
+def _serve_http(args: argparse.Namespace, settings: Settings, level: str) -> None:
+    """Check the HTTP options (exit 2 with one line on stderr if they cannot work), then serve until interrupted."""
+    from .http import HttpConfigError, HttpOptions, bind_refusal, serve_http
+
+    try:
+        options = HttpOptions.from_env(
+            host=args.host, port=args.port, auth_token_file=args.auth_token_file,
+            allowed_hosts=args.allowed_host, allowed_origins=args.allowed_origin, stateless=args.stateless,
+        )
+    except HttpConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    refusal = bind_refusal(options)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        sys.exit(2)
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(lambda: serve_http(settings, options, log_level=level))
 
 
 def _version() -> str:
@@ -221,7 +295,13 @@ async def _call(settings: Settings, tool: str, pairs: Sequence[str], log_level: 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    given = [flag for name, flag in HTTP_FLAGS.items() if getattr(args, name) not in (None, [])]
+    if args.command == "call" and (given or args.transport != "stdio"):
+        parser.error(f"{', '.join(given) or '--transport'}: serving flags do not apply to call")
+    if args.transport == "stdio" and given:
+        parser.error(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --transport streamable-http")
     settings = _settings(args)
     if args.command == "call":
         level = args.log_level or "WARNING"
@@ -229,6 +309,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(anyio.run(_call, settings, args.tool, args.arguments, level))
     level = args.log_level or "INFO"
     _configure_logging(level)
+    if args.transport == "streamable-http":
+        _serve_http(args, settings, level)
+        return
     from .server import serve
 
     with contextlib.suppress(KeyboardInterrupt):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from .api.retry import DEFAULT_MAX_RETRIES  # retries after the first attempt, as openai-python: 3 attempts in all
 
@@ -25,8 +27,14 @@ DEFAULT_CACHE_SIZE = 512
 """Finished jobs whose job object, checkpoints and result file are kept in memory."""
 DEFAULT_CACHE_TTL = 600.0
 """Seconds a cached (finished) job object is served before it is read again."""
+DEFAULT_LISTING_TTL = 60.0
+"""Seconds a job listing read by compare_jobs is reused (refresh=true re-reads it)."""
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 """The latest GA Azure OpenAI data-plane version (the legacy dated API needs one on every request)."""
+AZURE_HOST_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
+"""Hosts of Azure OpenAI resources: an ``OPENAI_BASE_URL`` on one of them is Azure's v1 surface."""
+AZURE_KEY_HEADER = "api-key"
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 ALLOW_WRITES_ENV = "OPENAI_CHECKPOINTS_MCP_ALLOW_WRITES"
 
 
@@ -49,6 +57,7 @@ class Settings:
     cache_size: int = DEFAULT_CACHE_SIZE
     """0 disables the cache."""
     cache_ttl: float = DEFAULT_CACHE_TTL
+    listing_ttl: float = DEFAULT_LISTING_TTL
     allow_writes: bool = False
     """Register cancel_job, pause_job and resume_job (off unless asked for)."""
     auth_header: str = "Authorization"
@@ -56,6 +65,11 @@ class Settings:
     api_version: str | None = None
     """Sent as the ``api-version`` query parameter on every request (Azure's legacy dated API)."""
     azure: bool = False
+    """The API is Azure OpenAI (legacy via ``AZURE_OPENAI_ENDPOINT``, or v1 via an Azure ``OPENAI_BASE_URL``)."""
+    key_env: str = "OPENAI_API_KEY"
+    """The environment variable the key comes from; messages about a missing or rejected key name it."""
+    azure_note: str | None = None
+    """How the Azure variables were resolved and which set variables they override, for the startup log."""
 
     def __post_init__(self) -> None:
         if not self.timeout > 0 or not self.deadline > 0:
@@ -66,28 +80,34 @@ class Settings:
             raise ValueError("page_size must be from 1 to 1000 and max_items at least 1")
         if not 1 <= self.concurrency <= 64:
             raise ValueError("concurrency must be from 1 to 64")
-        if self.cache_size < 0 or not self.cache_ttl >= 0:
-            raise ValueError("cache_size and cache_ttl must not be negative")
+        if self.cache_size < 0 or not self.cache_ttl >= 0 or not self.listing_ttl >= 0:
+            raise ValueError("cache_size, cache_ttl and listing_ttl must not be negative")
+        if not _HEADER_NAME.fullmatch(self.auth_header):
+            raise ValueError(f"auth_header must be an HTTP header name (e.g. api-key), got {self.auth_header!r}")
 
     def __repr__(self) -> str:  # never show the key, even in a traceback
-        key = "set" if self.api_key else "missing"
+        key = f"{'set' if self.api_key else 'missing'} ({self.key_env})"
         return (
             f"Settings(api_key={key}, base_url={self.base_url!r}, organization={self.organization!r}, "
             f"project={self.project!r}, timeout={self.timeout}, max_retries={self.max_retries}, "
             f"deadline={self.deadline}, page_size={self.page_size}, max_items={self.max_items}, demo={self.demo}, "
             f"concurrency={self.concurrency}, cache_size={self.cache_size}, cache_ttl={self.cache_ttl}, "
+            f"listing_ttl={self.listing_ttl}, "
             f"allow_writes={self.allow_writes}, auth_header={self.auth_header!r}, api_version={self.api_version!r}, "
-            f"azure={self.azure})"
+            f"azure={self.azure}{f' ({self.azure_note})' if self.azure_note else ''})"
         )
 
     __str__ = __repr__
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Read ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID``.
+        """Read ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID``, and the
+        Azure variables ``AZURE_OPENAI_ENDPOINT``, ``AZURE_OPENAI_API_KEY`` and ``OPENAI_API_VERSION``.
 
         Empty variables count as unset. `overrides` (from flags) win over the environment;
-        an override of None is ignored.
+        an override of None is ignored. Demo mode ignores every variable. Azure (see `_azure_values`):
+        ``AZURE_OPENAI_ENDPOINT`` wins over ``OPENAI_API_KEY``/``OPENAI_BASE_URL``; an ``OPENAI_BASE_URL`` on an
+        Azure host is Azure's v1 surface.
         """
         env = os.environ if env is None else env
 
@@ -102,7 +122,70 @@ class Settings:
             "project": read("OPENAI_PROJECT_ID"),
             "allow_writes": (read(ALLOW_WRITES_ENV) or "").lower() in {"1", "true", "yes", "on"},
         }
+        if not overrides.get("demo"):
+            values |= _azure_values(read, overrides.get("auth_header"))
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values.get("demo"):  # the bundled fake: no key, no account, never the network
             values |= {"api_key": None, "base_url": DEMO_BASE_URL, "organization": None, "project": None}
         return cls(**values)  # type: ignore[arg-type]
+
+
+def is_azure_host(url: str) -> bool:
+    """Whether `url` is on an Azure OpenAI resource's host (``*.openai.azure.com`` and the like)."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return host.endswith(AZURE_HOST_SUFFIXES)
+
+
+def _azure_values(read: Callable[[str], str | None], auth_header: object) -> dict[str, object]:
+    """The settings the Azure variables imply, to apply over the OpenAI ones (empty when not Azure).
+
+    - ``AZURE_OPENAI_ENDPOINT`` set: the legacy dated API, as openai-python's ``AzureOpenAI``: base URL
+      ``{endpoint}/openai``, the key from ``AZURE_OPENAI_API_KEY`` in the ``api-key`` header, ``api-version`` from
+      ``OPENAI_API_VERSION`` (default `DEFAULT_AZURE_API_VERSION`) on every request. It wins over ``OPENAI_API_KEY``,
+      ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID`` (never used on Azure); an endpoint that
+      already ends in ``/openai/v1`` is the v1 surface (no api-version).
+    - Otherwise ``OPENAI_BASE_URL`` on an Azure host (`AZURE_HOST_SUFFIXES`) is the v1 surface: with
+      ``AZURE_OPENAI_API_KEY`` set, that key goes in ``api-key``; without it, ``OPENAI_API_KEY`` goes in
+      ``Authorization: Bearer`` (v1 accepts a key or an Entra ID token there) or, with ``--auth-header api-key``,
+      in ``api-key``. No api-version (v1 needs none), unless the URL ends in ``/openai`` (the legacy path).
+    - Any other host with ``--auth-header api-key`` and no ``OPENAI_API_KEY`` uses ``AZURE_OPENAI_API_KEY``
+      (a private endpoint or gateway in front of Azure).
+    """
+    endpoint = read("AZURE_OPENAI_ENDPOINT")
+    azure_key = read("AZURE_OPENAI_API_KEY")
+    base_url = read("OPENAI_BASE_URL")
+    wants_key_header = isinstance(auth_header, str) and auth_header.lower() == AZURE_KEY_HEADER
+    if endpoint:
+        base = endpoint.rstrip("/")
+        v1 = base.endswith("/openai/v1")
+        if not v1 and not base.endswith("/openai"):
+            base += "/openai"
+        unused = [n for n in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID") if read(n)]
+        if v1 and read("OPENAI_API_VERSION"):
+            unused.append("OPENAI_API_VERSION")
+        note = "AZURE_OPENAI_ENDPOINT is set and wins" + (f"; not used: {', '.join(unused)}" if unused else "")
+        return {
+            "api_key": azure_key, "base_url": base, "organization": None, "project": None,
+            "auth_header": AZURE_KEY_HEADER, "azure": True, "key_env": "AZURE_OPENAI_API_KEY", "azure_note": note,
+            "api_version": None if v1 else read("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION,
+        }
+    if base_url and is_azure_host(base_url):
+        legacy_path = base_url.rstrip("/").endswith("/openai")
+        unused = [n for n in ("OPENAI_ORG_ID", "OPENAI_PROJECT_ID") if read(n)]
+        values: dict[str, object] = {"azure": True, "organization": None, "project": None}
+        if legacy_path:
+            values["api_version"] = read("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION
+        elif read("OPENAI_API_VERSION"):
+            unused.append("OPENAI_API_VERSION")
+        if azure_key:
+            if read("OPENAI_API_KEY"):
+                unused.insert(0, "OPENAI_API_KEY")
+            values |= {"api_key": azure_key, "auth_header": AZURE_KEY_HEADER, "key_env": "AZURE_OPENAI_API_KEY"}
+        surface = "the legacy API" if legacy_path else "the v1 API"
+        values["azure_note"] = f"OPENAI_BASE_URL is an Azure host: {surface}" + (
+            f"; not used: {', '.join(unused)}" if unused else ""
+        )
+        return values
+    if wants_key_header and azure_key and not read("OPENAI_API_KEY"):
+        return {"api_key": azure_key, "key_env": "AZURE_OPENAI_API_KEY"}
+    return {}

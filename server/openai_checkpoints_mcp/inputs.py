@@ -87,3 +87,34 @@ def _metadata_problem(loc: list[str], item: Mapping[str, Any]) -> str:
         got = f"{len(value)} characters" if isinstance(value, str) else f"got {_shown(value)}"
         return f"metadata value for {_shown(loc[1])} is not accepted ({got}); {_METADATA_RULE}"
     return f"metadata: {_lower_first(item['msg'])}; {_METADATA_RULE}"
+
+
+IsoTime = Annotated[
+    str,
+    Field(
+        min_length=4,
+        max_length=40,
+        description="ISO 8601 date or date-time, e.g. 2026-11-01 or 2026-11-01T12:00:00Z (UTC unless an offset "
+        "is given; a date alone means midnight UTC).",
+    ),
+]
+
+
+def parse_iso_time(name: str, text: str) -> int:
+    """An ISO 8601 date or date-time as Unix seconds (naive means UTC).
+
+    Raises:
+        ValueError: with an ``invalid_argument`` sentence naming the argument.
+    """
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"{name} must be an ISO 8601 date or date-time such as 2026-11-01 or 2026-11-01T12:00:00Z; "
+            f"got {_shown(text)}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())

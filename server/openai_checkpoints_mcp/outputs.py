@@ -223,3 +223,187 @@ class JobDetail(ToolResult):
             seed=job.seed,
             organization_id=job.organization_id,
         )
+
+
+# --- compare_jobs ---------------------------------------------------------------------------------------------
+
+
+class SweepHyperparameters(BaseModel):
+    n_epochs: int | str | None = Field(default=None, description="Epochs ('auto' when the API chose).")
+    learning_rate_multiplier: float | str | None = Field(default=None)
+    batch_size: int | str | None = Field(default=None)
+    beta: float | str | None = Field(default=None, description="DPO only.")
+
+    @classmethod
+    def from_job(cls, job: Job) -> SweepHyperparameters:
+        values = job.effective_hyperparameters
+
+        def pick(key: str) -> int | float | str | None:
+            value = values.get(key)
+            return value if isinstance(value, int | float | str) and not isinstance(value, bool) else None
+
+        return cls(
+            n_epochs=pick("n_epochs"),  # type: ignore[arg-type]
+            learning_rate_multiplier=pick("learning_rate_multiplier"),
+            batch_size=pick("batch_size"),  # type: ignore[arg-type]
+            beta=pick("beta"),
+        )
+
+
+class LeaderboardEntry(BaseModel):
+    rank: int | None = Field(
+        description="1 = best among the jobs ranked by the same metric and method; null when the job could not be "
+        "ranked (see note)."
+    )
+    job_id: str
+    status: str | None
+    suffix: str | None
+    method: str = Field(description="supervised, dpo or reinforcement.")
+    model: str | None = Field(description="Base model.")
+    metric: str | None = Field(description="The metric this job was ranked by (compare only equal metrics).")
+    value: float | None = Field(description="That metric's value at the job's best checkpoint.")
+    best_checkpoint: CheckpointInfo | None = Field(description="The job's best checkpoint, with the model to deploy.")
+    best_is_final: bool | None = Field(description="Whether the best checkpoint is the job's last one.")
+    hyperparameters: SweepHyperparameters
+    trained_tokens: int | None
+    has_validation_file: bool
+    checkpoints: int = Field(description="Checkpoints the job has (the API keeps only a few).")
+    note: str | None = Field(default=None, description="Why the job is not ranked, or what to know about it.")
+
+
+class CheckpointRef(BaseModel):
+    id: str
+    step_number: int | None
+    fine_tuned_model_checkpoint: str | None = Field(description="The model name to deploy.")
+
+
+class Winner(BaseModel):
+    job_id: str
+    metric: str
+    value: float | None
+    best_checkpoint: CheckpointRef = Field(description="The checkpoint to deploy (details: leaderboard[0]).")
+
+
+class JobFailure(BaseModel):
+    job_id: str
+    error: str = Field(description="'code: message' of the failure; the other jobs were still compared.")
+
+
+class CompareJobsResult(ToolResult):
+    selection: str = Field(description="How the jobs were chosen.")
+    jobs_compared: int
+    jobs_scanned: int = Field(description="Jobs read from the listing to find them (0 for explicit ids).")
+    truncated: bool = Field(description="More jobs matched than max_jobs; only the newest max_jobs were compared.")
+    metric: str | None = Field(description="The metric the winner's group was ranked by.")
+    goal: Literal["min", "max"] | None
+    winner: Winner | None = Field(
+        description="The best job and the checkpoint to deploy, or null; its full entry is leaderboard[0]."
+    )
+    leaderboard: list[LeaderboardEntry] = Field(
+        description="Best first: the winner's metric group, then jobs ranked separately by another metric, then "
+        "jobs that could not be ranked."
+    )
+    failed: list[JobFailure] = Field(description="Jobs that could not be read.")
+    rationale: str = Field(description="Who won and why, what was ranked separately, in sentences to quote.")
+    upstream_requests: int = Field(description="API requests this call made (0 when everything came from the cache).")
+    listing_age_seconds: float | None = Field(
+        default=None,
+        description="When the job listing was reused from the cache: its age in seconds (refresh=true re-reads it).",
+    )
+
+
+# --- training_metrics -------------------------------------------------------------------------------------------
+
+
+class MetricSummaryInfo(BaseModel):
+    name: str
+    goal: Literal["min", "max"] | None = Field(description="min: lower is better; max: higher is better.")
+    count: int = Field(description="Steps with a value.")
+    first_step: int
+    first: float
+    last_step: int
+    last: float
+    best_step: int | None = Field(description="Step of the minimum (goal min) or maximum (goal max).")
+    best: float | None
+
+
+class BestValidationInfo(BaseModel):
+    metric: str
+    goal: Literal["min", "max"]
+    step: int
+    value: float
+    retained: bool = Field(description="Whether the API kept a checkpoint at that step.")
+    nearest_retained_step: int | None = Field(description="When not kept: the closest kept checkpoint's step.")
+
+
+class OverfittingInfo(BaseModel):
+    detected: bool
+    validation_metric: str
+    train_metric: str
+    window_start_step: int
+    window_end_step: int
+    validation_change: float = Field(description="Change of the validation metric over the window.")
+    train_change: float = Field(description="Change of the training metric over the window.")
+
+
+class GapInfo(BaseModel):
+    train_metric: str
+    validation_metric: str
+    step: int
+    train: float
+    validation: float
+    gap: float = Field(description="validation - train at that step.")
+
+
+class RetainedCheckpoint(BaseModel):
+    step_number: int | None
+    fine_tuned_model_checkpoint: str | None
+
+
+class Curve(BaseModel):
+    columns: list[str] = Field(description="'step' then the metric names, in the order of each row.")
+    rows: list[list[int | float | None]] = Field(
+        description="At most `points` rows, ascending step; null = no value at that step. Downsampled keeping "
+        "first, last, every metric's extremes and the retained checkpoints' steps."
+    )
+
+
+class TrainingMetricsResult(ToolResult):
+    job_id: str
+    status: str | None
+    available: bool = Field(description="False when the job has no result file yet (see reason).")
+    reason: str | None = Field(default=None, description="Why there is no curve.")
+    result_file: str | None = Field(description="The result file id read (result_files[0]).")
+    encoding: Literal["csv", "base64"] | None = Field(default=None, description="How the file body was encoded.")
+    steps: int = Field(description="Steps (rows) in the result file.")
+    first_step: int | None
+    last_step: int | None
+    metrics: list[MetricSummaryInfo] = Field(description="Per metric: first, last and best value with their steps.")
+    best_validation: BestValidationInfo | None
+    overfitting: OverfittingInfo | None = Field(description="Null when it cannot be judged (see findings).")
+    gap: GapInfo | None = Field(description="Train-validation gap at the last step with both.")
+    findings: list[str] = Field(description="Sentences to quote, most important first.")
+    retained_checkpoints: list[RetainedCheckpoint] = Field(description="The checkpoints the API kept.")
+    renamed_columns: dict[str, str] = Field(description="File column -> the checkpoint metric name used here.")
+    curve: Curve | None
+    upstream_requests: int = Field(description="API requests this call made (0 when everything came from the cache).")
+
+
+# --- list_events --------------------------------------------------------------------------------------------------
+
+
+class EventInfo(BaseModel):
+    created_at: str | None = Field(description="ISO 8601 UTC.")
+    level: str | None = Field(description="info, warn or error.")
+    message: str | None
+    metrics: dict[str, float] | None = Field(
+        default=None, description="For metrics events: the numeric values of its data (step, losses, ...)."
+    )
+
+
+class EventList(ToolResult):
+    job_id: str
+    events: list[EventInfo] = Field(description="Newest first.")
+    has_more: bool = Field(description="Whether older events remain.")
+    next_after: str | None = Field(description="Pass as after= to read older events.")
+    scanned: int = Field(description="Events read from the API (more than returned when level filters them).")

@@ -5,33 +5,37 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import anyio
-
-from .analysis.metrics import Goal, auto_order
+from .analysis.metrics import Goal, auto_order, finite_number
 from .analysis.ranking import Candidate, MetricChoiceError, choose_metric, numeric_keys, rank
 from .analysis.rationale import exclusion_note, metric_reason, winner_sentence
-from .api.client import OpenAIClient
-from .api.models import Checkpoint, Job
-from .api.pagination import Collected, OnPage, Page, collect_pages
-from .errors import CheckpointsError, invalid_argument
+from .api.models import Checkpoint, Event, Job
+from .api.pagination import OnPage, Page, collect_pages
+from .api.store import JobStore
+from .errors import invalid_argument
+from .inputs import parse_iso_time
 from .outputs import (
     BestCheckpoint,
     BestCheckpointResult,
     CheckpointInfo,
     CheckpointList,
     Coverage,
+    EventInfo,
+    EventList,
     ExcludedCheckpoint,
     JobDetail,
     JobList,
     JobSummary,
+    iso,
 )
 
 Progress = Callable[[float, float | None, str], Awaitable[None]]
 
-JOBS_SCAN_PAGE_SIZE = 100
+JOBS_PAGE_SIZE = 100
 JOBS_SCAN_MAX_PAGES = 10
+"""Pages of jobs one list_jobs call reads at most when filters the API cannot apply thin them out."""
 _STILL_RUNNING = {"validating_files", "queued", "running", "paused"}
 
 
@@ -47,30 +51,77 @@ def _page_progress(progress: Progress | None, noun: str) -> OnPage | None:
     return on_page
 
 
+@dataclass(frozen=True)
+class JobFilter:
+    """What list_jobs and compare_jobs select by, besides the metadata filter the API applies itself."""
+
+    status: str | None = None
+    model: str | None = None
+    suffix: str | None = None
+    created_after: int | None = None
+    created_before: int | None = None
+
+    @property
+    def client_side(self) -> bool:
+        return any(v is not None for v in (self.status, self.model, self.suffix, self.created_before))
+
+    def keep(self, job: Job) -> bool:
+        if self.status is not None and job.status != self.status:
+            return False
+        if self.model is not None and not (job.model or "").lower().startswith(self.model.lower()):
+            return False
+        if self.suffix is not None and job.suffix != self.suffix:
+            return False
+        return not (self.created_before is not None and (job.created_at or 0) >= self.created_before)
+
+    def past_the_end(self, job: Job) -> bool:
+        """The listing is newest first: once a job is older than created_after, so is every later one."""
+        return self.created_after is not None and job.created_at is not None and job.created_at < self.created_after
+
+
+def job_filter(
+    *, status: str | None = None, model: str | None = None, suffix: str | None = None,
+    created_after: str | None = None, created_before: str | None = None,
+) -> JobFilter:
+    """Check and convert the filter arguments (no request is made on bad input)."""
+    try:
+        after = parse_iso_time("created_after", created_after) if created_after else None
+        before = parse_iso_time("created_before", created_before) if created_before else None
+    except ValueError as exc:
+        raise invalid_argument(str(exc)) from None
+    if after is not None and before is not None and after >= before:
+        raise invalid_argument(
+            f"created_after ({created_after}) must be earlier than created_before ({created_before})."
+        )
+    return JobFilter(status=status, model=model, suffix=suffix, created_after=after, created_before=before)
+
+
 async def list_jobs(
-    client: OpenAIClient,
+    store: JobStore,
     *,
-    status: str | None,
-    limit: int,
+    where: JobFilter,
+    max_results: int,
     after: str | None,
     metadata: Mapping[str, str] | None,
     progress: Progress | None = None,
 ) -> JobList:
-    """Jobs newest first. Without `status`: one API page of `limit` jobs. With it (the API cannot filter
-    by status), pages of 100 are scanned until `limit` jobs match, for at most `JOBS_SCAN_MAX_PAGES` pages."""
+    """Jobs newest first that pass `where`, following pages until `max_results` match, the listing ends, a job
+    older than created_after appears, or `JOBS_SCAN_MAX_PAGES` pages were read (then `next_after` continues)."""
+    client = store.client
+    size = JOBS_PAGE_SIZE if where.client_side else min(max_results, JOBS_PAGE_SIZE)
 
     async def fetch(cursor: str | None) -> Page[Job]:
-        size = limit if status is None else JOBS_SCAN_PAGE_SIZE
         return await client.list_jobs_page(limit=size, after=cursor, metadata=metadata)
 
     collected = await collect_pages(
         fetch,
-        max_items=limit,
+        max_items=max_results,
         after=after,
         what="fine-tuning jobs",
-        keep=None if status is None else (lambda job: job.status == status),
-        max_pages=1 if status is None else JOBS_SCAN_MAX_PAGES,
-        on_page=None if status is None else _page_progress(progress, "matching jobs"),
+        keep=where.keep if where.client_side else None,
+        stop_at=where.past_the_end if where.created_after is not None else None,
+        max_pages=JOBS_SCAN_MAX_PAGES,
+        on_page=_page_progress(progress, "matching jobs"),
     )
     return JobList(
         jobs=[JobSummary.from_job(job) for job in collected.items],
@@ -80,41 +131,8 @@ async def list_jobs(
     )
 
 
-async def get_job(client: OpenAIClient, job_id: str) -> JobDetail:
-    return JobDetail.from_job(await client.get_job(job_id))
-
-
-async def _job_and_checkpoints(
-    client: OpenAIClient, job_id: str, *, after: str | None, progress: Progress | None
-) -> tuple[Job, Collected[Checkpoint]]:
-    """The job and all its checkpoints, fetched concurrently (one round trip saved)."""
-    job: Job | None = None
-    collected: Collected[Checkpoint] | None = None
-    checkpoints_error: CheckpointsError | None = None
-
-    on_page = _page_progress(progress, "checkpoints")
-
-    async def fetch_checkpoints() -> None:
-        nonlocal collected, checkpoints_error
-        try:
-            collected = await client.list_checkpoints(job_id, after=after, on_page=on_page)
-        except CheckpointsError as exc:  # reported after the job's own answer, which explains it better
-            checkpoints_error = exc
-
-    job_error: CheckpointsError | None = None
-    async with anyio.create_task_group() as group:
-        group.start_soon(fetch_checkpoints)
-        try:
-            job = await client.get_job(job_id)
-        except CheckpointsError as exc:
-            job_error = exc
-            group.cancel_scope.cancel()
-    if job_error is not None:
-        raise job_error
-    if checkpoints_error is not None:
-        raise checkpoints_error
-    assert job is not None and collected is not None
-    return job, collected
+async def get_job(store: JobStore, job_id: str, *, refresh: bool = False) -> JobDetail:
+    return JobDetail.from_job(await store.job(job_id, refresh=refresh))
 
 
 def _by_step(checkpoints: list[Checkpoint]) -> list[Checkpoint]:
@@ -147,9 +165,11 @@ def coverage_of(job: Job, checkpoints: list[Checkpoint]) -> Coverage:
 
 
 async def list_checkpoints(
-    client: OpenAIClient, job_id: str, *, after: str | None = None, progress: Progress | None = None
+    store: JobStore, job_id: str, *, after: str | None = None, refresh: bool = False, progress: Progress | None = None
 ) -> CheckpointList:
-    job, collected = await _job_and_checkpoints(client, job_id, after=after, progress=progress)
+    job, collected = await store.job_and_checkpoints(
+        job_id, after=after, refresh=refresh, on_page=_page_progress(progress, "checkpoints")
+    )
     checkpoints = _by_step(collected.items)
     return CheckpointList(
         job_id=job_id,
@@ -180,15 +200,18 @@ def _no_checkpoints_reason(job: Job) -> str:
 
 
 async def best_checkpoint(
-    client: OpenAIClient,
+    store: JobStore,
     job_id: str,
     *,
     metric: str,
     goal: Goal | None,
     top_k: int,
+    refresh: bool = False,
     progress: Progress | None = None,
 ) -> BestCheckpointResult:
-    job, collected = await _job_and_checkpoints(client, job_id, after=None, progress=progress)
+    job, collected = await store.job_and_checkpoints(
+        job_id, refresh=refresh, on_page=_page_progress(progress, "checkpoints")
+    )
     checkpoints = _by_step(collected.items)
     by_id = {c.id: c for c in checkpoints}
     candidates = [Candidate(c.id, c.step, c.metrics or {}) for c in checkpoints]
@@ -252,4 +275,45 @@ async def best_checkpoint(
         ranking=[CheckpointInfo.from_checkpoint(by_id[c.id]) for c in ranking.ranked[:top_k]],
         best_is_final=best_is_final,
         **chosen,
+    )
+
+
+EVENTS_SCAN_MAX_PAGES = 10
+
+
+def _event_metrics(event: Event) -> dict[str, float] | None:
+    """The numeric top-level values of a metrics event's data (nested breakdowns of reinforcement jobs are left out)."""
+    data = event.data or {}
+    numbers = {key: number for key, value in data.items() if (number := finite_number(value)) is not None}
+    return numbers or None
+
+
+async def list_events(
+    store: JobStore, job_id: str, *, level: str | None, limit: int, after: str | None,
+    progress: Progress | None = None,
+) -> EventList:
+    """The job's events, newest first. With `level` (the API cannot filter), pages of 100 are scanned."""
+    client = store.client
+
+    async def fetch(cursor: str | None) -> Page[Event]:
+        return await client.list_events_page(job_id, limit=limit if level is None else JOBS_PAGE_SIZE, after=cursor)
+
+    collected = await collect_pages(
+        fetch,
+        max_items=limit,
+        after=after,
+        what=f"events of job {job_id}",
+        keep=None if level is None else (lambda event: event.level == level),
+        max_pages=1 if level is None else EVENTS_SCAN_MAX_PAGES,
+        on_page=None if level is None else _page_progress(progress, "matching events"),
+    )
+    return EventList(
+        job_id=job_id,
+        events=[
+            EventInfo(created_at=iso(e.created_at), level=e.level, message=e.message, metrics=_event_metrics(e))
+            for e in collected.items
+        ],
+        has_more=collected.truncated,
+        next_after=collected.next_after,
+        scanned=collected.scanned,
     )

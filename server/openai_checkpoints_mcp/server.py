@@ -34,12 +34,24 @@ SERVER_NAME = "openai-checkpoints"
 
 INSTRUCTIONS = """Inspects fine-tuning jobs on the OpenAI API (or a compatible server) and answers "which checkpoint
 should I deploy, and why?". Typical flow: list_jobs to find the job, then best_checkpoint(job_id) for the answer and
-a rationale to quote; list_checkpoints shows every checkpoint with its metrics, get_job the job's settings. All tools
-are read-only. Errors start with a short code (invalid_argument, auth_missing, auth_failed, permission_denied,
-not_found, rate_limited, upstream_unavailable, timeout, bad_response) followed by what to do."""
+a rationale to quote; list_checkpoints shows every checkpoint with its metrics, get_job the job's settings. {access}
+Errors start with a short code (invalid_argument, auth_missing, auth_failed, permission_denied, not_found,
+rate_limited, upstream_unavailable, timeout, bad_response) followed by what to do."""
+
+READ_ONLY_ACCESS = "All tools are read-only."
+WRITE_ACCESS = (
+    "Writes are enabled: cancel_job, pause_job and resume_job change a job for real, so call them only when the user "
+    "asks, after confirming which job with them; the other tools are read-only."
+)
 
 DEMO_INSTRUCTIONS = """DEMO MODE: every job, checkpoint and metric comes from a bundled, invented demo dataset, not
 from an OpenAI account; say so when you show results. """
+
+
+def instructions(settings: Settings) -> str:
+    """The server's instructions: the demo warning first in demo mode; write tools mentioned only when enabled."""
+    access = WRITE_ACCESS if settings.allow_writes else READ_ONLY_ACCESS
+    return (DEMO_INSTRUCTIONS if settings.demo else "") + INSTRUCTIONS.format(access=access)
 
 
 def server_version() -> str:
@@ -62,6 +74,7 @@ class CheckpointsServer(MCPServer[AppState]):
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._deadline = settings.deadline
+        self._allow_writes = settings.allow_writes
         self._tool_names: frozenset[str] | None = None
 
     def _ensure_tools(self) -> frozenset[str]:
@@ -69,6 +82,10 @@ class CheckpointsServer(MCPServer[AppState]):
             from .tools import register_tools
 
             register_tools(self)
+            if self._allow_writes:  # opt-in: without the flag the write tools do not exist, not even as names
+                from .write_tools import register_write_tools
+
+                register_write_tools(self)
             self._tool_names = frozenset(tool.name for tool in self._tool_manager.list_tools())
         return self._tool_names
 
@@ -80,9 +97,23 @@ class CheckpointsServer(MCPServer[AppState]):
         self._ensure_tools()
         return super()._tool_input_schema(name)
 
+    def _refuse_unknown_arguments(self, name: str, arguments: dict[str, Any] | None) -> None:
+        """An argument the tool does not take is a mistake (a misspelt or renamed argument), not something to drop
+        silently: the call would otherwise run with the default and answer a different question."""
+        tool = self._tool_manager.get_tool(name)
+        accepted = list(tool.parameters.get("properties", {})) if tool is not None else []
+        unknown = sorted(set(arguments or {}) - set(accepted))
+        if unknown:
+            raise ToolError(
+                f"invalid_argument: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not "
+                f"{'an argument' if len(unknown) == 1 else 'arguments'} of {name}; it takes: "
+                f"{', '.join(accepted) or 'no arguments'}."
+            )
+
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None):
         if name not in self._ensure_tools():
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
+        self._refuse_unknown_arguments(name, arguments)
         try:
             with anyio.fail_after(self._deadline):
                 return await super().call_tool(name, arguments, context)
@@ -129,7 +160,7 @@ def create_server(
         name=SERVER_NAME,
         title="OpenAI fine-tuning checkpoints",
         version=server_version(),
-        instructions=(DEMO_INSTRUCTIONS if settings.demo else "") + INSTRUCTIONS,
+        instructions=instructions(settings),
         lifespan=lifespan,
         subscriptions=False,
         log_level=log_level,  # type: ignore[arg-type]
@@ -139,6 +170,6 @@ def create_server(
 async def serve(settings: Settings, *, log_level: str = "INFO") -> None:
     """Run over stdio until the client closes stdin. Logs go to stderr; stdout carries only JSON-RPC."""
     if not settings.api_key and not settings.demo:
-        logger.warning("OPENAI_API_KEY is not set: tools will answer auth_missing until it is (or use --demo)")
+        logger.warning("%s is not set: tools will answer auth_missing until it is (or use --demo)", settings.key_env)
     logger.info("serving over stdio: %s", settings)
     await create_server(settings, log_level=log_level).run_stdio_async()

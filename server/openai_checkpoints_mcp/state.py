@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import httpx2
 
     from .api.client import OpenAIClient
+    from .api.store import JobStore
 
 
 @dataclass
@@ -26,6 +27,7 @@ class AppState:
     """Replaces the network (tests); None: the real network, or the bundled fake API in demo mode."""
     _http: httpx2.AsyncClient | None = field(default=None, init=False, repr=False)
     _client: OpenAIClient | None = field(default=None, init=False, repr=False)
+    _store: JobStore | None = field(default=None, init=False, repr=False)
 
     @property
     def client(self) -> OpenAIClient:
@@ -40,11 +42,25 @@ class AppState:
             self._client = OpenAIClient(self._http, self.settings)
         return self._client
 
+    @property
+    def store(self) -> JobStore:
+        """The API client behind the cache of finished jobs, created on first use."""
+        if self._store is None:
+            from .api.cache import ResponseCache
+            from .api.store import JobStore
+
+            cache = ResponseCache(
+                self.settings.cache_size, job_ttl=self.settings.cache_ttl, listing_ttl=self.settings.listing_ttl
+            )
+            self._store = JobStore(self.client, cache)
+        return self._store
+
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
             self._client = None
+            self._store = None
 
 
 def _demo_transport() -> httpx2.AsyncBaseTransport:

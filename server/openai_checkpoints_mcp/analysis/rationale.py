@@ -6,8 +6,10 @@ from .metrics import CATALOGUE, FULL_VALID_REWARDS, Goal
 from .ranking import AUTO, Ranking
 
 
-def _fmt(value: float | None) -> str:
+def format_value(value: float | None) -> str:
+    """A metric value for a sentence: 5 significant digits, or n/a."""
     return "n/a" if value is None else f"{value:.5g}"
+
 
 
 def _direction(goal: Goal) -> str:
@@ -47,7 +49,7 @@ def winner_sentence(
     value = ranking.value(best)
     count = len(ranking.ranked)
     name = f"Step {best.step}" if best.step is not None else f"Checkpoint {best.id}"
-    text = f"{name} is best of {count} ranked checkpoint{'s' if count != 1 else ''} with {metric} {_fmt(value)}"
+    text = f"{name} is best of {count} ranked checkpoint{'s' if count != 1 else ''} with {metric} {format_value(value)}"
     if ranking.decided_by == "complement":
         info = CATALOGUE.get(metric)
         complement = info.complement if info and info.complement else "the complementary metric"
@@ -66,7 +68,7 @@ def winner_sentence(
     if final_value == value:
         return text + f"; the last checkpoint (step {last_step}) ties on {metric}, and the tie-break prefers " \
                       f"step {best.step}."
-    return text + f", better than the last checkpoint (step {last_step}, {_fmt(final_value)}): deploy this " \
+    return text + f", better than the last checkpoint (step {last_step}, {format_value(final_value)}): deploy this " \
                   f"checkpoint {instead}."
 
 

@@ -1,4 +1,4 @@
-"""The read side of the fine-tuning API over one long-lived ``httpx2.AsyncClient``.
+"""The fine-tuning API over one long-lived ``httpx2.AsyncClient``: reads, and the opt-in cancel/pause/resume.
 
 `OpenAIClient` sends each request with the configured headers, retries it as
 openai-python does (`retry.decide`), turns every failure into a
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import anyio
@@ -21,7 +23,7 @@ from ..config import Settings
 from ..errors import CheckpointsError, ErrorCode
 from . import retry
 from .errors import bad_response, error_from_status, redact, request_id_from
-from .models import ApiObject, Checkpoint, Job, ListPage
+from .models import ApiObject, Checkpoint, Event, Job, ListPage
 from .pagination import Collected, OnPage, Page, collect_pages
 
 logger = logging.getLogger(__name__)
@@ -34,9 +36,14 @@ _CONNECT_TIMEOUT = 5.0
 
 
 def create_http_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> httpx2.AsyncClient:
-    """The one HTTP client of the server's lifetime: connection reuse, timeouts, no redirects."""
+    """The one HTTP client of the server's lifetime: connection reuse, timeouts, no redirects.
+
+    With ``settings.api_version`` (Azure's legacy API) every request carries ``api-version`` as a client-level
+    query parameter, which httpx2 merges with each request's own parameters.
+    """
     return httpx2.AsyncClient(
         base_url=settings.base_url,
+        params={"api-version": settings.api_version} if settings.api_version else None,
         timeout=httpx2.Timeout(settings.timeout, connect=min(_CONNECT_TIMEOUT, settings.timeout)),
         limits=httpx2.Limits(max_connections=32, max_keepalive_connections=16),
         headers={"accept": "application/json", "user-agent": "openai-checkpoints-mcp"},
@@ -46,7 +53,8 @@ def create_http_client(settings: Settings, transport: httpx2.AsyncBaseTransport 
 
 
 class OpenAIClient:
-    """Reads fine-tuning jobs and checkpoints; every method may raise `CheckpointsError`."""
+    """Reads fine-tuning jobs and checkpoints (and cancels, pauses or resumes jobs for the opt-in write tools);
+    every method may raise `CheckpointsError`."""
 
     def __init__(
         self,
@@ -59,11 +67,21 @@ class OpenAIClient:
         self._settings = settings
         self._sleep = sleep
         self._secrets = tuple(s for s in (settings.api_key,) if s)
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    def _in_flight(self) -> anyio.CapacityLimiter:
+        """The bound on requests in flight at once (``settings.concurrency``), shared by every tool call."""
+        if self._limiter is None:  # created inside the event loop
+            self._limiter = anyio.CapacityLimiter(self._settings.concurrency)
+        return self._limiter
 
     def _headers(self) -> dict[str, str]:
+        """Extra headers, the key (``Authorization: Bearer <key>``, or the bare key in ``settings.auth_header``,
+        e.g. Azure's ``api-key``), and the organisation and project when set."""
         headers = dict(self._settings.extra_headers)
         if self._settings.api_key:
-            headers["authorization"] = f"Bearer {self._settings.api_key}"
+            name = self._settings.auth_header.lower()
+            headers[name] = f"Bearer {self._settings.api_key}" if name == "authorization" else self._settings.api_key
         if self._settings.organization:
             headers["openai-organization"] = self._settings.organization
         if self._settings.project:
@@ -72,33 +90,36 @@ class OpenAIClient:
 
     def _require_key(self) -> None:
         if not self._settings.api_key and not self._settings.demo:
+            variable = self._settings.key_env
+            if self._settings.azure and variable == "AZURE_OPENAI_API_KEY":
+                variable += " (a key of the Azure OpenAI resource: Keys and Endpoint in the Azure portal)"
             raise CheckpointsError(
                 ErrorCode.AUTH_MISSING,
-                "No API key is configured. Set OPENAI_API_KEY in this server's environment (in Claude Desktop: the "
+                f"No API key is configured. Set {variable} in this server's environment (in Claude Desktop: the "
                 '"env" of its entry in claude_desktop_config.json) and restart it, or start it with --demo to try '
                 "it on demo data.",
             )
 
     async def get_json(self, path: str, params: QueryParams | None = None, *, what: str) -> Any:
         """GET `path` (relative to the base URL) with retries and return the decoded JSON body."""
-        response = await self._get(path, params, what=what)
-        request_id = request_id_from(response.headers)
-        content_type = response.headers.get("content-type", "")
-        body = response.content
-        if "html" in content_type or body.lstrip()[:1] == b"<":
-            raise bad_response(
-                what, f"HTML instead of JSON (HTTP {response.status_code})", status=response.status_code,
-                request_id=request_id,
-            )
-        try:
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise bad_response(
-                what, f"malformed JSON (HTTP {response.status_code}, {len(body)} bytes)",
-                status=response.status_code, request_id=request_id,
-            ) from None
+        return _decode_json(await self._get(path, params, what=what), what=what)
+
+    async def post_json(self, path: str, body: Mapping[str, Any] | None = None, *, what: str) -> Any:
+        """POST `path` (with `body` as JSON, or no body) with retries and return the decoded JSON body."""
+        return _decode_json(await self._request("POST", path, None, what=what, body=body), what=what)
 
     async def _get(self, path: str, params: QueryParams | None, *, what: str) -> httpx2.Response:
+        return await self._request("GET", path, params, what=what)
+
+    async def _request(
+        self, method: str, path: str, params: QueryParams | None, *, what: str, body: Mapping[str, Any] | None = None
+    ) -> httpx2.Response:
+        """Send one request, retried as openai-python retries it (`retry.decide`), and return the 2xx response.
+
+        Every method gets the same policy, POST included: openai-python retries a POST (cancel, pause, resume,
+        create) exactly like a GET, on 408, 409, 429, 5xx, timeouts and connection errors, and sends no
+        Idempotency-Key. So a write whose answer was lost may be sent again; the write tools say so in their errors.
+        """
         self._require_key()
         headers = self._headers()
         retries_taken = 0
@@ -108,7 +129,9 @@ class OpenAIClient:
             response: httpx2.Response | None = None
             failure: Exception | None = None
             try:
-                response = await self._http.get(path, params=params, headers=headers)
+                async with self._in_flight():  # held for the request only, never across a retry wait
+                    _count_request()
+                    response = await self._http.request(method, path, params=params, headers=headers, json=body)
                 status = response.status_code
                 if status < 300:
                     return response
@@ -125,8 +148,9 @@ class OpenAIClient:
             attempts = retries_taken + 1
             if decision.retry and decision.wait <= _time_left():
                 logger.info(
-                    "GET %s failed (%s); retry %d of %d in %.2f s",
-                    path, status or type(failure).__name__, attempts, self._settings.max_retries, decision.wait,
+                    "%s %s failed (%s); retry %d of %d in %.2f s",
+                    method, path, status or type(failure).__name__, attempts, self._settings.max_retries,
+                    decision.wait,
                 )
                 await self._sleep(decision.wait)
                 retries_taken += 1
@@ -135,22 +159,27 @@ class OpenAIClient:
                 raise error_from_status(
                     response.status_code, response.content, response.headers, what=what, attempts=attempts,
                     server_wait=decision.server_wait, secrets=self._secrets,
+                    azure=self._settings.azure or None,  # None: recognise Azure by its answer (the v1 surface)
                 )
-            raise self._transport_error(failure, what=what, attempts=attempts)
+            raise self._transport_error(
+                failure, what=what, attempts=attempts, doing="reading" if method == "GET" else "changing"
+            )
 
-    def _transport_error(self, failure: Exception | None, *, what: str, attempts: int) -> CheckpointsError:
+    def _transport_error(
+        self, failure: Exception | None, *, what: str, attempts: int, doing: str = "reading"
+    ) -> CheckpointsError:
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
         if isinstance(failure, httpx2.TimeoutException):
             return CheckpointsError(
                 ErrorCode.TIMEOUT,
-                f"No answer from the API within {self._settings.timeout:g} s while reading {what} ({tries}). "
+                f"No answer from the API within {self._settings.timeout:g} s while {doing} {what} ({tries}). "
                 "Try again; if it persists, raise --timeout.",
             )
         detail = redact(f"{type(failure).__name__}: {failure}", self._secrets)[:200]
         return CheckpointsError(
             ErrorCode.UPSTREAM_UNAVAILABLE,
-            f"Could not reach the API at {self._settings.base_url} while reading {what} ({tries}; {detail}). "
-            "Check the network and OPENAI_BASE_URL.",
+            f"Could not reach the API at {self._settings.base_url} while {doing} {what} ({tries}; {detail}). "
+            f"Check the network and {'AZURE_OPENAI_ENDPOINT' if self._settings.azure else 'OPENAI_BASE_URL'}.",
         )
 
     async def get_object(self, path: str, model: type[ModelT], *, what: str) -> ModelT:
@@ -160,6 +189,22 @@ class OpenAIClient:
     async def get_job(self, job_id: str) -> Job:
         """The job, or `not_found`."""
         return await self.get_object(f"/fine_tuning/jobs/{job_id}", Job, what=f"job {job_id}")
+
+    async def cancel_job(self, job_id: str) -> Job:
+        """Ask the API to cancel the job; returns the job as the API answered (status ``cancelled``, or soon)."""
+        return await self._job_action(job_id, "cancel")
+
+    async def pause_job(self, job_id: str) -> Job:
+        """Ask the API to pause a running job; returns the job as the API answered (status ``paused``)."""
+        return await self._job_action(job_id, "pause")
+
+    async def resume_job(self, job_id: str) -> Job:
+        """Ask the API to resume a paused job; returns the job as the API answered (status ``queued``, then running)."""
+        return await self._job_action(job_id, "resume")
+
+    async def _job_action(self, job_id: str, action: str) -> Job:
+        what = f"job {job_id}"
+        return _parse(Job, await self.post_json(f"/fine_tuning/jobs/{job_id}/{action}", what=what), what=what)
 
     async def list_jobs_page(
         self, *, limit: int, after: str | None = None, metadata: Mapping[str, str] | None = None
@@ -195,6 +240,39 @@ class OpenAIClient:
         items = [_parse(model, item, what=what) for item in page.data]
         return Page(items=items, has_more=page.has_more)
 
+    async def list_events_page(self, job_id: str, *, limit: int, after: str | None = None) -> Page[Event]:
+        """One page of the job's events, newest first."""
+        params: QueryParams = [("limit", str(limit))]
+        if after:
+            params.append(("after", after))
+        return await self._list_page(
+            f"/fine_tuning/jobs/{job_id}/events", params, Event, what=f"events of job {job_id}"
+        )
+
+    async def get_file_content(self, file_id: str) -> bytes:
+        """The raw body of a file (a result file is CSV, or the base64 of it)."""
+        response = await self._get(f"/files/{file_id}/content", None, what=f"file {file_id}")
+        return response.content
+
+
+def _decode_json(response: httpx2.Response, *, what: str) -> Any:
+    """The JSON body of a 2xx answer, or `bad_response` for HTML (a proxy's page) or malformed JSON."""
+    request_id = request_id_from(response.headers)
+    content_type = response.headers.get("content-type", "")
+    body = response.content
+    if "html" in content_type or body.lstrip()[:1] == b"<":
+        raise bad_response(
+            what, f"HTML instead of JSON (HTTP {response.status_code})", status=response.status_code,
+            request_id=request_id,
+        )
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise bad_response(
+            what, f"malformed JSON (HTTP {response.status_code}, {len(body)} bytes)",
+            status=response.status_code, request_id=request_id,
+        ) from None
+
 
 def _parse(model: type[ModelT], payload: Any, *, what: str) -> ModelT:
     if not isinstance(payload, dict):
@@ -204,6 +282,26 @@ def _parse(model: type[ModelT], payload: Any, *, what: str) -> ModelT:
     except ValidationError as exc:
         fields = ", ".join(sorted({".".join(str(p) for p in e["loc"]) or "(root)" for e in exc.errors()}))
         raise bad_response(what, f"{model.__name__} is missing or has invalid {fields}") from None
+
+
+_requests_made: ContextVar[list[int] | None] = ContextVar("requests_made", default=None)
+
+
+def _count_request() -> None:
+    counter = _requests_made.get()
+    if counter is not None:
+        counter[0] += 1
+
+
+@contextmanager
+def count_requests() -> Iterator[list[int]]:
+    """Count the HTTP requests (retries included) made in this context and the tasks it starts: ``[n]``."""
+    counter = [0]
+    token = _requests_made.set(counter)
+    try:
+        yield counter
+    finally:
+        _requests_made.reset(token)
 
 
 def _time_left() -> float:

@@ -1,15 +1,25 @@
-"""Turning an upstream failure into a `CheckpointsError` with a code and a sentence to act on."""
+"""Turning an upstream failure into a `CheckpointsError` with a code and a sentence to act on.
+
+Two error bodies are understood: OpenAI's envelope ``{"error": {"message", "type", "param", "code"}}`` (also
+Azure's v1 API) and the Microsoft REST guidelines body of Azure OpenAI's legacy API and gateway
+``{"error": {"code", "message", "target", "details", "innererror"}}``, e.g. a 401
+``{"error": {"code": "401", "message": "Access denied due to invalid subscription key or wrong API endpoint..."}}``.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from ..config import DEFAULT_AZURE_API_VERSION
 from ..errors import CheckpointsError, ErrorCode
 
 REQUEST_ID_HEADERS = ("x-request-id", "apim-request-id")
+AZURE_REQUEST_ID_HEADER = "apim-request-id"
 _MAX_UPSTREAM_MESSAGE = 300
+_MAX_DETAIL = 120
 
 
 def request_id_from(headers: Mapping[str, str]) -> str | None:
@@ -21,22 +31,71 @@ def request_id_from(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def upstream_message(body: bytes, secrets: tuple[str, ...] = ()) -> str | None:
-    """The ``error.message`` of an OpenAI (or Azure) error envelope, shortened and with secrets masked."""
+@dataclass(frozen=True)
+class UpstreamError:
+    """What an error body says, whichever of the two shapes it has; every text is shortened and masked."""
+
+    message: str | None = None
+    code: str | None = None
+    target: str | None = None
+    """OpenAI's ``param``, or Azure's ``target``: the argument the error is about."""
+    inner_code: str | None = None
+    """Azure's ``innererror.code`` (the most specific one), when it differs from `code`."""
+    details: tuple[str, ...] = ()
+    """Azure's ``details[].message`` (at most two)."""
+    azure_shaped: bool = False
+    """An error object with Azure's keys (``target``, ``details`` or ``innererror``) and no OpenAI ``type``."""
+
+
+def _text(value: Any, secrets: tuple[str, ...], limit: int) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = " ".join(str(value).split())[:limit]
+    return redact(text, secrets) if text else None
+
+
+def parse_error_body(body: bytes, secrets: tuple[str, ...] = ()) -> UpstreamError | None:
+    """The parts of an OpenAI or Azure error body, or None when it is not JSON or has no error in it."""
     try:
         payload: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
-    error = payload.get("error") if isinstance(payload, dict) else None
-    if isinstance(error, dict):
-        message = error.get("message")
-    elif isinstance(error, str):
-        message = error
-    else:
-        message = payload.get("message") if isinstance(payload, dict) else None
-    if not isinstance(message, str) or not message.strip():
+    if not isinstance(payload, dict):
         return None
-    return redact(" ".join(message.split())[:_MAX_UPSTREAM_MESSAGE], secrets)
+    error = payload.get("error")
+    if isinstance(error, str):
+        return UpstreamError(message=_text(error, secrets, _MAX_UPSTREAM_MESSAGE))
+    if not isinstance(error, dict):
+        message = _text(payload.get("message"), secrets, _MAX_UPSTREAM_MESSAGE)
+        return UpstreamError(message=message) if message else None
+    code = _text(error.get("code"), secrets, _MAX_DETAIL)
+    inner_code = None
+    inner = error.get("innererror")
+    for _ in range(5):  # the most specific of nested inner errors
+        if not isinstance(inner, dict):
+            break
+        inner_code = _text(inner.get("code"), secrets, _MAX_DETAIL) or inner_code
+        inner = inner.get("innererror")
+    details = error.get("details")
+    detail_messages = tuple(
+        text for item in (details if isinstance(details, list) else [])[:2]
+        if isinstance(item, dict) and (text := _text(item.get("message"), secrets, _MAX_DETAIL))
+    )
+    return UpstreamError(
+        message=_text(error.get("message"), secrets, _MAX_UPSTREAM_MESSAGE),
+        code=code,
+        target=_text(error.get("param") if error.get("param") is not None else error.get("target"), secrets,
+                     _MAX_DETAIL),
+        inner_code=inner_code if inner_code != code else None,
+        details=detail_messages,
+        azure_shaped="type" not in error and any(key in error for key in ("target", "details", "innererror")),
+    )
+
+
+def upstream_message(body: bytes, secrets: tuple[str, ...] = ()) -> str | None:
+    """The ``error.message`` of an OpenAI (or Azure) error envelope, shortened and with secrets masked."""
+    parsed = parse_error_body(body, secrets)
+    return parsed.message if parsed else None
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
@@ -47,8 +106,32 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
-def _said(message: str | None) -> str:
-    return f' The API said: "{message.rstrip(".")}".' if message else ""
+def _said(error: UpstreamError | None, status: int, *, azure: bool) -> str:
+    """`` The API said: "..."``; on Azure also the code, target, inner code and details the body carries
+    (OpenAI's own code and param are left out: its message already names them)."""
+    if error is None or not (error.message or error.code):
+        return ""
+    parts: list[str] = []
+    if azure:
+        if error.code and error.code != str(status):
+            parts.append(f"code {error.code}")
+        if error.target:
+            parts.append(f"target {error.target}")
+        if error.inner_code:
+            parts.append(f"inner error {error.inner_code}")
+        parts.extend(f"detail: {detail}" for detail in error.details)
+    extra = f" ({'; '.join(parts)})" if parts else ""
+    if error.message:
+        return f' The API said: "{error.message.rstrip(".")}"{extra}.'
+    return f" The API answered with error code {error.code}{extra}." if azure else ""
+
+
+def _is_azure(azure: bool | None, error: UpstreamError | None, headers: Mapping[str, str]) -> bool:
+    """The caller's answer, else a guess from the answer: Azure's gateway sets ``apim-request-id`` on every
+    response, and only Azure's error bodies carry ``target``/``details``/``innererror`` without ``type``."""
+    if azure is not None:
+        return azure
+    return bool(headers.get(AZURE_REQUEST_ID_HEADER)) or (error is not None and error.azure_shaped)
 
 
 def error_from_status(
@@ -60,10 +143,17 @@ def error_from_status(
     attempts: int,
     server_wait: float | None = None,
     secrets: tuple[str, ...] = (),
+    azure: bool | None = None,
 ) -> CheckpointsError:
-    """The error for a final non-2xx answer about `what` (e.g. "job ftjob-abc") after `attempts` attempts."""
-    message = upstream_message(body, secrets)
-    said = _said(message)
+    """The error for a final non-2xx answer about `what` (e.g. "job ftjob-abc") after `attempts` attempts.
+
+    `azure`: whether the server is Azure OpenAI (``Settings.azure``), which changes the advice (Azure's
+    variables, api-version); None guesses it from the answer (`_is_azure`).
+    """
+    error = parse_error_body(body, secrets)
+    azure = _is_azure(azure, error, headers)
+    said = _said(error, status, azure=azure)
+    message = error.message if error else None
     request_id = request_id_from(headers)
     tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
 
@@ -73,28 +163,51 @@ def error_from_status(
     if 300 <= status < 400:
         location = headers.get("location", "")
         target = f" to {redact(location[:200], secrets)}" if location else ""
+        fix = (
+            "AZURE_OPENAI_ENDPOINT to the resource's endpoint (https://<resource>.openai.azure.com)" if azure
+            else "OPENAI_BASE_URL to the API's final address (it usually ends in /v1)"
+        )
         return make(
             ErrorCode.BAD_RESPONSE,
             f"The API redirected the request for {what} (HTTP {status}{target}) instead of answering it. Set "
-            "OPENAI_BASE_URL to the API's final address (it usually ends in /v1).",
+            f"{fix}.",
         )
     if status == 401:
+        if azure:
+            return make(
+                ErrorCode.AUTH_FAILED,
+                f"Azure OpenAI rejected the API key (HTTP 401).{said} Set AZURE_OPENAI_API_KEY to a key of the "
+                "resource (Keys and Endpoint in the Azure portal) and check that AZURE_OPENAI_ENDPOINT (or, on the "
+                "v1 API, OPENAI_BASE_URL) is that resource's endpoint, then restart the server.",
+            )
         return make(
             ErrorCode.AUTH_FAILED,
             f"The API rejected the API key (HTTP 401).{said} Set a valid OPENAI_API_KEY (and OPENAI_ORG_ID / "
             "OPENAI_PROJECT_ID if the key belongs to another organisation or project) and restart the server.",
         )
     if status == 403:
-        return make(
-            ErrorCode.PERMISSION_DENIED,
-            f"The API key may not read {what} (HTTP 403).{said} Use a key with access to fine-tuning in the "
-            "job's organisation and project (OPENAI_ORG_ID, OPENAI_PROJECT_ID).",
+        fix = (
+            "a key (or Entra ID role) of the Azure OpenAI resource that owns the job (AZURE_OPENAI_ENDPOINT)"
+            if azure else "a key with access to fine-tuning in the job's organisation and project (OPENAI_ORG_ID, "
+            "OPENAI_PROJECT_ID)"
         )
+        return make(ErrorCode.PERMISSION_DENIED, f"The API key may not read {what} (HTTP 403).{said} Use {fix}.")
     if status == 404:
+        if azure and message == "Resource not found":  # Azure's answer for a path or api-version it does not serve
+            return make(
+                ErrorCode.NOT_FOUND,
+                f"Azure OpenAI found nothing at the address for {what} (HTTP 404).{said} On Azure this usually "
+                "means a wrong AZURE_OPENAI_ENDPOINT (https://<resource>.openai.azure.com, without a path) or a "
+                f"missing or unknown api-version (OPENAI_API_VERSION, default {DEFAULT_AZURE_API_VERSION}), rather "
+                "than an unknown id.",
+            )
+        where = (
+            "the jobs of this resource) and that AZURE_OPENAI_ENDPOINT is the resource the job was created on"
+            if azure else "the jobs this key can see) and that the key belongs to the job's organisation and project"
+        )
         return make(
             ErrorCode.NOT_FOUND,
-            f"{what[:1].upper()}{what[1:]} was not found (HTTP 404).{said} Check the id (list_jobs shows the "
-            "jobs this key can see) and that the key belongs to the job's organisation and project.",
+            f"{what[:1].upper()}{what[1:]} was not found (HTTP 404).{said} Check the id (list_jobs shows {where}.",
         )
     if status == 429:
         if server_wait is not None and server_wait > 0:
@@ -119,6 +232,13 @@ def error_from_status(
         return make(
             ErrorCode.UPSTREAM_UNAVAILABLE,
             f"The API reported a conflict reading {what} (HTTP 409, {tries}).{said} Try again shortly.",
+        )
+    if azure and message and "api version" in message.lower().replace("-", " "):
+        return make(
+            ErrorCode.INVALID_ARGUMENT,
+            f"Azure OpenAI refused the api-version of the request for {what} (HTTP {status}).{said} Set "
+            f"OPENAI_API_VERSION to a version this resource supports (default {DEFAULT_AZURE_API_VERSION}; the v1 "
+            "API at .../openai/v1 needs none) and restart the server.",
         )
     return make(
         ErrorCode.INVALID_ARGUMENT,

@@ -166,6 +166,9 @@ class Job(ApiObject):
         """The user's suffix: ``user_provided_suffix``, else the 4th field of an ``ft:`` model name."""
         if self.user_provided_suffix:
             return self.user_provided_suffix
+        azure_suffix = (self.model_extra or {}).get("suffix")  # Azure OpenAI's jobs carry a plain `suffix`
+        if isinstance(azure_suffix, str) and azure_suffix:
+            return azure_suffix
         name = self.fine_tuned_model or ""
         parts = name.split(":")
         if len(parts) >= 5 and parts[0] == "ft" and parts[3]:

@@ -11,7 +11,7 @@ truncated and where to continue.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
@@ -52,6 +52,39 @@ FetchPage = Callable[[str | None], Awaitable[Page[ItemT]]]
 OnPage = Callable[[int, int], Awaitable[None]]
 
 
+async def iterate_pages(
+    fetch_page: FetchPage[ItemT], *, after: str | None = None, what: str = "items"
+) -> AsyncGenerator[Page[ItemT], None]:
+    """Yield pages in order until ``has_more`` is false or a page is empty; the consumer may stop early.
+
+    Raises:
+        CheckpointsError: ``bad_response`` when the server repeats a cursor or an id.
+    """
+    seen_ids: set[str] = set()
+    used_cursors: set[str | None] = set()
+    cursor = after
+    pages = 0
+    while True:
+        if cursor in used_cursors:
+            raise _broken(f"sent the cursor {cursor!r} twice", what, pages)
+        used_cursors.add(cursor)
+        page = await fetch_page(cursor)
+        pages += 1
+        for item in page.items:
+            if item.id in seen_ids:
+                raise _broken(f"returned {item.id!r} twice", what, pages)
+            seen_ids.add(item.id)
+        yield page
+        if not page_has_more(page):
+            return
+        cursor = page.items[-1].id
+
+
+def page_has_more(page: Page[ItemT]) -> bool:
+    """Whether another page follows: a missing ``has_more`` on a non-empty page means yes (as openai-python)."""
+    return page.has_more is not False and len(page.items) > 0
+
+
 async def collect_pages(
     fetch_page: FetchPage[ItemT],
     *,
@@ -61,6 +94,7 @@ async def collect_pages(
     on_page: OnPage | None = None,
     keep: Callable[[ItemT], bool] | None = None,
     max_pages: int | None = None,
+    stop_at: Callable[[ItemT], bool] | None = None,
 ) -> Collected[ItemT]:
     """Fetch pages until ``has_more`` is false, a page is empty, or `max_items` are collected.
 
@@ -73,6 +107,8 @@ async def collect_pages(
         keep: only items for which it is true are collected (a filter the API cannot apply);
             the cursor still advances over every item.
         max_pages: stop after this many pages even if more follow (`truncated`, `next_after` set).
+        stop_at: paging ends (complete, not truncated) at the first item for which it is true, e.g. the
+            first job older than a date in a newest-first list; that item is not collected.
 
     Raises:
         CheckpointsError: ``bad_response`` when the server repeats a cursor or an id.
@@ -80,41 +116,37 @@ async def collect_pages(
     if max_items < 1:
         raise ValueError("max_items must be at least 1")
     collected: Collected[ItemT] = Collected()
-    seen_ids: set[str] = set()
-    used_cursors: set[str | None] = set()
-    cursor = after
-    while True:
-        if cursor in used_cursors:
-            raise _broken(f"sent the cursor {cursor!r} twice", what, collected.pages_fetched)
-        used_cursors.add(cursor)
-        page = await fetch_page(cursor)
-        collected.pages_fetched += 1
-        for item in page.items:
-            if item.id in seen_ids:
-                raise _broken(f"returned {item.id!r} twice", what, collected.pages_fetched)
-            seen_ids.add(item.id)
-        more = page.has_more is not False and len(page.items) > 0
-        for index, item in enumerate(page.items):
-            collected.scanned += 1
-            if keep is not None and not keep(item):
-                continue
-            collected.items.append(item)
-            if len(collected.items) == max_items:
-                if more or index < len(page.items) - 1:
-                    collected.truncated = True
-                    collected.next_after = item.id
-                if on_page is not None:
-                    await on_page(collected.pages_fetched, len(collected.items))
+    pages = iterate_pages(fetch_page, after=after, what=what)
+    try:
+        async for page in pages:
+            collected.pages_fetched += 1
+            more = page_has_more(page)
+            for index, item in enumerate(page.items):
+                if stop_at is not None and stop_at(item):
+                    more = False
+                    break
+                collected.scanned += 1
+                if keep is not None and not keep(item):
+                    continue
+                collected.items.append(item)
+                if len(collected.items) == max_items:
+                    if more or index < len(page.items) - 1:
+                        collected.truncated = True
+                        collected.next_after = item.id
+                    if on_page is not None:
+                        await on_page(collected.pages_fetched, len(collected.items))
+                    return collected
+            if on_page is not None:
+                await on_page(collected.pages_fetched, len(collected.items))
+            if not more:
                 return collected
-        if on_page is not None:
-            await on_page(collected.pages_fetched, len(collected.items))
-        if not more:
-            return collected
-        cursor = page.items[-1].id
-        if max_pages is not None and collected.pages_fetched >= max_pages:
-            collected.truncated = True
-            collected.next_after = cursor
-            return collected
+            if max_pages is not None and collected.pages_fetched >= max_pages:
+                collected.truncated = True
+                collected.next_after = page.items[-1].id
+                return collected
+    finally:
+        await pages.aclose()
+    return collected
 
 
 def _broken(did: str, what: str, pages: int) -> CheckpointsError:

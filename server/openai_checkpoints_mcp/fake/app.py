@@ -2,8 +2,9 @@
 
 It serves the read endpoints this project uses (jobs, checkpoints, events and
 result files) from a `FakeData` snapshot, with the real API's defaults, newest-first
-ordering, cursor paging, metadata filter, error envelopes and bearer auth. Every
-request is recorded so tests can assert on what a client actually sent.
+ordering, cursor paging, metadata filter, error envelopes and bearer auth, and the
+job actions (POST cancel, pause, resume), which change the job in that data. Every
+request is recorded (method included) so tests can assert on what a client actually sent.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import base64
 import hmac
 import re
 import secrets
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -27,6 +30,12 @@ EVENTS_DEFAULT_LIMIT = 20
 CHECKPOINTS_DEFAULT_LIMIT = 10
 
 _METADATA_KEY = re.compile(r"metadata\[(.*)\]")
+JOB_ACTIONS: dict[str, tuple[frozenset[str], str]] = {
+    "cancel": (frozenset({"validating_files", "queued", "running", "paused"}), "cancelled"),
+    "pause": (frozenset({"running"}), "paused"),
+    "resume": (frozenset({"paused"}), "queued"),  # the spec's example answers "queued"; training follows
+}
+"""POST /fine_tuning/jobs/{id}/<action>: the statuses it is accepted from, and the status it sets."""
 _INTEGER = re.compile(r"[+-]?\d+")
 
 
@@ -69,16 +78,26 @@ class RecordedRequest:
 
 
 class ApiError(Exception):
-    """An error answered with OpenAI's `{"error": {...}}` envelope."""
+    """An error answered with OpenAI's `{"error": {...}}` envelope (`body`), or on the Azure legacy flavour with
+    Azure's (`azure_body`; `azure` gives its code and message when they differ from the generic ones)."""
 
     def __init__(
         self, status: int, message: str, *, error_type: str = "invalid_request_error",
         param: str | None = None, code: str | None = None, headers: dict[str, str] | None = None,
+        azure: tuple[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.body = error_body(message, error_type=error_type, param=param, code=code)
         self.headers = headers or {}
+        self.message, self.param, self.code, self.azure = message, param, code, azure
+
+    @property
+    def azure_body(self) -> dict[str, Any]:
+        """Azure's legacy error body: Azure's code and message, OpenAI's param as `target`, its code as the
+        inner error."""
+        code, message = self.azure or (_AZURE_CODES.get(self.status, str(self.status)), self.message)
+        return azure_error_body(code, message, target=self.param, inner_code=self.code)
 
 
 def error_body(
@@ -86,6 +105,34 @@ def error_body(
 ) -> dict[str, Any]:
     """OpenAI's error envelope; all four keys are always present."""
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+AZURE_ACCESS_DENIED = (
+    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an "
+    "active subscription and use a correct regional API endpoint for your resource."
+)
+"""What Azure's gateway answers (HTTP 401, code "401") to a missing or wrong key, on every API surface."""
+_AZURE_CODES = {400: "BadRequest", 403: "PermissionDenied", 404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict",
+                429: "429", 500: "InternalServerError"}
+_AZURE_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
+FLAVOURS = ("openai", "azure", "azure-v1")
+_BASE_PATHS = {"openai": "/v1", "azure": "/openai", "azure-v1": "/openai/v1"}
+
+
+def azure_error_body(
+    code: str, message: str, *, target: str | None = None, inner_code: str | None = None,
+    details: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Azure's legacy error body (Microsoft REST guidelines): `code` and `message`, and `target`, `details`
+    and `innererror` only when there are any."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if target is not None:
+        error["target"] = target
+    if details:
+        error["details"] = details
+    if inner_code is not None:
+        error["innererror"] = {"code": inner_code}
+    return {"error": error}
 
 
 def default_error_body(status: int) -> dict[str, Any]:
@@ -124,6 +171,25 @@ def with_request_id(send: Send) -> Send:
             headers = list(message.get("headers", []))
             if not any(name.lower() == b"x-request-id" for name, _ in headers):
                 headers.append((b"x-request-id", new_request_id().encode()))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return wrapped
+
+
+def with_azure_request_id(send: Send, *, gateway: bool = False) -> Send:
+    """Wrap `send` as Azure answers: an ``apim-request-id`` (a UUID) on every response and the same value as
+    ``x-request-id``, except on the gateway's own answers (`gateway`: 401), which carry only the former."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            names = {name.lower() for name, _ in headers}
+            request_id = str(uuid.uuid4()).encode()
+            if b"apim-request-id" not in names:
+                headers.append((b"apim-request-id", request_id))
+            if not gateway and b"x-request-id" not in names:
+                headers.append((b"x-request-id", request_id))
             message = {**message, "headers": headers}
         await send(message)
 
@@ -187,17 +253,33 @@ class FakeOpenAI:
     `api_key=None` disables auth (demo mode). `max_page_size` clamps `limit`
     (OpenAI documents no cap). `base64_results` serves file content base64-encoded,
     a quirk seen on real `fine-tune-results` files.
+
+    `flavour`: ``"openai"`` (under ``/v1``); ``"azure"``, Azure OpenAI's legacy dated API (under ``/openai``;
+    a request without ``api-version`` gets Azure's 404 ``{"error": {"code": "404", "message": "Resource not
+    found"}}``, one not shaped ``YYYY-MM-DD[-preview]`` a 400 "API version not supported"; errors in Azure's
+    ``{"error": {"code", "message", "target", "innererror"}}`` body); ``"azure-v1"``, Azure's v1 API (under
+    ``/openai/v1``, OpenAI's error envelope, ``api-version`` optional: absent, ``v1`` or ``preview``). Both Azure
+    flavours take the key in the ``api-key`` header only (``Authorization: Bearer`` is refused), answer a missing
+    or wrong key with the gateway's 401 (`AZURE_ACCESS_DENIED`), and send ``apim-request-id``. `base_path`
+    defaults to the flavour's. `auth_header` makes any flavour take the bare key in that header instead
+    (e.g. ``x-api-key``). `fake.azure` has builders of Azure-looking data.
     """
 
     def __init__(
         self, data: FakeData, *, api_key: str | None = "sk-fake-key", max_page_size: int = 100,
-        base64_results: bool = False, base_path: str = "/v1",
+        base64_results: bool = False, base_path: str | None = None, flavour: str = "openai",
+        auth_header: str | None = None,
     ) -> None:
+        if flavour not in FLAVOURS:
+            raise ValueError(f"flavour must be one of {', '.join(FLAVOURS)}, got {flavour!r}")
         self.data = data
         self.api_key = api_key
         self.max_page_size = max_page_size
         self.base64_results = base64_results
-        self.base_path = base_path.rstrip("/")
+        self.flavour = flavour
+        self.azure = flavour != "openai"
+        self.auth_header = (auth_header or ("api-key" if self.azure else "authorization")).lower()
+        self.base_path = (_BASE_PATHS[flavour] if base_path is None else base_path).rstrip("/")
         self.requests: list[RecordedRequest] = []
         self._routes: list[tuple[re.Pattern[str], Handler]] = [
             (re.compile(r"/fine_tuning/jobs"), self._list_jobs),
@@ -206,6 +288,9 @@ class FakeOpenAI:
             (re.compile(r"/fine_tuning/jobs/(?P<job>[^/]+)/events"), self._list_events),
             (re.compile(r"/files/(?P<file>[^/]+)"), self._get_file),
             (re.compile(r"/files/(?P<file>[^/]+)/content"), self._get_file_content),
+        ]
+        self._post_routes: list[tuple[re.Pattern[str], Handler]] = [
+            (re.compile(r"/fine_tuning/jobs/(?P<job>[^/]+)/(?P<action>cancel|pause|resume)"), self._job_action),
         ]
 
     def reset_requests(self) -> None:
@@ -227,24 +312,61 @@ class FakeOpenAI:
         try:
             response = await self._dispatch(request)
         except ApiError as err:
-            response = JSONResponse(err.body, status_code=err.status, headers=err.headers)
+            response = JSONResponse(self._error_body(err), status_code=err.status, headers=err.headers)
+        if self.azure:
+            await response(scope, receive, with_azure_request_id(send, gateway=response.status_code == 401))
+            return
         await response(scope, receive, with_request_id(send))
+
+    def _error_body(self, err: ApiError) -> dict[str, Any]:
+        if self.azure and err.status == 401:  # the gateway's answer, whatever the API surface
+            return azure_error_body("401", AZURE_ACCESS_DENIED)
+        return err.azure_body if self.flavour == "azure" else err.body
 
     async def _dispatch(self, request: Request) -> Response:
         self._check_auth(request)
+        self._check_api_version(request)
         path = request.url.path
         if not path.startswith(self.base_path + "/"):
-            raise ApiError(404, f"Invalid URL ({request.method} {path})")
+            raise ApiError(404, f"Invalid URL ({request.method} {path})", azure=("404", "Resource not found"))
         relative = path[len(self.base_path) :]
+        for pattern, handler in self._post_routes:
+            if match := pattern.fullmatch(relative):
+                if request.method != "POST":
+                    message = f"Method {request.method} is not allowed for {path}."
+                    raise ApiError(405, message, headers={"allow": "POST"})
+                return await handler(request, match)
         for pattern, handler in self._routes:
             if match := pattern.fullmatch(relative):
                 if request.method not in ("GET", "HEAD"):
                     raise ApiError(405, f"Method {request.method} is not allowed for {path}.", headers={"allow": "GET"})
                 return await handler(request, match)
-        raise ApiError(404, f"Invalid URL ({request.method} {path})")
+        raise ApiError(404, f"Invalid URL ({request.method} {path})", azure=("404", "Resource not found"))
+
+    def _check_api_version(self, request: Request) -> None:
+        """Azure's legacy API needs a dated ``api-version``; its v1 API takes none, ``v1`` or ``preview``."""
+        if not self.azure:
+            return
+        version = request.query_params.get("api-version")
+        if self.flavour == "azure" and version is None:
+            raise ApiError(404, "Resource not found", azure=("404", "Resource not found"))
+        if self.flavour == "azure-v1":
+            accepted = version in (None, "v1", "preview")
+        else:
+            accepted = bool(version and _AZURE_API_VERSION.fullmatch(version))
+        if not accepted:
+            raise ApiError(400, "API version not supported", param="api-version", code="BadRequest",
+                           azure=("BadRequest", "API version not supported"))
 
     def _check_auth(self, request: Request) -> None:
         if self.api_key is None:
+            return
+        if self.auth_header != "authorization":
+            key = request.headers.get(self.auth_header, "").strip()
+            if not key:
+                raise ApiError(401, f"You didn't provide an API key. Send it in the {self.auth_header} header.")
+            if not hmac.compare_digest(key.encode(), self.api_key.encode()):
+                raise ApiError(401, f"Incorrect API key provided: {mask_key(key)}.", code="invalid_api_key")
             return
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         key = key.strip() if scheme.lower() == "bearer" else ""
@@ -266,7 +388,8 @@ class FakeOpenAI:
         for job in self.data.jobs:
             if job["id"] == job_id:
                 return job
-        raise ApiError(404, f"Could not find fine tune: {job_id}", param="fine_tune_id", code="fine_tune_not_found")
+        raise ApiError(404, f"Could not find fine tune: {job_id}", param="fine_tune_id", code="fine_tune_not_found",
+                       azure=("NotFound", f"The specified job '{job_id}' was not found."))
 
     async def _list_jobs(self, request: Request, match: re.Match[str]) -> Response:
         wanted = _metadata_filter(request.url.query)
@@ -276,6 +399,33 @@ class FakeOpenAI:
 
     async def _get_job(self, request: Request, match: re.Match[str]) -> Response:
         return JSONResponse(self._job(match["job"]))
+
+    async def _job_action(self, request: Request, match: re.Match[str]) -> Response:
+        """cancel, pause or resume: change the job's status (and its timings and events) as the API does, and
+        answer the job; a job in another status gets a 400 in OpenAI's envelope and is left as it was."""
+        job, action = self._job(match["job"]), match["action"]
+        accepted_from, new_status = JOB_ACTIONS[action]
+        status = job.get("status")
+        if status not in accepted_from:
+            if action == "cancel":
+                done = "been cancelled" if status == "cancelled" else "completed"
+                message = f"Cannot cancel job {job['id']}: the job has already {done}."
+            else:
+                wanted = "running" if action == "pause" else "paused"
+                message = f"Cannot {action} job {job['id']}: only {wanted} jobs can be {action}d (status: {status})."
+            raise ApiError(400, message)
+        now = max(int(time.time()), job.get("created_at") or 0)
+        job["status"] = new_status
+        if new_status != "queued":
+            job["estimated_finish"] = None
+        if new_status == "cancelled":
+            job["finished_at"] = now
+        event = "cancelled" if action == "cancel" else f"{action}d"
+        self.data.events.setdefault(job["id"], []).append({
+            "object": "fine_tuning.job.event", "id": f"ftevent-{secrets.token_hex(12)}", "created_at": now,
+            "level": "info", "message": f"Fine-tuning job {event}", "data": {}, "type": "message",
+        })
+        return JSONResponse(job)
 
     async def _list_checkpoints(self, request: Request, match: re.Match[str]) -> Response:
         job_id = self._job(match["job"])["id"]
@@ -317,7 +467,8 @@ class FakeOpenAI:
     def _file(self, file_id: str) -> FakeFile:
         stored = self.data.files.get(file_id)
         if stored is None:
-            raise ApiError(404, f"No such File object: {file_id}", param="id")
+            raise ApiError(404, f"No such File object: {file_id}", param="id",
+                           azure=("NotFound", f"File with id '{file_id}' was not found."))
         return stored
 
     async def _get_file(self, request: Request, match: re.Match[str]) -> Response:

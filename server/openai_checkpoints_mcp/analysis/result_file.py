@@ -1,0 +1,286 @@
+"""Parse a fine-tuning job's result file: the per-step metrics CSV (``step_metrics.csv``).
+
+The body of a ``fine-tune-results`` file is either the CSV itself or, as OpenAI has been seen to
+serve it, the base64 encoding of the CSV. Columns are read by header name, so OpenAI's SFT file
+(``step, train_loss, train_accuracy, valid_loss, valid_mean_token_accuracy``), Azure's
+``results.csv`` (``validation_mean_token_accuracy``, ``full_valid_*``) and reinforcement files
+(``train_mean_reward``, ``full_valid_mean_reward``, ``pg_loss_sum``, ...) all parse, and unknown
+columns are kept. Column names are mapped to the names checkpoints use (``train_accuracy`` becomes
+``train_mean_token_accuracy``), so a curve and a checkpoint speak of the same metric.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .metrics import CATALOGUE
+
+ALIASES: dict[str, str] = {
+    "train_accuracy": "train_mean_token_accuracy",
+    "validation_mean_token_accuracy": "valid_mean_token_accuracy",
+    "full_validation_mean_token_accuracy": "full_valid_mean_token_accuracy",
+}
+"""Result-file header -> the checkpoint metric name it means (OpenAI's and Azure's spellings)."""
+
+_PREVIEW = 80
+_BASE64_TEXT = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+
+
+class ResultFileError(ValueError):
+    """The body is not a result file; the message says precisely what was wrong."""
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    """A result file as columns: one entry per step, ascending.
+
+    ``columns`` maps a metric name (canonical where an alias applied, else the header as written) to
+    its value at each step, None where the cell was empty, not a number, or not finite (nan, inf).
+    A column whose header is known to the metric catalogue, or whose cells are all empty, is kept even
+    without a single value; a column with non-empty cells none of which is a number (a text column)
+    is dropped and named in ``dropped_columns``.
+    """
+
+    steps: tuple[int, ...]
+    columns: dict[str, tuple[float | None, ...]]
+    renamed: dict[str, str]
+    """Source header -> canonical name, only where an alias (or a case fold) was applied."""
+    encoding: Literal["csv", "base64"]
+    skipped_rows: int
+    """Rows dropped because their step cell was empty or not a non-negative integer."""
+    duplicate_rows: int = 0
+    """Rows replaced by a later row with the same step (the last row for a step wins)."""
+    dropped_columns: tuple[str, ...] = field(default=())
+    """Source headers dropped: text columns, unnamed columns, and repeats of an earlier column name."""
+
+    def values(self, name: str) -> list[tuple[int, float]]:
+        """The (step, value) pairs of column `name` where it has a value, ascending by step; [] if absent."""
+        column = self.columns.get(name)
+        if column is None:
+            return []
+        return [(step, value) for step, value in zip(self.steps, column, strict=True) if value is not None]
+
+
+def parse_result_file(content: bytes) -> ResultTable:
+    """Parse a result file's body (plain CSV or base64 of CSV) into a `ResultTable`.
+
+    Lenient about a UTF-8 BOM, ``\\r\\n`` line ends, blank lines, trailing commas, padding around
+    cells, and the case of ``step``. Raises `ResultFileError` for an empty body, a body without a
+    ``step`` column, and anything that is neither CSV nor base64 of CSV (binary data, an HTML page,
+    a JSON error body).
+    """
+    if not content.strip():
+        raise ResultFileError("the result file is empty")
+    text = _decode_text(content)
+    if text is not None:
+        lines = _lines(text)
+        if _step_index(_header(lines)) is not None:
+            return _table(lines, "csv")
+    decoded = _base64_decode(content)
+    if decoded is not None:
+        if not decoded.strip():
+            raise ResultFileError("the result file is empty (after base64 decoding)")
+        inner = _decode_text(decoded)
+        if inner is not None:
+            lines = _lines(inner)
+            header = _header(lines)
+            if _step_index(header) is not None:
+                return _table(lines, "base64")
+            if len(header) > 1:
+                raise ResultFileError(f"no step column (in the base64-decoded CSV); header was: "
+                                      f"{_preview(','.join(header))}")
+    raise ResultFileError(_diagnose(content, text))
+
+
+# --- decoding ----------------------------------------------------------------------------------
+
+
+def _decode_text(content: bytes) -> str | None:
+    """The body as text (UTF-8, or UTF-16 with a BOM), without a BOM; None for binary data."""
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = content.decode("utf-16")
+        except UnicodeDecodeError:
+            return None
+    else:
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return None
+    return None if "\x00" in text else text.lstrip("\ufeff")
+
+
+def _base64_decode(content: bytes) -> bytes | None:
+    """The bytes `content` encodes in base64 (standard or URL-safe, padding optional), or None."""
+    compact = b"".join(content.split())
+    try:
+        ascii_text = compact.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if not _BASE64_TEXT.fullmatch(ascii_text):
+        return None
+    stripped = ascii_text.rstrip("=")
+    if len(stripped) % 4 == 1:
+        return None
+    padded = stripped + "=" * (-len(stripped) % 4)
+    try:
+        if "-" in padded or "_" in padded:
+            return base64.urlsafe_b64decode(padded)
+        return base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _diagnose(content: bytes, text: str | None) -> str:
+    """Why the body is neither CSV nor base64 of CSV, as precisely as can be told."""
+    head = "not CSV and not base64 of CSV"
+    if text is None:
+        return f"{head}: the body is binary data ({len(content)} bytes, not UTF-8 text)"
+    stripped = text.strip()
+    lowered = stripped[:200].lower()
+    if lowered.startswith(("<!doctype html", "<html", "<?xml", "<head", "<body")) or "<html" in lowered:
+        title = re.search(r"<title[^>]*>(.*?)</title>", stripped, re.IGNORECASE | re.DOTALL)
+        about = f" titled {_preview(' '.join(title.group(1).split()))!r}" if title else ""
+        return f"{head}: the body is an HTML page{about}"
+    if stripped.startswith(("{", "[")):
+        try:
+            body = json.loads(stripped)
+        except ValueError:
+            body = None
+        if body is not None:
+            message = _json_error_message(body)
+            about = f" with error message {_preview(message)!r}" if message else f": {_preview(stripped)!r}"
+            return f"{head}: the body is JSON{about}"
+    lines = _lines(text)
+    header = _header(lines)
+    if len(header) > 1:
+        return f"no step column; header was: {_preview(','.join(header))}"
+    return f"{head}; it starts with {_preview(stripped)!r}"
+
+
+def _json_error_message(body: object) -> str | None:
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+        if isinstance(body.get("message"), str):
+            return str(body["message"])
+    return None
+
+
+def _preview(text: str) -> str:
+    return text if len(text) <= _PREVIEW else text[: _PREVIEW - 3] + "..."
+
+
+# --- the table -----------------------------------------------------------------------------------
+
+
+def _lines(text: str) -> list[list[str]]:
+    """The non-blank CSV rows of `text`; a row whose cells are all blank counts as blank."""
+    rows = csv.reader(text.splitlines())
+    try:
+        return [row for row in rows if any(cell.strip() for cell in row)]
+    except csv.Error:  # an unterminated quote and the like
+        return []
+
+
+def _header(lines: list[list[str]]) -> list[str]:
+    return [cell.strip().lstrip("\ufeff").strip() for cell in lines[0]] if lines else []
+
+
+def _step_index(header: list[str]) -> int | None:
+    for index, name in enumerate(header):
+        if name.lower() == "step":
+            return index
+    return None
+
+
+def _canonical(name: str) -> str:
+    folded = name.lower()
+    if folded in ALIASES:
+        return ALIASES[folded]
+    if folded in CATALOGUE:
+        return folded
+    return name
+
+
+def _number(cell: str) -> tuple[bool, float | None]:
+    """(is a number, its value if finite): ``nan`` is a number without a usable value."""
+    text = cell.strip()
+    if not text or "_" in text:
+        return False, None
+    try:
+        value = float(text)
+    except ValueError:
+        return False, None
+    return True, value if math.isfinite(value) else None
+
+
+def _step(cell: str) -> int | None:
+    is_number, value = _number(cell)
+    if not is_number or value is None or value < 0 or value != int(value):
+        return None
+    return int(value)
+
+
+def _table(lines: list[list[str]], encoding: Literal["csv", "base64"]) -> ResultTable:
+    header = _header(lines)
+    step_at = _step_index(header)
+    assert step_at is not None
+    # Which source columns become which table columns; the first column of a name wins, and a
+    # column already spelled canonically wins over an alias that maps to the same name.
+    direct = {name for name in header if _canonical(name) == name}
+    chosen: dict[str, int] = {}
+    renamed: dict[str, str] = {}
+    dropped: list[str] = []
+    for index, name in enumerate(header):
+        if index == step_at:
+            continue
+        target = _canonical(name)
+        if not name or target.lower() == "step" or target in chosen or (target != name and target in direct):
+            dropped.append(name or f"(unnamed column {index + 1})")
+            continue
+        chosen[target] = index
+        if target != name:
+            renamed[name] = target
+
+    by_step: dict[int, list[str]] = {}
+    skipped = duplicates = 0
+    for row in lines[1:]:
+        step = _step(row[step_at]) if step_at < len(row) else None
+        if step is None:
+            skipped += 1
+            continue
+        if step in by_step:
+            duplicates += 1
+        by_step[step] = row
+
+    steps = tuple(sorted(by_step))
+    columns: dict[str, tuple[float | None, ...]] = {}
+    for name, index in chosen.items():
+        values: list[float | None] = []
+        numeric = text_cells = 0
+        for step in steps:
+            row = by_step[step]
+            cell = row[index] if index < len(row) else ""
+            is_number, value = _number(cell)
+            numeric += is_number
+            text_cells += bool(cell.strip()) and not is_number
+            values.append(value)
+        if text_cells and not numeric and name not in CATALOGUE:
+            source = next((src for src, dst in renamed.items() if dst == name), name)
+            dropped.append(source)
+            renamed.pop(source, None)
+            continue
+        columns[name] = tuple(values)
+    return ResultTable(steps=steps, columns=columns, renamed=renamed, encoding=encoding, skipped_rows=skipped,
+                       duplicate_rows=duplicates, dropped_columns=tuple(dropped))

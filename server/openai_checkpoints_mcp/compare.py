@@ -1,0 +1,284 @@
+"""compare_jobs: a leaderboard of many jobs (a sweep), read concurrently and ranked like with like.
+
+Jobs are chosen by explicit ids or by a filter over the job listing. Each chosen job's
+checkpoints are read as soon as the job is found, while the listing goes on, so the
+listing's pages (which must be sequential: each cursor depends on the last) overlap
+with the per-job reads. The client bounds the requests in flight (``--concurrency``).
+A job that fails to read is reported in `failed` and the rest are still compared.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+
+import anyio
+
+from .analysis.leaderboard import JobBest, JobCandidate, Leaderboard, build_leaderboard, leaderboard_rationale
+from .analysis.metrics import Goal
+from .analysis.ranking import Candidate, MetricChoiceError
+from .api.cache import is_finished
+from .api.client import count_requests
+from .api.models import Checkpoint, Job
+from .api.store import JobStore
+from .errors import CheckpointsError, invalid_argument
+from .outputs import (
+    CheckpointInfo,
+    CheckpointRef,
+    CompareJobsResult,
+    JobFailure,
+    LeaderboardEntry,
+    SweepHyperparameters,
+    Winner,
+)
+from .queries import JOBS_PAGE_SIZE, JobFilter, Progress
+
+COMPARE_SCAN_MAX_PAGES = 20
+"""Listing pages (of 100 jobs) compare_jobs reads at most to find the jobs of a filter."""
+
+
+@dataclass
+class _Loaded:
+    job: Job
+    checkpoints: list[Checkpoint]
+
+
+@dataclass
+class _Work:
+    """What the concurrent reads gather, in selection order."""
+
+    order: list[str] = field(default_factory=list)
+    loaded: dict[str, _Loaded] = field(default_factory=dict)
+    failed: dict[str, CheckpointsError] = field(default_factory=dict)
+    scanned: int = 0
+    truncated: bool = False
+    listing_age: float | None = None
+    listing_done: bool = False
+
+    @property
+    def done(self) -> int:
+        return len(self.loaded) + len(self.failed)
+
+
+def describe_selection(
+    job_ids: Sequence[str] | None, where: JobFilter, metadata: Mapping[str, str] | None, status: str | None
+) -> str:
+    if job_ids:
+        return f"{len(job_ids)} job id{'s' if len(job_ids) != 1 else ''}"
+    parts = []
+    if where.suffix is not None:
+        parts.append(f"suffix={where.suffix!r}")
+    if metadata:
+        parts.append(f"metadata={dict(metadata)!r}")
+    if where.model is not None:
+        parts.append(f"model={where.model!r}")
+    parts.append(f"status={status or 'any'}")
+    return ", ".join(parts)
+
+
+async def compare_jobs(
+    store: JobStore,
+    *,
+    job_ids: Sequence[str] | None,
+    where: JobFilter,
+    metadata: Mapping[str, str] | None,
+    metric: str,
+    goal: Goal | None,
+    max_jobs: int,
+    refresh: bool = False,
+    progress: Progress | None = None,
+) -> CompareJobsResult:
+    """Rank the chosen jobs by their best checkpoints (see `analysis.leaderboard`)."""
+    if job_ids and (where.suffix is not None or metadata or where.model is not None):
+        raise invalid_argument("give either job_ids or a filter (suffix, metadata, model), not both.")
+    if not job_ids and where.suffix is None and not metadata and where.model is None:
+        raise invalid_argument(
+            "say which jobs to compare: job_ids=[...], or a filter: suffix='...' and/or metadata={...} "
+            "(list_jobs shows suffixes and metadata)."
+        )
+    work = _Work()
+    with count_requests() as requests:
+        async with anyio.create_task_group() as group:
+
+            async def report() -> None:
+                if progress is not None:
+                    total = len(work.order) if work.listing_done else None
+                    await progress(work.done, total, f"{work.done} of {len(work.order)} jobs read")
+
+            async def load(job_id: str, listed: Job | None) -> None:
+                try:
+                    if listed is not None and (is_finished(listed) or work.listing_age is None):
+                        collected = await store.checkpoints_of(listed, refresh=refresh)
+                        work.loaded[job_id] = _Loaded(listed, collected.items)
+                    else:  # by id, or a running job seen in a cached listing: read it fresh
+                        job, collected = await store.job_and_checkpoints(job_id, refresh=refresh)
+                        work.loaded[job_id] = _Loaded(job, collected.items)
+                except CheckpointsError as exc:
+                    work.failed[job_id] = exc
+                await report()
+
+            if job_ids:
+                for job_id in dict.fromkeys(job_ids):  # distinct, in the order given
+                    work.order.append(job_id)
+                    group.start_soon(load, job_id, None)
+                work.listing_done = True
+            else:
+                def start(job: Job) -> None:
+                    group.start_soon(load, job.id, job)
+
+                await _select(store, work, where, metadata, max_jobs, refresh, start)
+                work.listing_done = True
+                await report()
+    if not work.loaded and work.failed:
+        raise next(iter(work.failed.values()))  # nothing could be read: the first error says why
+    return _result(work, job_ids, where, metadata, metric, goal, requests[0])
+
+
+async def _select(
+    store: JobStore, work: _Work, where: JobFilter, metadata: Mapping[str, str] | None, max_jobs: int,
+    refresh: bool, start: Callable[[Job], None],
+) -> None:
+    """Walk the listing (newest first), starting a read for each job that matches, up to `max_jobs`."""
+    pages = 0
+    async with aclosing(store.job_pages(page_size=JOBS_PAGE_SIZE, metadata=metadata, refresh=refresh)) as listing:
+        async for page in listing:
+            pages += 1
+            if page.cached_age is not None:
+                work.listing_age = page.cached_age
+            for job in page.jobs:
+                if where.past_the_end(job):
+                    return
+                work.scanned += 1
+                if not where.keep(job):
+                    continue
+                if len(work.order) == max_jobs:
+                    work.truncated = True
+                    return
+                work.order.append(job.id)
+                start(job)
+            if pages >= COMPARE_SCAN_MAX_PAGES:
+                work.truncated = True
+                return
+
+
+def _label(job: Job) -> str | None:
+    hp = job.effective_hyperparameters
+    parts = []
+    if job.suffix:
+        parts.append(job.suffix)
+    if hp.get("learning_rate_multiplier") not in (None, "auto"):
+        parts.append(f"lr {hp['learning_rate_multiplier']}")
+    if hp.get("n_epochs") not in (None, "auto"):
+        parts.append(f"{hp['n_epochs']} epochs")
+    if hp.get("beta") not in (None, "auto"):
+        parts.append(f"beta {hp['beta']}")
+    return ", ".join(parts) or None
+
+
+def _by_step(checkpoints: list[Checkpoint]) -> list[Checkpoint]:
+    return sorted(checkpoints, key=lambda c: (c.step if c.step is not None else math.inf, c.created_at or 0))
+
+
+def _result(
+    work: _Work, job_ids: Sequence[str] | None, where: JobFilter, metadata: Mapping[str, str] | None,
+    metric: str, goal: Goal | None, requests: int,
+) -> CompareJobsResult:
+    loaded = [work.loaded[job_id] for job_id in work.order if job_id in work.loaded]
+    for item in loaded:
+        item.checkpoints = _by_step(item.checkpoints)
+    candidates = [
+        JobCandidate(
+            item.job.id, item.job.method_type, [Candidate(c.id, c.step, c.metrics or {}) for c in item.checkpoints],
+            label=_label(item.job),
+        )
+        for item in loaded
+    ]
+    try:
+        board = build_leaderboard(candidates, metric=metric, goal=goal)
+    except MetricChoiceError as exc:
+        raise invalid_argument(str(exc)) from None
+    by_id = {item.job.id: item for item in loaded}
+    leaderboard = _entries(board, by_id)
+    failed = [
+        JobFailure(job_id=job_id, error=work.failed[job_id].text) for job_id in work.order if job_id in work.failed
+    ]
+    top = board.groups[0] if board.groups else None
+    selection = describe_selection(job_ids, where, metadata, where.status)
+    if work.order:
+        rationale = leaderboard_rationale(board, failed=len(failed))
+    else:
+        rationale = (f"No job matched ({selection}) among the {work.scanned} jobs read; list_jobs shows the jobs' "
+                     "suffixes, metadata and statuses.")
+    if work.truncated:
+        rationale += (
+            f" Only the newest {len(work.order)} matching jobs were compared (max_jobs, or the listing scan limit); "
+            "narrow the filter or raise max_jobs to include older ones."
+        )
+    return CompareJobsResult(
+        selection=selection,
+        jobs_compared=len(loaded),
+        jobs_scanned=work.scanned,
+        truncated=work.truncated,
+        metric=top.metric if top else None,
+        goal=top.goal.value if top else None,
+        winner=_winner(leaderboard[0]) if board.winner is not None else None,
+        leaderboard=leaderboard,
+        failed=failed,
+        rationale=rationale,
+        upstream_requests=requests,
+        listing_age_seconds=round(work.listing_age, 1) if work.listing_age is not None else None,
+    )
+
+
+def _winner(entry: LeaderboardEntry) -> Winner:
+    assert entry.best_checkpoint is not None and entry.metric is not None
+    best = entry.best_checkpoint
+    return Winner(
+        job_id=entry.job_id,
+        metric=entry.metric,
+        value=entry.value,
+        best_checkpoint=CheckpointRef(
+            id=best.id, step_number=best.step_number, fine_tuned_model_checkpoint=best.fine_tuned_model_checkpoint
+        ),
+    )
+
+
+def _entries(board: Leaderboard, by_id: dict[str, _Loaded]) -> list[LeaderboardEntry]:
+    entries: list[LeaderboardEntry] = []
+    for group in board.groups:
+        for position, best in enumerate(group.entries, start=1):
+            entries.append(_entry(best, by_id[best.job_id], position))
+    entries.extend(_entry(best, by_id[best.job_id], None) for best in board.unranked)
+    return entries
+
+
+def _entry(best: JobBest, loaded: _Loaded, rank: int | None) -> LeaderboardEntry:
+    job, checkpoints = loaded.job, loaded.checkpoints
+    info = None
+    best_is_final = None
+    if best.best is not None:
+        checkpoint = next(c for c in checkpoints if c.id == best.best.id)
+        info = CheckpointInfo.from_checkpoint(checkpoint)
+        best_is_final = checkpoint.id == checkpoints[-1].id
+    note = best.note
+    if note is not None and not checkpoints and job.status != "succeeded":
+        note = f"{note} (status {job.status})"
+    return LeaderboardEntry(
+        rank=rank,
+        job_id=job.id,
+        status=job.status,
+        suffix=job.suffix,
+        method=job.method_type,
+        model=job.model,
+        metric=best.metric,
+        value=best.value,
+        best_checkpoint=info,
+        best_is_final=best_is_final,
+        hyperparameters=SweepHyperparameters.from_job(job),
+        trained_tokens=job.trained_tokens,
+        has_validation_file=job.has_validation_file,
+        checkpoints=len(checkpoints),
+        note=note,
+    )

@@ -1,0 +1,301 @@
+"""The streamable HTTP transport: the same `create_server(settings)` as stdio, served at ``/mcp`` by uvicorn.
+
+    openai-checkpoints-mcp --transport streamable-http [--host 127.0.0.1] [--port 8000] [--auth-token-file PATH]
+        [--allowed-host HOST]... [--allowed-origin ORIGIN]... [--stateless]
+    uvicorn --factory openai_checkpoints_mcp.http:create_app --workers 4      # settings from the environment
+
+* Bearer-token auth (`auth.BearerAuth`) on everything but ``GET /healthz``; without a token the server only
+  listens on (and only answers connections to) loopback addresses.
+* DNS-rebinding protection is always configured: the SDK switches it off for non-loopback hosts unless told.
+* The SDK's defaults that keep progress and cancellation are kept: SSE responses (``json_response=False``) and
+  sessions; ``stateless`` is an explicit choice for multi-worker deployments (legacy clients lose cancellation).
+
+Only the standard library is imported at module level: the stdio path never loads this module, and the SDK's
+HTTP machinery (Starlette, uvicorn) is imported when an app is built.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .auth import AUTH_TOKEN_ENV, BearerAuth, check_token, is_loopback
+from .config import Settings
+
+if TYPE_CHECKING:
+    from mcp.server.transport_security import TransportSecuritySettings
+    from starlette.types import ASGIApp
+
+logger = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+HEALTH_PATH = "/healthz"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+SHUTDOWN_GRACE = 5
+"""Seconds uvicorn waits for open streams (SSE) to finish on shutdown before closing them."""
+
+AUTH_TOKEN_FILE_ENV = "MCP_AUTH_TOKEN_FILE"
+STATELESS_ENV = "OPENAI_CHECKPOINTS_MCP_STATELESS"
+ALLOWED_HOSTS_ENV = "OPENAI_CHECKPOINTS_MCP_ALLOWED_HOSTS"
+ALLOWED_ORIGINS_ENV = "OPENAI_CHECKPOINTS_MCP_ALLOWED_ORIGINS"
+DEMO_ENV = "OPENAI_CHECKPOINTS_MCP_DEMO"
+"""Demo mode for `create_app` (the CLI has ``--demo``)."""
+
+LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
+LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
+_WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "[::]"})
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+class HttpConfigError(ValueError):
+    """A setting of the HTTP transport that cannot work; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """How the HTTP transport listens and whom it serves. The token is never printed (see `__repr__`)."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    auth_token: str | None = field(default=None, repr=False)
+    allowed_hosts: tuple[str, ...] = ()
+    """Extra ``Host`` header values, beyond loopback and the bound address (``name`` or ``name:port``)."""
+    allowed_origins: tuple[str, ...] = ()
+    """Extra ``Origin`` header values, beyond loopback and the bound address (``https://app.example``)."""
+    stateless: bool = False
+    """No ``Mcp-Session-Id`` sessions: any worker can answer any request; legacy clients lose cancellation."""
+
+    def __post_init__(self) -> None:
+        if self.auth_token is not None:
+            try:
+                check_token(self.auth_token)
+            except ValueError as exc:
+                raise HttpConfigError(str(exc)) from None
+        if not 1 <= self.port <= 65535:
+            raise HttpConfigError(f"port must be from 1 to 65535, got {self.port}")
+
+    def __repr__(self) -> str:
+        token = "set" if self.auth_token else "missing"
+        return (
+            f"HttpOptions(host={self.host!r}, port={self.port}, auth_token={token}, "
+            f"allowed_hosts={self.allowed_hosts!r}, allowed_origins={self.allowed_origins!r}, "
+            f"stateless={self.stateless})"
+        )
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        auth_token_file: str | None = None,
+        allowed_hosts: Iterable[str] = (),
+        allowed_origins: Iterable[str] = (),
+        stateless: bool | None = None,
+    ) -> HttpOptions:
+        """Options from flags (the keyword arguments, None meaning "not given") and the environment.
+
+        The token comes from `auth_token_file`, else the file named by ``MCP_AUTH_TOKEN_FILE``, else
+        ``MCP_AUTH_TOKEN`` (empty counts as unset). Allowed hosts and origins from the flags are added to the
+        comma-separated ``OPENAI_CHECKPOINTS_MCP_ALLOWED_HOSTS`` / ``..._ORIGINS``; ``stateless`` falls back to
+        ``OPENAI_CHECKPOINTS_MCP_STATELESS=1``. Raises `HttpConfigError` for anything that cannot work.
+        """
+        env = os.environ if env is None else env
+
+        def read(name: str) -> str:
+            return env.get(name, "").strip()
+
+        token_file = auth_token_file or read(AUTH_TOKEN_FILE_ENV) or None
+        token = read_token_file(token_file) if token_file else (read(AUTH_TOKEN_ENV) or None)
+        hosts = [*_split(read(ALLOWED_HOSTS_ENV)), *allowed_hosts]
+        origins = [*_split(read(ALLOWED_ORIGINS_ENV)), *allowed_origins]
+        return cls(
+            host=DEFAULT_HOST if host is None else host,
+            port=DEFAULT_PORT if port is None else port,
+            auth_token=token,
+            allowed_hosts=tuple(_dedupe(value for raw in hosts for value in host_patterns(raw))),
+            allowed_origins=tuple(_dedupe(origin_pattern(raw) for raw in origins)),
+            stateless=(read(STATELESS_ENV).lower() in _TRUE) if stateless is None else stateless,
+        )
+
+
+def read_token_file(path: str) -> str:
+    """The token in `path`, surrounding whitespace stripped. Errors name the file, never its content."""
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise HttpConfigError(f"cannot read the token file {path}: {reason}") from None
+    if not token:
+        raise HttpConfigError(f"the token file {path} is empty; put the bearer token in it")
+    try:
+        return check_token(token)
+    except ValueError as exc:
+        raise HttpConfigError(f"the token in {path} cannot be used: {exc}") from None
+
+
+def bind_refusal(options: HttpOptions) -> str | None:
+    """Why the server must not start with these options (one line for stderr), or None if it may.
+
+    Listening on anything but loopback (127.0.0.0/8, ::1, localhost) needs a bearer token.
+    """
+    if options.auth_token or is_loopback(options.host):
+        return None
+    where = options.host or "all interfaces"
+    return (
+        f"error: refusing to listen on {where} without a bearer token: anyone who can reach port {options.port} "
+        f"could use this server and its OpenAI key. Set {AUTH_TOKEN_ENV} or pass --auth-token-file PATH "
+        f"(or listen on --host 127.0.0.1)."
+    )
+
+
+def host_patterns(value: str) -> list[str]:
+    """An ``--allowed-host`` value as ``Host`` header patterns: ``name`` without a port allows any port too.
+
+    ``mcp.example.com`` -> ``mcp.example.com`` and ``mcp.example.com:*``; ``mcp.example.com:8443`` and
+    ``[2001:db8::1]:*`` stay as given. IPv6 addresses go in brackets.
+    """
+    host = value.strip()
+    if not host or any(char.isspace() or char in "/@?#" for char in host):
+        raise HttpConfigError(
+            f"--allowed-host takes a host name or address with an optional port (e.g. mcp.example.com or "
+            f"mcp.example.com:8443), not a URL; got {value!r}"
+        )
+    if host.startswith("["):
+        end = host.find("]")
+        suffix = host[end + 1:] if end > 1 else None
+        if suffix is None or (suffix and not _is_port_suffix(suffix)):
+            raise HttpConfigError(f"--allowed-host: a bracketed IPv6 address is [addr] or [addr]:port; got {value!r}")
+        has_port = bool(suffix)
+    elif host.count(":") > 1:
+        raise HttpConfigError(
+            f"--allowed-host: write IPv6 addresses in brackets, e.g. [2001:db8::1]:8000; got {value!r}"
+        )
+    else:
+        name, sep, port = host.partition(":")
+        if not name or (sep and not _is_port_suffix(sep + port)):
+            raise HttpConfigError(f"--allowed-host: the port must be a number or *; got {value!r}")
+        has_port = bool(sep)
+    return [host] if has_port else [host, f"{host}:*"]
+
+
+def _is_port_suffix(suffix: str) -> bool:
+    return suffix.startswith(":") and (suffix[1:] == "*" or suffix[1:].isdigit())
+
+
+def origin_pattern(value: str) -> str:
+    """An ``--allowed-origin`` value, checked: ``scheme://host[:port]`` with no path (``:*`` for any port)."""
+    origin = value.strip().rstrip("/")
+    scheme, sep, rest = origin.partition("://")
+    if not sep or scheme not in ("http", "https") or not rest or any(c in rest for c in "/?#@ "):
+        raise HttpConfigError(
+            f"--allowed-origin takes an origin as browsers send it, scheme://host[:port] with no path "
+            f"(e.g. https://app.example.com or http://localhost:*); got {value!r}"
+        )
+    return origin
+
+
+def transport_security(options: HttpOptions) -> TransportSecuritySettings:
+    """DNS-rebinding protection, always on: loopback, the bound address when it is a specific one, and extras."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    hosts = list(LOOPBACK_HOSTS)
+    origins = list(LOOPBACK_ORIGINS)
+    bound = options.host.strip()
+    if bound not in _WILDCARD_BINDS and not is_loopback(bound):
+        name = f"[{bound}]" if ":" in bound and not bound.startswith("[") else bound
+        hosts.append(f"{name}:{options.port}")
+        origins += [f"http://{name}:{options.port}", f"https://{name}:{options.port}"]
+        if options.port == 80:
+            hosts.append(name)
+            origins.append(f"http://{name}")
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=_dedupe([*hosts, *options.allowed_hosts]),
+        allowed_origins=_dedupe([*origins, *options.allowed_origins]),
+    )
+
+
+def build_app(settings: Settings, options: HttpOptions, *, log_level: str = "INFO") -> ASGIApp:
+    """The ASGI app: MCP at ``/mcp`` (bearer-protected when a token is set) and ``GET /healthz``.
+
+    Its lifespan (uvicorn runs it) starts the session manager and the server's own lifespan, once per process.
+    """
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+
+    from .server import create_server, server_version
+
+    server = create_server(settings, log_level=log_level)
+    version = server_version()
+
+    @server.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": version})
+
+    app = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        json_response=False,  # SSE responses: progress notifications and cancellation work (SDK notes §1.3)
+        stateless_http=options.stateless,
+        transport_security=transport_security(options),
+        host=options.host,
+    )
+    return BearerAuth(app, options.auth_token, public_paths=[HEALTH_PATH])
+
+
+def create_app(settings: Settings | None = None, options: HttpOptions | None = None) -> ASGIApp:
+    """ASGI app factory for ``uvicorn --factory openai_checkpoints_mcp.http:create_app``.
+
+    With no arguments everything comes from the environment: ``OPENAI_API_KEY`` & co. (`Settings.from_env`),
+    ``OPENAI_CHECKPOINTS_MCP_DEMO=1`` for demo mode, and the HTTP options of `HttpOptions.from_env`.
+    uvicorn's ``--host`` is invisible here, so without a token the app answers only connections that arrive
+    on a loopback address (see `BearerAuth`).
+    """
+    if settings is None:
+        settings = Settings.from_env(demo=os.environ.get(DEMO_ENV, "").strip().lower() in _TRUE or None)
+    if options is None:
+        options = HttpOptions.from_env()
+    if not options.auth_token:
+        logger.warning("%s is not set: serving only connections that arrive on a loopback address", AUTH_TOKEN_ENV)
+    return build_app(settings, options)
+
+
+async def serve_http(settings: Settings, options: HttpOptions, *, log_level: str = "INFO") -> None:
+    """Serve over streamable HTTP with uvicorn until interrupted. Check `bind_refusal(options)` first."""
+    import uvicorn
+
+    if not settings.api_key and not settings.demo:
+        key_env = getattr(settings, "key_env", "OPENAI_API_KEY")  # AZURE_OPENAI_API_KEY for Azure settings
+        logger.warning("%s is not set: tools will answer auth_missing until it is (or use --demo)", key_env)
+    host = f"[{options.host}]" if ":" in options.host else options.host
+    logger.info(
+        "serving MCP over streamable HTTP at http://%s:%d%s (%s, %s): %s", host, options.port, MCP_PATH,
+        "bearer token required" if options.auth_token else "no token: loopback only",
+        "stateless" if options.stateless else "sessions", settings,
+    )
+    config = uvicorn.Config(
+        build_app(settings, options, log_level=log_level),
+        host=options.host,
+        port=options.port,
+        log_config=None,  # uvicorn's records go through our logging setup, to stderr
+        log_level=log_level.lower(),
+        lifespan="on",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
+    )
+    await uvicorn.Server(config).serve()
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _dedupe(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))

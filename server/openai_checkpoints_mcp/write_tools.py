@@ -1,0 +1,202 @@
+"""The opt-in write tools: cancel_job, pause_job and resume_job.
+
+They change a job for real, so the server registers them only when it was started with --allow-writes (or
+OPENAI_CHECKPOINTS_MCP_ALLOW_WRITES=1; see `CheckpointsServer._ensure_tools`). Without it they do not exist: no
+client can list or call them. Like the read tools they check the job id before any request; in demo mode they act
+on the in-process demo data (and say so), so a demo user can try them.
+
+A refusal by the API (cancelling a finished job, pausing a job that is not running, resuming one that is not
+paused) becomes an ``invalid_argument`` error that says the job's current status and what the action needs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from .api.client import OpenAIClient
+from .api.models import Job
+from .errors import CheckpointsError, ErrorCode
+from .inputs import JobId
+from .outputs import ToolResult
+from .state import AppState
+from .tools import finish, one_line
+
+WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True)
+WRITE_TOOL_NAMES = ("cancel_job", "pause_job", "resume_job")
+
+_FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+_API_SAID = re.compile(r' The API said: ".*"\.')  # as `api.errors` quotes the upstream message
+
+
+class JobChange(ToolResult):
+    """The job as the API answered a cancel, pause or resume request."""
+
+    id: str = Field(description="The job id.")
+    status: str | None = Field(
+        description="The job's status as the API answered the request: cancelled, paused, or queued after a resume "
+        "(running follows); a cancel or pause may still show the old status for a moment (see message)."
+    )
+    model: str | None = Field(description="Base model.")
+    fine_tuned_model: str | None = Field(description="Resulting model; null unless the job succeeded.")
+    message: str = Field(description="What happened and what to expect next, in sentences to tell the user.")
+
+
+def _cancel_outcome(job: Job) -> str:
+    if job.status == "cancelled":
+        return (f"Job {job.id} is cancelled: training has stopped and the job will not produce a fine-tuned model. "
+                "This cannot be undone; to train again, a new fine-tuning job is needed.")
+    return (f"The API accepted the cancellation of job {job.id} but still reports it as {job.status}: cancelling "
+            "takes effect asynchronously, so it becomes cancelled shortly (get_job shows it). This cannot be undone.")
+
+
+def _pause_outcome(job: Job) -> str:
+    if job.status == "paused":
+        return (f"Job {job.id} is paused: training has stopped. resume_job continues it from its last checkpoint; "
+                "cancel_job ends it for good.")
+    return (f"The API accepted the pause of job {job.id} but still reports it as {job.status}: it becomes paused "
+            "shortly (get_job shows it); then resume_job continues it.")
+
+
+def _resume_outcome(job: Job) -> str:
+    if job.status in {"queued", "running", "validating_files"}:
+        state = "queued and will be running again shortly" if job.status == "queued" else job.status
+        return (f"Job {job.id} was resumed: it is {state}, continuing from its last checkpoint. get_job shows its "
+                "progress, list_checkpoints its new checkpoints.")
+    return (f"The API accepted the resume of job {job.id} but still reports it as {job.status}: it goes back to "
+            "queued, then running, shortly (get_job shows it).")
+
+
+@dataclass(frozen=True)
+class _Action:
+    verb: str
+    past: str
+    accepted_from: frozenset[str]
+    """The statuses the API accepts the action from."""
+    already: frozenset[str]
+    """The statuses in which the action has nothing left to do."""
+    rule: str
+    send: Callable[[OpenAIClient, str], Awaitable[Job]]
+    outcome: Callable[[Job], str]
+
+
+_CANCEL = _Action(
+    verb="cancel", past="cancelled", accepted_from=frozenset({"validating_files", "queued", "running", "paused"}),
+    already=frozenset({"cancelled"}),
+    rule="only a job that is validating_files, queued, running or paused can be cancelled",
+    send=OpenAIClient.cancel_job, outcome=_cancel_outcome,
+)
+_PAUSE = _Action(
+    verb="pause", past="paused", accepted_from=frozenset({"running"}), already=frozenset({"paused"}),
+    rule="only a running job can be paused", send=OpenAIClient.pause_job, outcome=_pause_outcome,
+)
+_RESUME = _Action(
+    verb="resume", past="resumed", accepted_from=frozenset({"paused"}), already=frozenset({"queued", "running"}),
+    rule="only a paused job can be resumed", send=OpenAIClient.resume_job, outcome=_resume_outcome,
+)
+
+
+def _client(ctx: Context[AppState]) -> OpenAIClient:
+    """Writes go straight to the API client: the read cache holds only finished jobs, which no write changes. Job
+    listings that compare_jobs reuses briefly may show the old status, so they are dropped before every write."""
+    state = ctx.request_context.lifespan_context
+    state.store.cache.forget_listings()
+    return state.client
+
+
+async def perform(client: OpenAIClient, job_id: str, action: _Action) -> JobChange:
+    """Send the action and describe the job it leaves; a failure is re-worded for a write (see `_explain`)."""
+    try:
+        job = await action.send(client, job_id)
+    except CheckpointsError as exc:
+        raise await _explain(client, job_id, action, exc) from exc
+    return JobChange(
+        id=job.id, status=job.status, model=job.model, fine_tuned_model=job.fine_tuned_model,
+        message=action.outcome(job),
+    )
+
+
+async def _explain(client: OpenAIClient, job_id: str, action: _Action, exc: CheckpointsError) -> CheckpointsError:
+    """The error to report for a failed write.
+
+    A refusal (a 4xx the API does not retry) is explained by the job's current status, read with one GET. A 403
+    is about changing, not reading. A failure after which the request may still have landed says to look first.
+    """
+    match = _API_SAID.search(exc.message)
+    said = match.group(0) if match else ""
+
+    def reworded(message: str) -> CheckpointsError:
+        return CheckpointsError(
+            exc.code, message, status=exc.status, request_id=exc.request_id, retry_after=exc.retry_after
+        )
+
+    if exc.code is ErrorCode.INVALID_ARGUMENT and exc.status is not None:
+        try:
+            status = (await client.get_job(job_id)).status
+        except CheckpointsError:
+            status = None
+        return reworded(_refusal(action, job_id, status, exc.status) + said)
+    if exc.code is ErrorCode.PERMISSION_DENIED:
+        return reworded(
+            f"The API key may not {action.verb} job {job_id} (HTTP 403).{said} Use a key with write access to "
+            "fine-tuning (a restricted key may only read) in the job's organisation and project (OPENAI_ORG_ID, "
+            "OPENAI_PROJECT_ID)."
+        )
+    if exc.code in (ErrorCode.UPSTREAM_UNAVAILABLE, ErrorCode.TIMEOUT):
+        return reworded(
+            f"{exc.message} The {action.verb} request may have reached the API before the failure: check the job "
+            "with get_job before trying again."
+        )
+    return exc
+
+
+def _refusal(action: _Action, job_id: str, status: str | None, http_status: int) -> str:
+    if status is None:
+        return (f"The API refused to {action.verb} job {job_id} (HTTP {http_status}): {action.rule}. Check its "
+                "status with get_job.")
+    if status in action.already:
+        return f"Job {job_id} is already {status}, so there is nothing to {action.verb}."
+    if status in _FINISHED:
+        return f"Job {job_id} has already finished ({status}), so it cannot be {action.past}."
+    if status not in action.accepted_from:
+        return f"Job {job_id} is {status}, so it cannot be {action.past}: {action.rule}."
+    return (f"The API would not {action.verb} job {job_id} (HTTP {http_status}), although it is {status}. Check its "
+            "status with get_job before trying again.")
+
+
+CANCEL_JOB = """Cancel a fine-tuning job. This changes the job for real and cannot be undone: training stops and the
+job ends as cancelled, without a fine-tuned model. Use it only when the user asks to stop a job, and confirm with the
+user which job (id, and e.g. its suffix) before calling. Only a job that is validating_files, queued, running or
+paused can be cancelled; a finished job is refused with the reason. Returns the job's new status and what to expect:
+cancelling takes effect asynchronously, so the status may read cancelled right away or a little later (get_job)."""
+
+PAUSE_JOB = """Pause a running fine-tuning job. This changes the job for real: training stops and the job stays
+paused until resume_job continues it from its last checkpoint (or cancel_job ends it). Only a running job can be
+paused; any other status is refused with the reason. Use it only when the user asks, and confirm the job id with the
+user before calling. Returns the job's new status and what to do next."""
+
+RESUME_JOB = """Resume a paused fine-tuning job. This changes the job for real: training, and its billing, starts
+again from the job's last checkpoint (the job goes to queued, then running). Only a paused job can be resumed; any
+other status is refused with the reason. Use it only when the user asks, and confirm the job id with the user before
+calling. Returns the job's new status and what to expect."""
+
+
+def register_write_tools(server: MCPServer) -> None:
+    """Add cancel_job, pause_job and resume_job to `server`. Call it only when writes are allowed."""
+
+    @server.tool(title="Cancel a fine-tuning job", description=one_line(CANCEL_JOB), annotations=WRITE)
+    async def cancel_job(ctx: Context[AppState], job_id: JobId) -> JobChange:
+        return finish(ctx, await perform(_client(ctx), job_id, _CANCEL))
+
+    @server.tool(title="Pause a fine-tuning job", description=one_line(PAUSE_JOB), annotations=WRITE)
+    async def pause_job(ctx: Context[AppState], job_id: JobId) -> JobChange:
+        return finish(ctx, await perform(_client(ctx), job_id, _PAUSE))
+
+    @server.tool(title="Resume a paused fine-tuning job", description=one_line(RESUME_JOB), annotations=WRITE)
+    async def resume_job(ctx: Context[AppState], job_id: JobId) -> JobChange:
+        return finish(ctx, await perform(_client(ctx), job_id, _RESUME))

@@ -1,0 +1,118 @@
+"""Pure tests: ranking jobs like with like (analysis.leaderboard) and the cache of finished jobs (api.cache)."""
+
+from __future__ import annotations
+
+import pytest
+
+from openai_checkpoints_mcp.analysis.leaderboard import JobCandidate, build_leaderboard, leaderboard_rationale
+from openai_checkpoints_mcp.analysis.metrics import Goal
+from openai_checkpoints_mcp.analysis.ranking import Candidate, MetricChoiceError
+from openai_checkpoints_mcp.api.cache import MAX_FILE_BYTES, ResponseCache
+from openai_checkpoints_mcp.api.models import Checkpoint, Job
+
+
+def _job(job_id: str, *losses: float, metric: str = "full_valid_loss", method: str = "supervised") -> JobCandidate:
+    checkpoints = [Candidate(f"{job_id}-ck{i}", 100 * (i + 1), {metric: loss, "train_loss": 0.1})
+                   for i, loss in enumerate(losses)]
+    return JobCandidate(job_id, method, checkpoints)
+
+
+def test_each_job_is_represented_by_its_best_checkpoint_and_jobs_ranked_by_it():
+    board = build_leaderboard([_job("a", 0.5, 0.4, 0.45), _job("b", 0.3, 0.35), _job("c", 0.6)])
+    assert [(e.job_id, e.best.step, e.value) for e in board.ranked] == [("b", 100, 0.3), ("a", 200, 0.4),
+                                                                         ("c", 100, 0.6)]
+    assert board.winner.job_id == "b" and board.unranked == []
+
+
+def test_train_only_jobs_form_their_own_group_after_validation_ones():
+    board = build_leaderboard([_job("t", 0.01, metric="train_loss"), _job("v", 0.5), _job("w", 0.4)])
+    assert [(g.metric, [e.job_id for e in g.entries]) for g in board.groups] == [
+        ("full_valid_loss", ["w", "v"]), ("train_loss", ["t"])]
+    text = leaderboard_rationale(board)
+    assert text.startswith("w wins with the lowest full_valid_loss") and "ranked separately by train_loss" in text
+
+
+def test_methods_are_not_mixed():
+    board = build_leaderboard([_job("s", 0.5), _job("d", 0.1, method="dpo")])
+    # Equally trusted metrics and equal sizes: the order is by method name, and the rationale warns.
+    assert [(g.method, g.metric) for g in board.groups] == [
+        ("dpo", "full_valid_loss"), ("supervised", "full_valid_loss")]
+    assert "not comparable" in leaderboard_rationale(board)
+
+
+def test_jobs_without_checkpoints_or_metrics_are_unranked_with_a_reason():
+    empty = JobCandidate("e", "supervised", [])
+    odd = JobCandidate("o", "supervised", [Candidate("o1", 1, {"custom": 1.0})])
+    board = build_leaderboard([empty, odd, _job("a", 0.4)])
+    assert [(e.job_id, e.note) for e in board.unranked] == [
+        ("e", "no checkpoints"), ("o", "no checkpoint has any of full_valid_loss, valid_loss, train_loss")]
+    assert "Not ranked: e: no checkpoints" in leaderboard_rationale(board)
+
+
+def test_an_explicit_metric_and_goal_and_ties():
+    jobs = [_job("a", 0.9, metric="full_valid_mean_token_accuracy"),
+            _job("b", 0.9, metric="full_valid_mean_token_accuracy")]
+    board = build_leaderboard(jobs, metric="full_valid_mean_token_accuracy")
+    assert board.groups[0].goal is Goal.MAX and [e.job_id for e in board.ranked] == ["a", "b"]  # tie: listing order
+    assert "tied on full_valid_mean_token_accuracy" in leaderboard_rationale(board)
+    with pytest.raises(MetricChoiceError, match="goal"):
+        build_leaderboard([_job("a", 1.0, metric="custom")], metric="custom")
+    custom = build_leaderboard([_job("a", 1.0, metric="custom"), _job("b", 2.0, metric="custom")],
+                               metric="custom", goal=Goal.MAX)
+    assert custom.winner.job_id == "b"
+
+
+def test_no_rankable_job_says_so():
+    assert leaderboard_rationale(build_leaderboard([])).startswith("No job could be ranked")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _api_job(job_id: str, status: str) -> Job:
+    return Job.model_validate({"id": job_id, "status": status})
+
+
+def test_only_finished_jobs_are_cached_and_job_objects_expire():
+    clock = Clock()
+    cache = ResponseCache(10, job_ttl=60, listing_ttl=5, clock=clock)
+    cache.store_job(_api_job("ftjob-run", "running"))
+    cache.store_job(_api_job("ftjob-done", "succeeded"))
+    assert cache.job("ftjob-run") is None and cache.job("ftjob-done") is not None
+    clock.now = 61
+    assert cache.job("ftjob-done") is None
+
+
+def test_the_cache_is_a_bounded_lru():
+    cache = ResponseCache(2, job_ttl=60, listing_ttl=5, clock=Clock())
+    for name in ("a", "b"):
+        cache.store_checkpoints(name, [Checkpoint.model_validate({"id": f"ftckpt_{name}"})])
+    assert cache.checkpoints("a") is not None  # a is now the most recent
+    cache.store_file("file-1", b"x")
+    assert cache.checkpoints("b") is None and cache.checkpoints("a") is not None and len(cache) == 2
+
+
+def test_files_are_bounded_by_bytes_and_size_zero_keeps_nothing():
+    cache = ResponseCache(100, job_ttl=60, listing_ttl=5, clock=Clock())
+    cache.store_file("big", b"x" * (MAX_FILE_BYTES // 2 + 1))
+    cache.store_file("bigger", b"y" * (MAX_FILE_BYTES // 2 + 1))
+    assert cache.file("big") is None and cache.file("bigger") is not None
+    nothing = ResponseCache(0, job_ttl=60, listing_ttl=5, clock=Clock())
+    nothing.store_file("f", b"1")
+    assert nothing.file("f") is None
+
+
+def test_listings_expire_after_their_ttl():
+    clock = Clock()
+    cache = ResponseCache(10, job_ttl=60, listing_ttl=5, clock=clock)
+    cache.store_listing("k", [(_api_job("ftjob-a", "running"),)], None)
+    clock.now = 4
+    listing = cache.listing("k")
+    assert listing is not None and cache.age(listing) == 4
+    clock.now = 6
+    assert cache.listing("k") is None
