@@ -34,7 +34,10 @@ SERVER_NAME = "openai-checkpoints"
 
 INSTRUCTIONS = """Inspects fine-tuning jobs on the OpenAI API (or a compatible server) and answers "which checkpoint
 should I deploy, and why?". Typical flow: list_jobs to find the job, then best_checkpoint(job_id) for the answer and
-a rationale to quote; list_checkpoints shows every checkpoint with its metrics, get_job the job's settings. {access}
+a rationale to quote; list_checkpoints shows every checkpoint with its metrics, get_job the job's settings. For a
+sweep (several runs under one suffix or metadata tag), compare_jobs ranks the runs and names the winner;
+training_metrics reads a finished job's whole training curve (best step, overfitting); list_events shows what a job
+did or is doing. {access}
 Errors start with a short code (invalid_argument, auth_missing, auth_failed, permission_denied, not_found,
 rate_limited, upstream_unavailable, timeout, bad_response) followed by what to do."""
 
