@@ -239,6 +239,8 @@ def test_allowed_host_values(value, patterns):
     ("2001:db8::1", "in brackets"),
     ("mcp.example.com:https", "port must be a number"),
     ("[2001:db8::1]x", "bracketed IPv6"),
+    ("*", "only the port can be"),
+    ("*.example.com:443", "only the port can be"),
 ])
 def test_bad_allowed_host_values(value, message):
     with pytest.raises(HttpConfigError, match=message):

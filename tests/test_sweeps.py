@@ -257,10 +257,11 @@ async def test_cancelling_the_call_stops_the_work():
     async with metered(data, hold=0.2, concurrency=2) as (client, faults, meter):
         with anyio.move_on_after(0.5):
             await client.call_tool("compare_jobs", {"job_ids": list(ids.values())})
-        await anyio.sleep(0.1)
+        with anyio.fail_after(5):  # what was already sent drains (the server thread may lag under load)
+            while meter.now:
+                await anyio.sleep(0.05)
         started = len(faults.requests)
-        assert meter.now == 0 or started <= 8
-        await anyio.sleep(0.6)
+        await anyio.sleep(0.6)  # longer than two rounds of the bounded work would take
         # Nothing new was sent after the cancellation (a full run would make 40 requests).
         assert len(faults.requests) == started < 40
         # The session is still usable.

@@ -25,11 +25,11 @@ from .api.models import Checkpoint, Job
 from .api.store import JobStore
 from .errors import CheckpointsError, invalid_argument
 from .outputs import (
-    CheckpointInfo,
     CheckpointRef,
     CompareJobsResult,
     JobFailure,
     LeaderboardEntry,
+    RankedCheckpoint,
     SweepHyperparameters,
     Winner,
 )
@@ -232,6 +232,15 @@ def _result(
     )
 
 
+def leaderboard_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """A checkpoint's metrics for comparing jobs: a per-batch ``valid_*`` metric is left out when its whole-set
+    ``full_valid_*`` counterpart is there, since one batch's value invites misleading comparisons across jobs."""
+    return {
+        name: value for name, value in metrics.items()
+        if not (name.startswith("valid_") and f"full_{name}" in metrics)
+    }
+
+
 def _winner(entry: LeaderboardEntry) -> Winner:
     assert entry.best_checkpoint is not None and entry.metric is not None
     best = entry.best_checkpoint
@@ -260,7 +269,11 @@ def _entry(best: JobBest, loaded: _Loaded, rank: int | None) -> LeaderboardEntry
     best_is_final = None
     if best.best is not None:
         checkpoint = next(c for c in checkpoints if c.id == best.best.id)
-        info = CheckpointInfo.from_checkpoint(checkpoint)
+        info = RankedCheckpoint(
+            id=checkpoint.id, step_number=checkpoint.step,
+            fine_tuned_model_checkpoint=checkpoint.fine_tuned_model_checkpoint,
+            metrics=leaderboard_metrics(checkpoint.numeric_metrics),
+        )
         best_is_final = checkpoint.id == checkpoints[-1].id
     note = best.note
     if note is not None and not checkpoints and job.status != "succeeded":

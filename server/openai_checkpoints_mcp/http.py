@@ -181,7 +181,9 @@ def host_patterns(value: str) -> list[str]:
         )
     else:
         name, sep, port = host.partition(":")
-        if not name or (sep and not _is_port_suffix(sep + port)):
+        if not name or "*" in name:
+            raise HttpConfigError(f"--allowed-host: name each host (only the port can be *); got {value!r}")
+        if sep and not _is_port_suffix(sep + port):
             raise HttpConfigError(f"--allowed-host: the port must be a number or *; got {value!r}")
         has_port = bool(sep)
     return [host] if has_port else [host, f"{host}:*"]
@@ -243,7 +245,7 @@ def build_app(settings: Settings, options: HttpOptions, *, log_level: str = "INF
 
     app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
-        json_response=False,  # SSE responses: progress notifications and cancellation work (SDK notes §1.3)
+        json_response=False,  # plain JSON responses would lose progress, and cancellation for 2026-07-28 clients
         stateless_http=options.stateless,
         transport_security=transport_security(options),
         host=options.host,

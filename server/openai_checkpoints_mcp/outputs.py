@@ -250,6 +250,26 @@ class SweepHyperparameters(BaseModel):
         )
 
 
+class CheckpointRef(BaseModel):
+    id: str
+    step_number: int | None
+    fine_tuned_model_checkpoint: str | None = Field(description="The model name to deploy.")
+
+
+class RankedCheckpoint(CheckpointRef):
+    metrics: dict[str, float] = Field(
+        description="The checkpoint's metrics (losses: lower is better); per-batch valid_* metrics are left out when "
+        "the whole-set full_valid_* ones exist (list_checkpoints shows all)."
+    )
+
+
+class Winner(BaseModel):
+    job_id: str
+    metric: str
+    value: float | None
+    best_checkpoint: CheckpointRef = Field(description="The checkpoint to deploy (details: leaderboard[0]).")
+
+
 class LeaderboardEntry(BaseModel):
     rank: int | None = Field(
         description="1 = best among the jobs ranked by the same metric and method; null when the job could not be "
@@ -262,26 +282,15 @@ class LeaderboardEntry(BaseModel):
     model: str | None = Field(description="Base model.")
     metric: str | None = Field(description="The metric this job was ranked by (compare only equal metrics).")
     value: float | None = Field(description="That metric's value at the job's best checkpoint.")
-    best_checkpoint: CheckpointInfo | None = Field(description="The job's best checkpoint, with the model to deploy.")
+    best_checkpoint: RankedCheckpoint | None = Field(
+        description="The job's best checkpoint, with the model to deploy."
+    )
     best_is_final: bool | None = Field(description="Whether the best checkpoint is the job's last one.")
     hyperparameters: SweepHyperparameters
     trained_tokens: int | None
     has_validation_file: bool
     checkpoints: int = Field(description="Checkpoints the job has (the API keeps only a few).")
     note: str | None = Field(default=None, description="Why the job is not ranked, or what to know about it.")
-
-
-class CheckpointRef(BaseModel):
-    id: str
-    step_number: int | None
-    fine_tuned_model_checkpoint: str | None = Field(description="The model name to deploy.")
-
-
-class Winner(BaseModel):
-    job_id: str
-    metric: str
-    value: float | None
-    best_checkpoint: CheckpointRef = Field(description="The checkpoint to deploy (details: leaderboard[0]).")
 
 
 class JobFailure(BaseModel):
