@@ -13,8 +13,8 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import anyio
 
@@ -31,54 +31,48 @@ from .config import (
 )
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+Number = TypeVar("Number", int, float)
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
-    return value
+def _number(
+    convert: Callable[[str], Number], *, low: float, high: float | None = None, above: bool = False,
+    what: str | None = None,
+) -> Callable[[str], Number]:
+    """An argparse type: `convert` the text and check its range (``above``: strictly greater than `low`)."""
+    kind = what or ("a whole number" if convert is int else "a number")
+    if above:
+        rule = f"{kind} above {low:g}"
+    elif high is None:
+        rule = f"{kind} of at least {low:g}"
+    else:
+        rule = f"{kind} from {low:g} to {high:g}"
+
+    def parse(text: str) -> Number:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}") from None
+        in_range = value > low if above else value >= low and (high is None or value <= high)
+        if not in_range:  # NaN is never in range
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
+        return value
+
+    return parse
 
 
-def _at_least_one(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
-    return value
-
-
-def _concurrency(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 64, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text}")
-    return value
+_positive = _number(float, low=0, above=True)
+_at_least_one = _number(int, low=1)
+_concurrency = _number(int, low=1, high=64)
+_non_negative_int = _number(int, low=0)
+_non_negative_float = _number(float, low=0)
+_retries = _number(int, low=0, high=10)
+_port = _number(int, low=1, high=65535, what="a port number")
 
 
 def _header_name(text: str) -> str:
     if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", text):
         raise argparse.ArgumentTypeError(f"must be an HTTP header name such as api-key, got {text!r}")
     return text
-
-
-def _retries(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 10:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 10, got {text}")
-    return value
 
 
 def _common_options(*, in_subcommand: bool = False) -> argparse.ArgumentParser:
@@ -158,13 +152,6 @@ HTTP_FLAGS = {
     "host": "--host", "port": "--port", "auth_token_file": "--auth-token-file", "allowed_host": "--allowed-host",
     "allowed_origin": "--allowed-origin", "stateless": "--stateless",
 }
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text}")
-    return value
 
 
 def _add_http_options(parser: argparse.ArgumentParser) -> None:
