@@ -339,6 +339,8 @@ async def test_bad_job_ids_reach_nothing_upstream(serve_fake, tool):
         ("best_checkpoint", {"job_id": JOB, "top_k": 51}, "top_k"),
         ("best_checkpoint", {"job_id": JOB, "goal": "up"}, "goal"),
         ("best_checkpoint", {"job_id": JOB, "goal": "min"}, "goal applies only"),
+        ("best_checkpoint", {"job_id": JOB, "metric": "full_valid_loss", "goal": "max"},
+         "full_valid_loss is better when lower"),
         ("best_checkpoint", {"job_id": JOB, "metric": "a b"}, "metric"),
         ("list_checkpoints", {"job_id": JOB, "after": "../x"}, "after"),
     ],

@@ -143,8 +143,15 @@ def test_explicit_catalogue_metric_uses_its_direction_even_if_absent(metric: str
     assert explicit(metric) == MetricChoice(metric, CATALOGUE[metric].goal, metric, ())
 
 
-def test_explicit_goal_overrides_the_catalogue_direction() -> None:
-    assert explicit("valid_loss", Goal.MAX).goal is Goal.MAX
+def test_a_goal_against_a_known_metric_direction_is_refused() -> None:
+    """goal=max on a loss would recommend the worst checkpoint: refused with the reason, not silently obeyed."""
+    assert explicit("valid_loss", Goal.MIN).goal is Goal.MIN  # agreeing with the catalogue is fine
+    with pytest.raises(MetricChoiceError) as caught:
+        explicit("valid_loss", Goal.MAX)
+    assert str(caught.value) == (
+        "valid_loss is better when lower (goal 'min'); goal='max' would rank the worst checkpoint first. Omit goal: "
+        "for a known metric the direction follows from the metric."
+    )
 
 
 def test_custom_present_key_with_a_goal() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anyio
 
@@ -54,8 +54,16 @@ class _Work:
     failed: dict[str, CheckpointsError] = field(default_factory=dict)
     scanned: int = 0
     truncated: bool = False
+    scan_limited: bool = False
+    """The truncation came from the listing scan limit, not from max_jobs."""
     listing_age: float | None = None
+    fresh: set[str] = field(default_factory=set)
+    """Jobs of a cached listing that were read again because they had not finished."""
+    other_statuses: dict[str, int] = field(default_factory=dict)
+    """Jobs that match every filter but status, by their status (the sweep's runs still going, or failed)."""
     listing_done: bool = False
+    reported: int = -1
+    """The last progress value sent."""
 
     @property
     def done(self) -> int:
@@ -99,17 +107,23 @@ async def compare_jobs(
             "(list_jobs shows suffixes and metadata)."
         )
     work = _Work()
+    listing_error: CheckpointsError | None = None
     with count_requests() as requests:
         async with anyio.create_task_group() as group:
 
             async def report() -> None:
-                if progress is not None:
-                    total = len(work.order) if work.listing_done else None
-                    await progress(work.done, total, f"{work.done} of {len(work.order)} jobs read")
+                # MCP requires each progress value to exceed the last: the end of the listing, which only learns
+                # the total, must not repeat the count a finished read already reported.
+                if progress is None or work.done <= work.reported:
+                    return
+                work.reported = work.done
+                total = len(work.order) if work.listing_done else None
+                await progress(work.done, total, f"{work.done} of {len(work.order)} jobs read")
 
             async def load(job_id: str, listed: Job | None) -> None:
                 try:
-                    if listed is not None and (is_finished(listed) or work.listing_age is None):
+                    fresh = work.listing_age is None or job_id in work.fresh
+                    if listed is not None and (is_finished(listed) or fresh):
                         collected = await store.checkpoints_of(listed, refresh=refresh)
                         work.loaded[job_id] = _Loaded(listed, collected.items)
                     else:  # by id, or a running job seen in a cached listing: read it fresh
@@ -128,11 +142,18 @@ async def compare_jobs(
                 def start(job: Job) -> None:
                     group.start_soon(load, job.id, job)
 
-                await _select(store, work, where, metadata, max_jobs, refresh, start)
-                work.listing_done = True
-                await report()
+                try:
+                    await _select(store, work, where, metadata, max_jobs, refresh, start)
+                except CheckpointsError as exc:  # raised below, not from inside the task group (an ExceptionGroup)
+                    listing_error = exc
+                    group.cancel_scope.cancel()
+                else:
+                    work.listing_done = True
+                    await report()
+    if listing_error is not None:
+        raise listing_error  # the selection is unknown: a partial leaderboard would mislead
     if not work.loaded and work.failed:
-        raise next(iter(work.failed.values()))  # nothing could be read: the first error says why
+        raise next(work.failed[job_id] for job_id in work.order if job_id in work.failed)  # the first says why
     return _result(work, job_ids, where, metadata, metric, goal, requests[0])
 
 
@@ -142,25 +163,55 @@ async def _select(
 ) -> None:
     """Walk the listing (newest first), starting a read for each job that matches, up to `max_jobs`."""
     pages = 0
+    but_status = replace(where, status=None)
     async with aclosing(store.job_pages(page_size=JOBS_PAGE_SIZE, metadata=metadata, refresh=refresh)) as listing:
         async for page in listing:
             pages += 1
+            jobs = page.jobs
             if page.cached_age is not None:
                 work.listing_age = page.cached_age
-            for job in page.jobs:
+                if where.status is not None:
+                    jobs = await _recheck_unfinished(store, work, where, jobs)
+            for job in jobs:
                 if where.past_the_end(job):
                     return
                 work.scanned += 1
                 if not where.keep(job):
+                    if where.status is not None and but_status.keep(job):
+                        status = job.status or "unknown"
+                        work.other_statuses[status] = work.other_statuses.get(status, 0) + 1
                     continue
                 if len(work.order) == max_jobs:
                     work.truncated = True
                     return
                 work.order.append(job.id)
                 start(job)
-            if pages >= COMPARE_SCAN_MAX_PAGES:
-                work.truncated = True
+            if pages >= COMPARE_SCAN_MAX_PAGES and page.more:
+                work.truncated = work.scan_limited = True
                 return
+
+
+async def _recheck_unfinished(store: JobStore, work: _Work, where: JobFilter, jobs: tuple[Job, ...]) -> tuple[Job, ...]:
+    """A cached listing's unfinished jobs may have changed status since it was read: read afresh those the status
+    filter would decide on, so a job's old status never selects it or leaves it out (running jobs are never
+    served stale). A job that cannot be read stays as listed; if selected, its own read reports the error."""
+    others = replace(where, status=None)
+    stale = [index for index, job in enumerate(jobs) if not is_finished(job) and others.keep(job)]
+    if not stale:
+        return jobs
+    fresh = list(jobs)
+
+    async def reread(index: int) -> None:
+        try:
+            fresh[index] = await store.job(jobs[index].id)
+        except CheckpointsError:
+            return
+        work.fresh.add(jobs[index].id)
+
+    async with anyio.create_task_group() as group:
+        for index in stale:
+            group.start_soon(reread, index)
+    return tuple(fresh)
 
 
 def _label(job: Job) -> str | None:
@@ -211,10 +262,23 @@ def _result(
     else:
         rationale = (f"No job matched ({selection}) among the {work.scanned} jobs read; list_jobs shows the jobs' "
                      "suffixes, metadata and statuses.")
-    if work.truncated:
+    if work.other_statuses:
+        count = sum(work.other_statuses.values())
+        statuses = ", ".join(f"{n} {status}" for status, n in sorted(work.other_statuses.items()))
         rationale += (
-            f" Only the newest {len(work.order)} matching jobs were compared (max_jobs, or the listing scan limit); "
-            "narrow the filter or raise max_jobs to include older ones."
+            f" {count} other job{'s' if count != 1 else ''} of this selection {'were' if count != 1 else 'was'} left "
+            f"out by status={where.status} ({statuses}); status='any' includes {'them' if count != 1 else 'it'}."
+        )
+    if work.scan_limited:
+        rationale += (
+            f" Only the newest {work.scanned} jobs were searched (at most {COMPARE_SCAN_MAX_PAGES} listing pages per "
+            "call), so older matching jobs were not compared; select by metadata (which the API filters) or by "
+            "job_ids to reach them."
+        )
+    elif work.truncated:
+        rationale += (
+            f" Only the newest {len(work.order)} matching jobs were compared (max_jobs={len(work.order)}); raise "
+            "max_jobs to include older ones."
         )
     return CompareJobsResult(
         selection=selection,

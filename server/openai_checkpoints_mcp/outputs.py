@@ -242,10 +242,17 @@ class SweepHyperparameters(BaseModel):
             value = values.get(key)
             return value if isinstance(value, int | float | str) and not isinstance(value, bool) else None
 
+        def whole(key: str) -> int | str | None:
+            """A count (epochs, batch size): 16.0 is 16; a fraction, which no count can be, is left out."""
+            value = pick(key)
+            if isinstance(value, float):
+                return int(value) if value.is_integer() else None
+            return value
+
         return cls(
-            n_epochs=pick("n_epochs"),  # type: ignore[arg-type]
+            n_epochs=whole("n_epochs"),
             learning_rate_multiplier=pick("learning_rate_multiplier"),
-            batch_size=pick("batch_size"),  # type: ignore[arg-type]
+            batch_size=whole("batch_size"),
             beta=pick("beta"),
         )
 
@@ -302,7 +309,10 @@ class CompareJobsResult(ToolResult):
     selection: str = Field(description="How the jobs were chosen.")
     jobs_compared: int
     jobs_scanned: int = Field(description="Jobs read from the listing to find them (0 for explicit ids).")
-    truncated: bool = Field(description="More jobs matched than max_jobs; only the newest max_jobs were compared.")
+    truncated: bool = Field(
+        description="Not every matching job was compared: more matched than max_jobs, or the listing scan limit "
+        "stopped the search (the rationale says which)."
+    )
     metric: str | None = Field(description="The metric the winner's group was ranked by.")
     goal: Literal["min", "max"] | None
     winner: Winner | None = Field(

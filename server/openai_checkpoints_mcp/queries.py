@@ -12,7 +12,7 @@ from .analysis.metrics import Goal, auto_order, finite_number
 from .analysis.ranking import Candidate, MetricChoiceError, choose_metric, numeric_keys, rank
 from .analysis.rationale import exclusion_note, metric_reason, winner_sentence
 from .api.models import Checkpoint, Event, Job
-from .api.pagination import OnPage, Page, collect_pages
+from .api.pagination import Collected, OnPage, Page, collect_pages, page_has_more
 from .api.store import JobStore
 from .errors import invalid_argument
 from .inputs import parse_iso_time
@@ -108,27 +108,58 @@ async def list_jobs(
     """Jobs newest first that pass `where`, following pages until `max_results` match, the listing ends, a job
     older than created_after appears, or `JOBS_SCAN_MAX_PAGES` pages were read (then `next_after` continues)."""
     client = store.client
-    size = JOBS_PAGE_SIZE if where.client_side else min(max_results, JOBS_PAGE_SIZE)
+    # With created_after, one job more than asked for shows whether an older one (the end) comes next.
+    size = JOBS_PAGE_SIZE if where.client_side else min(max_results + (where.created_after is not None), JOBS_PAGE_SIZE)
+    last: list[Page[Job]] = []
 
     async def fetch(cursor: str | None) -> Page[Job]:
-        return await client.list_jobs_page(limit=size, after=cursor, metadata=metadata)
+        page = await client.list_jobs_page(limit=size, after=cursor, metadata=metadata)
+        last[:] = [page]
+        return page
 
+    keep = where.keep if where.client_side else None
+    stop_at = where.past_the_end if where.created_after is not None else None
     collected = await collect_pages(
         fetch,
         max_items=max_results,
         after=after,
         what="fine-tuning jobs",
-        keep=where.keep if where.client_side else None,
-        stop_at=where.past_the_end if where.created_after is not None else None,
+        keep=keep,
+        stop_at=stop_at,
         max_pages=JOBS_SCAN_MAX_PAGES,
         on_page=_page_progress(progress, "matching jobs"),
     )
+    _settle_has_more(collected, last, keep=keep, stop_at=stop_at)
     return JobList(
         jobs=[JobSummary.from_job(job) for job in collected.items],
         has_more=collected.truncated,
         next_after=collected.next_after,
         scanned=collected.scanned,
     )
+
+
+def _settle_has_more(
+    collected: Collected[Any], last: list[Page[Any]], *, keep: Callable[[Any], bool] | None,
+    stop_at: Callable[[Any], bool] | None = None,
+) -> None:
+    """When paging stopped at the item cap inside a page, the rest of that page is already in hand: if none of it
+    matches before the end (`stop_at`) and no page follows, nothing more matches, so there is nothing to continue."""
+    if not collected.truncated or not last:
+        return
+    items = list(last[0].items)
+    ids = [item.id for item in items]
+    if collected.next_after not in ids:
+        return
+    for item in items[ids.index(collected.next_after) + 1:]:
+        if stop_at is not None and stop_at(item):
+            break
+        if keep is None or keep(item):
+            return
+    else:
+        if page_has_more(last[0]):
+            return
+    collected.truncated = False
+    collected.next_after = None
 
 
 async def get_job(store: JobStore, job_id: str, *, refresh: bool = False) -> JobDetail:
@@ -294,19 +325,24 @@ async def list_events(
 ) -> EventList:
     """The job's events, newest first. With `level` (the API cannot filter), pages of 100 are scanned."""
     client = store.client
+    last: list[Page[Event]] = []
 
     async def fetch(cursor: str | None) -> Page[Event]:
-        return await client.list_events_page(job_id, limit=limit if level is None else JOBS_PAGE_SIZE, after=cursor)
+        page = await client.list_events_page(job_id, limit=limit if level is None else JOBS_PAGE_SIZE, after=cursor)
+        last[:] = [page]
+        return page
 
+    keep = None if level is None else (lambda event: event.level == level)
     collected = await collect_pages(
         fetch,
         max_items=limit,
         after=after,
         what=f"events of job {job_id}",
-        keep=None if level is None else (lambda event: event.level == level),
+        keep=keep,
         max_pages=1 if level is None else EVENTS_SCAN_MAX_PAGES,
         on_page=None if level is None else _page_progress(progress, "matching events"),
     )
+    _settle_has_more(collected, last, keep=keep)
     return EventList(
         job_id=job_id,
         events=[

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from . import compare, queries, training_curve
 from .analysis.metrics import Goal
+from .analysis.ranking import MetricChoiceError, check_goal
 from .api.store import JobStore
 from .errors import invalid_argument
 from .inputs import (
@@ -96,7 +97,12 @@ def _goal(metric: str, goal: str | None) -> Goal | None:
             "goal applies only to an explicit metric; with metric='auto' the direction follows the metric chosen. "
             "Omit goal, or name the metric."
         )
-    return Goal(goal) if goal else None
+    chosen = Goal(goal) if goal else None
+    try:
+        check_goal(metric, chosen)  # before any request
+    except MetricChoiceError as exc:
+        raise invalid_argument(str(exc)) from None
+    return chosen
 
 
 LIST_JOBS = f"""List fine-tuning jobs, newest first, as compact summaries (id, status, base model, fine_tuned_model,

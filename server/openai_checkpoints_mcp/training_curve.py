@@ -14,6 +14,7 @@ from typing import Any
 from .analysis.downsample import downsample_rows
 from .analysis.result_file import ResultFileError, ResultTable, parse_result_file
 from .analysis.training import analyse
+from .api.cache import is_finished
 from .api.client import count_requests
 from .api.errors import bad_response
 from .api.models import Checkpoint, Job
@@ -80,7 +81,7 @@ async def training_metrics(
         file_id = job.result_files[0]
         if progress is not None:
             await progress(1, 2, f"reading result file {file_id}")
-        content = await store.result_file(file_id, refresh=refresh)
+        content = await store.result_file(file_id, finished=is_finished(job), refresh=refresh)
     try:
         table = parse_result_file(content)
     except ResultFileError as exc:

@@ -105,7 +105,23 @@ def choose_metric(
             f"metric {requested!r} is not in the catalogue, so its direction is unknown: pass goal='min' "
             "(lower is better) or goal='max' (higher is better)."
         )
+    check_goal(requested, goal)
     return MetricChoice(requested, goal or info.goal, requested)  # type: ignore[union-attr]
+
+
+def check_goal(metric: str, goal: Goal | None) -> None:
+    """Refuse a goal that contradicts a catalogue metric's direction (it would rank the worst checkpoint first).
+
+    Raises:
+        MetricChoiceError: with the metric's direction and what to do.
+    """
+    info = CATALOGUE.get(metric)
+    if info is not None and goal is not None and goal is not info.goal:
+        better = "lower" if info.goal is Goal.MIN else "higher"
+        raise MetricChoiceError(
+            f"{metric} is better when {better} (goal {info.goal.value!r}); goal={goal.value!r} would rank the worst "
+            "checkpoint first. Omit goal: for a known metric the direction follows from the metric."
+        )
 
 
 def rank(candidates: Sequence[Candidate], choice: MetricChoice) -> Ranking:

@@ -78,11 +78,11 @@ class ResponseCache:
         self._entries.move_to_end(key)
         return entry.value
 
-    def _put(self, key: Hashable, value: Any, size: int = 0) -> None:
+    def _put(self, key: Hashable, value: Any, size: int = 0, stored_at: float | None = None) -> None:
         if self._max_entries <= 0 or size > MAX_FILE_BYTES:
             return
         self._drop(key)
-        self._entries[key] = _Entry(value, self._clock(), size)
+        self._entries[key] = _Entry(value, self._clock() if stored_at is None else stored_at, size)
         self._file_bytes += size
         while len(self._entries) > self._max_entries or self._file_bytes > MAX_FILE_BYTES:
             oldest = next(iter(self._entries))
@@ -118,8 +118,13 @@ class ResponseCache:
     def listing(self, key: Hashable) -> Listing | None:
         return self._get(("listing", key), self._listing_ttl)  # type: ignore[no-any-return]
 
-    def store_listing(self, key: Hashable, pages: list[tuple[Job, ...]], next_after: str | None) -> None:
-        self._put(("listing", key), Listing(tuple(pages), next_after, self._clock()))
+    def store_listing(
+        self, key: Hashable, pages: list[tuple[Job, ...]], next_after: str | None, *, since: float | None = None
+    ) -> None:
+        """Keep a listing's pages. `since`: when its first page was read, for a listing continued from a cached
+        one, so that continuing it never makes its older pages look new (they expire with the first)."""
+        stored_at = self._clock() if since is None else since
+        self._put(("listing", key), Listing(tuple(pages), next_after, stored_at), stored_at=stored_at)
 
     def forget_listings(self) -> None:
         """Drop every job listing (a write changed some job's status)."""

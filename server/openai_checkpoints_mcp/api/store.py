@@ -29,6 +29,8 @@ class JobPage:
     jobs: tuple[Job, ...]
     cached_age: float | None
     """Seconds since the page was read, when it came from the cache; None when read just now."""
+    more: bool = True
+    """Whether another page follows."""
 
 
 class JobStore:
@@ -99,13 +101,15 @@ class JobStore:
             self.cache.store_checkpoints(job_id, collected.items)
         return job, collected
 
-    async def result_file(self, file_id: str, *, refresh: bool = False) -> bytes:
-        """A file's content; files never change, so it is cached by id."""
-        cached = None if refresh else self.cache.file(file_id)
+    async def result_file(self, file_id: str, *, finished: bool, refresh: bool = False) -> bytes:
+        """A file's content, cached by id once its job has finished (`finished`); the file of a job that is still
+        going (a paused job may already list one) may yet grow, so it is always read afresh."""
+        cached = None if refresh or not finished else self.cache.file(file_id)
         if cached is not None:
             return cached
         content = await self.client.get_file_content(file_id)
-        self.cache.store_file(file_id, content)
+        if finished:
+            self.cache.store_file(file_id, content)
         return content
 
     async def job_pages(
@@ -119,14 +123,16 @@ class JobStore:
         listing = None if refresh else self.cache.listing(key)
         pages: list[tuple[Job, ...]] = []
         cursor: str | None = None
+        since: float | None = None
         if listing is not None:
             age = self.cache.age(listing)
-            for jobs in listing.pages:
+            for index, jobs in enumerate(listing.pages):
                 pages.append(jobs)
-                yield JobPage(jobs, age)
+                yield JobPage(jobs, age, more=index < len(listing.pages) - 1 or listing.next_after is not None)
             if listing.next_after is None:
                 return
             cursor = listing.next_after
+            since = listing.stored_at
 
         async def fetch(after: str | None) -> Page[Job]:
             return await self.client.list_jobs_page(limit=page_size, after=after, metadata=metadata)
@@ -139,8 +145,8 @@ class JobStore:
                     self.cache.store_job(job)  # a listed job is the whole job object
                 pages.append(jobs)
                 more = page_has_more(page)
-                self.cache.store_listing(key, pages, jobs[-1].id if more else None)
-                yield JobPage(jobs, None)
+                self.cache.store_listing(key, pages, jobs[-1].id if more else None, since=since)
+                yield JobPage(jobs, None, more=more)
         finally:
             await source.aclose()
 
