@@ -34,10 +34,18 @@ def test_train_only_jobs_form_their_own_group_after_validation_ones():
 
 def test_methods_are_not_mixed():
     board = build_leaderboard([_job("s", 0.5), _job("d", 0.1, method="dpo")])
-    # Equally trusted metrics and equal sizes: the order is by method name, and the rationale warns.
+    # Equally trusted metrics of different methods: no overall winner, and each method's best is named.
     assert [(g.method, g.metric) for g in board.groups] == [
         ("dpo", "full_valid_loss"), ("supervised", "full_valid_loss")]
-    assert "not comparable" in leaderboard_rationale(board)
+    assert board.undecided and board.winner is None
+    text = leaderboard_rationale(board)
+    assert text.startswith("No overall winner: these jobs use different fine-tuning methods (dpo, supervised)")
+    assert "best dpo job by full_valid_loss: d, 0.1 at step 100; best supervised job by full_valid_loss: s" in text
+
+
+def test_a_less_trusted_group_of_another_method_does_not_block_the_winner():
+    board = build_leaderboard([_job("s", 0.5), _job("d", 0.1, method="dpo", metric="train_loss")])
+    assert not board.undecided and board.winner.job_id == "s"
 
 
 def test_jobs_without_checkpoints_or_metrics_are_unranked_with_a_reason():

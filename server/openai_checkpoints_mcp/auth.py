@@ -99,8 +99,9 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
-        logger.warning(
-            "rejected %s %s from %s: %s bearer token", scope.get("method"), scope["path"],
+        logger.warning(  # the path is the client's, decoded: escaped so that it cannot forge log lines
+            "rejected %s %s from %s: %s bearer token", scope.get("method"),
+            scope["path"].encode("unicode_escape").decode("ascii")[:200],
             client[0] if client else "?", "missing" if presented is None else "wrong",
         )
         challenge = f'Bearer realm="{REALM}"' if presented is None else f'Bearer realm="{REALM}", error="invalid_token"'

@@ -225,6 +225,7 @@ def _configure_logging(level: str) -> None:
     if level != "DEBUG":
         logging.getLogger("httpx2").setLevel(logging.WARNING)
         logging.getLogger("httpcore").setLevel(logging.WARNING)
+        logging.getLogger("httpcore2").setLevel(logging.WARNING)
 
 
 def parse_arguments(pairs: Sequence[str], schema: dict[str, Any]) -> dict[str, Any]:

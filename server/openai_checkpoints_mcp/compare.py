@@ -33,7 +33,7 @@ from .outputs import (
     SweepHyperparameters,
     Winner,
 )
-from .queries import JOBS_PAGE_SIZE, JobFilter, Progress
+from .queries import JOBS_PAGE_SIZE, JobFilter, Progress, final_model_answer
 
 COMPARE_SCAN_MAX_PAGES = 20
 """Listing pages (of 100 jobs) compare_jobs reads at most to find the jobs of a filter."""
@@ -103,8 +103,8 @@ async def compare_jobs(
         raise invalid_argument("give either job_ids or a filter (suffix, metadata, model), not both.")
     if not job_ids and where.suffix is None and not metadata and where.model is None:
         raise invalid_argument(
-            "say which jobs to compare: job_ids=[...], or a filter: suffix='...' and/or metadata={...} "
-            "(list_jobs shows suffixes and metadata)."
+            "say which jobs to compare: job_ids=[...], or a filter: suffix='...', metadata={...} and/or "
+            "model='...' (list_jobs shows suffixes, metadata and models)."
         )
     work = _Work()
     listing_error: CheckpointsError | None = None
@@ -338,7 +338,7 @@ def _entry(best: JobBest, loaded: _Loaded, rank: int | None) -> LeaderboardEntry
             fine_tuned_model_checkpoint=checkpoint.fine_tuned_model_checkpoint,
             metrics=leaderboard_metrics(checkpoint.numeric_metrics),
         )
-        best_is_final = checkpoint.id == checkpoints[-1].id
+        best_is_final = final_model_answer(job, checkpoint.id == checkpoints[-1].id)
     note = best.note
     if note is not None and not checkpoints and job.status != "succeeded":
         note = f"{note} (status {job.status})"

@@ -49,6 +49,8 @@ DEMO_ENV = "OPENAI_CHECKPOINTS_MCP_DEMO"
 LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
 LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
 _WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "[::]"})
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+"""Bound addresses that `LOOPBACK_HOSTS` already covers."""
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 
@@ -212,7 +214,7 @@ def transport_security(options: HttpOptions) -> TransportSecuritySettings:
     hosts = list(LOOPBACK_HOSTS)
     origins = list(LOOPBACK_ORIGINS)
     bound = options.host.strip()
-    if bound not in _WILDCARD_BINDS and not is_loopback(bound):
+    if bound not in _WILDCARD_BINDS and bound.lower() not in _LOOPBACK_NAMES:  # e.g. 10.1.2.3, or 127.0.0.2
         name = f"[{bound}]" if ":" in bound and not bound.startswith("[") else bound
         hosts.append(f"{name}:{options.port}")
         origins += [f"http://{name}:{options.port}", f"https://{name}:{options.port}"]

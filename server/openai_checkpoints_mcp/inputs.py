@@ -37,7 +37,7 @@ _RULES = {
     "job_id": "must be 'ftjob-' followed by letters, digits, '_' or '-', at most 100 characters "
     "(e.g. ftjob-abc123); list_jobs shows the ids",
     "after": "must be an id returned by an earlier call of this tool ('ftjob-...' for jobs, "
-    "'ftckpt_...' for checkpoints), at most 100 characters",
+    "'ftckpt_...' or Azure's 'ftchkpt-...' for checkpoints, 'ftevent-...' for events), at most 100 characters",
     "metric": "must be 'auto', a metric name such as full_valid_loss, or another metric key of the checkpoints "
     "(letters, digits, '_', '.', '/', '-')",
 }

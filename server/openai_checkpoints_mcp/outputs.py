@@ -104,7 +104,9 @@ class BestCheckpointResult(ToolResult):
     excluded: list[ExcludedCheckpoint] = Field(description="Checkpoints that lack the metric, and why.")
     final_model: str | None = Field(description="The job's fine_tuned_model (the weights after the last step).")
     best_is_final: bool | None = Field(
-        description="Whether the best checkpoint is the job's last checkpoint (null without a best)."
+        description="Whether the best checkpoint is the job's final model (its last checkpoint). Null without a best, "
+        "while the job has no final model yet, and for reinforcement jobs (the API keeps their best checkpoints, "
+        "not the last ones)."
     )
     checkpoints_considered: int = Field(description="How many checkpoints were read.")
     truncated: bool = Field(default=False, description="True when the item cap stopped paging before the end.")
@@ -292,7 +294,10 @@ class LeaderboardEntry(BaseModel):
     best_checkpoint: RankedCheckpoint | None = Field(
         description="The job's best checkpoint, with the model to deploy."
     )
-    best_is_final: bool | None = Field(description="Whether the best checkpoint is the job's last one.")
+    best_is_final: bool | None = Field(
+        description="Whether the best checkpoint is the job's final model; null when that cannot be told (no final "
+        "model yet, or a reinforcement job)."
+    )
     hyperparameters: SweepHyperparameters
     trained_tokens: int | None
     has_validation_file: bool
@@ -359,10 +364,15 @@ class OverfittingInfo(BaseModel):
     detected: bool
     validation_metric: str
     train_metric: str
-    window_start_step: int
-    window_end_step: int
-    validation_change: float = Field(description="Change of the validation metric over the window.")
-    train_change: float = Field(description="Change of the training metric over the window.")
+    window_start_step: int = Field(description="First step of the late window the training trend was measured over.")
+    window_end_step: int = Field(description="Last step of that window.")
+    validation_change: float = Field(
+        description="Late validation level minus its best level, in the metric's units (a loss rising: positive)."
+    )
+    train_change: float = Field(
+        description="Median of the window's second half minus its first half, in the metric's units (a loss "
+        "falling: negative). The findings give both as percentages."
+    )
 
 
 class GapInfo(BaseModel):
@@ -382,8 +392,9 @@ class RetainedCheckpoint(BaseModel):
 class Curve(BaseModel):
     columns: list[str] = Field(description="'step' then the metric names, in the order of each row.")
     rows: list[list[int | float | None]] = Field(
-        description="At most `points` rows, ascending step; null = no value at that step. Downsampled keeping "
-        "first, last, every metric's extremes and the retained checkpoints' steps."
+        description="At most `points` rows, ascending step; null = no value at that step. Downsampled keeping the "
+        "first and last step, the kept checkpoints' steps and the best validation step, then each metric's minimum "
+        "and maximum as far as `points` allows, the rest by largest-triangle-three-buckets."
     )
 
 

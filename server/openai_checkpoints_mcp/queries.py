@@ -187,6 +187,9 @@ def coverage_of(job: Job, checkpoints: list[Checkpoint]) -> Coverage:
                 "cannot show overfitting.")
     elif not any(key.startswith(("full_valid", "valid")) for key in present) and checkpoints:
         note = "The job has a validation file, but these checkpoints carry no validation metrics."
+    elif method == "reinforcement" and not any(key.startswith("valid") for key in present):
+        note = ("full_valid_mean_reward is the grader's mean reward over the whole validation set, the one to trust; "
+                "train_mean_reward is measured on training samples.")
     else:
         note = ("full_valid_* metrics cover the whole validation set and are the ones to trust; per-step valid_* "
                 "metrics come from one batch and are noisy.")
@@ -212,6 +215,14 @@ async def list_checkpoints(
         checkpoints=[CheckpointInfo.from_checkpoint(c) for c in checkpoints],
         coverage=coverage_of(job, checkpoints),
     )
+
+
+def final_model_answer(job: Job, best_is_last: bool) -> bool | None:
+    """Whether the best checkpoint is the job's final model: only known for a job that has one, and whose kept
+    checkpoints are its last ones (not a reinforcement job's best three)."""
+    if not job.fine_tuned_model or job.method_type == "reinforcement":
+        return None
+    return best_is_last
 
 
 def _no_checkpoints_reason(job: Job) -> str:
@@ -285,12 +296,14 @@ async def best_checkpoint(
     best = ranking.best
     if best is None:
         return result(f"No checkpoint has a usable {choice.metric} value, so none can be ranked by it.", **chosen)
-    best_is_final = best.id == checkpoints[-1].id
+    is_last = best.id == checkpoints[-1].id
+    keeps_best = job.method_type == "reinforcement"
+    best_is_final = final_model_answer(job, is_last)
     sentences = [
         metric_reason(ranking, has_validation_file=job.has_validation_file),
         winner_sentence(
-            ranking, last_step=checkpoints[-1].step, best_is_final=best_is_final,
-            has_final_model=bool(job.fine_tuned_model),
+            ranking, last_step=checkpoints[-1].step, best_is_final=is_last,
+            has_final_model=bool(job.fine_tuned_model), keeps_best=keeps_best,
         ),
         exclusion_note(ranking),
     ]

@@ -126,7 +126,8 @@ BEST_CHECKPOINT = """Answer "which checkpoint of this job should I deploy, and w
 job by one metric and returns the best (with the model name to deploy), the top `top_k`, the checkpoints lacking the
 metric, whether the best is the job's final model, and a rationale to quote. metric='auto' uses the most trustworthy
 metric present: full_valid_loss (whole validation set), then full_valid_mean_reward for reinforcement jobs, then
-valid_loss (one batch per step, noisy), then train_loss (cannot detect overfitting). Ties break on the complementary
+valid_loss (one batch per step, noisy), then train_loss (cannot detect overfitting), then train_mean_reward for
+reinforcement jobs. Ties break on the complementary
 metric (accuracy for a loss, loss for an accuracy), then the earlier step. A job without checkpoints (failed,
 cancelled, running) returns best=null with the reason. To compare several jobs (a sweep), use compare_jobs."""
 
@@ -143,8 +144,9 @@ TRAINING_METRICS = """Read the job's result file (the metrics of every training 
 API keeps) and summarise the curve: steps; per metric its first, last and best value with steps (losses: lower is
 better; accuracies, rewards: higher); the best validation step and whether a checkpoint was kept there (else the
 nearest kept one); an overfitting signal (validation loss rising late while training loss falls, with the numbers);
-the train-validation gap; findings to quote; and a downsampled curve of at most `points` rows that keeps every
-metric's extremes. Jobs that have not finished have no result file yet (available=false, with the reason)."""
+the train-validation gap; findings to quote; and a downsampled curve of at most `points` rows that keeps the first
+and last step, the kept checkpoints and the best step, then each metric's extremes as far as `points` allows. Jobs
+that have not finished have no result file yet (available=false, with the reason)."""
 
 LIST_EVENTS = """List a job's events, newest first: time (ISO 8601 UTC), level (info, warn, error), message, and for
 metrics events their numbers (step, train_loss, valid_loss, ...). Use it for what a job is doing now, why it failed,

@@ -19,7 +19,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from .api.client import OpenAIClient
+from .api.client import OpenAIClient, count_requests
 from .api.models import Job
 from .errors import CheckpointsError, ErrorCode
 from .inputs import JobId
@@ -31,7 +31,7 @@ WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_
 WRITE_TOOL_NAMES = ("cancel_job", "pause_job", "resume_job")
 
 _FINISHED = frozenset({"succeeded", "failed", "cancelled"})
-_API_SAID = re.compile(r' The API said: ".*"\.')  # as `api.errors` quotes the upstream message
+_API_SAID = re.compile(r' The API said: ".*"(?: \(.*?\))?\.')  # as `api.errors` quotes it (Azure adds "(code ...)")
 
 
 class JobChange(ToolResult):
@@ -111,21 +111,37 @@ def _client(ctx: Context[AppState]) -> OpenAIClient:
 
 async def perform(client: OpenAIClient, job_id: str, action: _Action) -> JobChange:
     """Send the action and describe the job it leaves; a failure is re-worded for a write (see `_explain`)."""
+    sent = [0]
     try:
-        job = await action.send(client, job_id)
+        with count_requests() as sent:
+            job = await action.send(client, job_id)
     except CheckpointsError as exc:
-        raise await _explain(client, job_id, action, exc) from exc
+        explained = await _explain(client, job_id, action, exc, retried=sent[0] > 1)
+        if isinstance(explained, CheckpointsError):
+            raise explained from exc
+        job = explained
+        return JobChange(
+            id=job.id, status=job.status, model=job.model, fine_tuned_model=job.fine_tuned_model,
+            message=f"{action.outcome(job)} (The {action.verb} request was retried after its first attempt failed "
+            f"or its answer was lost; the retry was refused because the job is already {job.status}, so the first "
+            "attempt most likely went through.)",
+        )
     return JobChange(
         id=job.id, status=job.status, model=job.model, fine_tuned_model=job.fine_tuned_model,
         message=action.outcome(job),
     )
 
 
-async def _explain(client: OpenAIClient, job_id: str, action: _Action, exc: CheckpointsError) -> CheckpointsError:
-    """The error to report for a failed write.
+async def _explain(
+    client: OpenAIClient, job_id: str, action: _Action, exc: CheckpointsError, *, retried: bool = False
+) -> CheckpointsError | Job:
+    """The error to report for a failed write, or the job when a `retried` write was refused only because an
+    earlier attempt of it (whose answer was lost) had already done it.
 
-    A refusal (a 4xx the API does not retry) is explained by the job's current status, read with one GET. A 403
-    is about changing, not reading. A failure after which the request may still have landed says to look first.
+    A refusal (a 4xx the API does not retry) is explained by the job's current status, read with one GET, unless
+    that read is refused too (the request itself is wrong, e.g. Azure's api-version): then the error stays as it
+    was. A 403 is about changing, not reading. A failure after which the request may still have landed says to
+    look first.
     """
     match = _API_SAID.search(exc.message)
     said = match.group(0) if match else ""
@@ -137,16 +153,26 @@ async def _explain(client: OpenAIClient, job_id: str, action: _Action, exc: Chec
 
     if exc.code is ErrorCode.INVALID_ARGUMENT and exc.status is not None:
         try:
-            status = (await client.get_job(job_id)).status
-        except CheckpointsError:
-            status = None
+            job: Job | None = await client.get_job(job_id)
+        except CheckpointsError as read_failure:
+            if read_failure.code is ErrorCode.INVALID_ARGUMENT:  # a read is refused too: not about the job's state
+                return exc
+            job = None
+        status = job.status if job is not None else None
+        if retried and job is not None and status in action.already:
+            return job
         return reworded(_refusal(action, job_id, status, exc.status) + said)
     if exc.code is ErrorCode.PERMISSION_DENIED:
-        return reworded(
-            f"The API key may not {action.verb} job {job_id} (HTTP 403).{said} Use a key with write access to "
+        # `api.errors` has decided whether the API is Azure (from the settings, or from its answer on a gateway)
+        # and then advises AZURE_OPENAI_ENDPOINT, never OpenAI's organisation and project.
+        azure = "AZURE_OPENAI_ENDPOINT" in exc.message
+        fix = (
+            "a key of the Azure OpenAI resource that owns the job (AZURE_OPENAI_ENDPOINT), or an Entra ID identity "
+            "with a role on it that may manage fine-tuning jobs" if azure else "a key with write access to "
             "fine-tuning (a restricted key may only read) in the job's organisation and project (OPENAI_ORG_ID, "
-            "OPENAI_PROJECT_ID)."
+            "OPENAI_PROJECT_ID)"
         )
+        return reworded(f"The API key may not {action.verb} job {job_id} (HTTP 403).{said} Use {fix}.")
     if exc.code in (ErrorCode.UPSTREAM_UNAVAILABLE, ErrorCode.TIMEOUT):
         return reworded(
             f"{exc.message} The {action.verb} request may have reached the API before the failure: check the job "

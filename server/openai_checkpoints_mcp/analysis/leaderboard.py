@@ -61,8 +61,17 @@ class Leaderboard:
     """Jobs with no checkpoint or no usable value of the metric, with the reason in `note`."""
 
     @property
+    def undecided(self) -> bool:
+        """The two most trustworthy groups are equally trustworthy but of different methods (say DPO and
+        supervised runs, both by full_valid_loss): their values are not comparable, so there is no overall winner."""
+        if len(self.groups) < 2:
+            return False
+        first, second = self.groups[0], self.groups[1]
+        return _trust(first.metric, first.method) == _trust(second.metric, second.method)
+
+    @property
     def winner(self) -> JobBest | None:
-        return self.groups[0].entries[0] if self.groups else None
+        return self.groups[0].entries[0] if self.groups and not self.undecided else None
 
     @property
     def ranked(self) -> list[JobBest]:
@@ -154,8 +163,22 @@ def leaderboard_rationale(board: Leaderboard, *, failed: int = 0) -> str:
     """Sentences to quote: the winner and by how much, what was ranked separately and why, what is missing."""
     sentences: list[str] = []
     winner = board.winner
-    if winner is None:
+    if board.undecided:
+        tied = [g for g in board.groups if _trust(g.metric, g.method) == _trust(board.groups[0].metric,
+                                                                                  board.groups[0].method)]
+        bests = "; ".join(
+            f"best {g.method} job by {g.metric}: {_name(g.entries[0])}, {format_value(g.entries[0].value)} at "
+            f"{_at(g.entries[0])}" for g in tied
+        )
+        sentences.append(
+            f"No overall winner: these jobs use different fine-tuning methods ({', '.join(g.method for g in tied)}), "
+            f"whose {tied[0].metric} values measure different objectives and cannot be compared. {bests}. Compare "
+            "them by evaluating the candidate checkpoints on the same held-out data."
+        )
+        groups_after = board.groups[len(tied):]
+    elif winner is None:
         sentences.append("No job could be ranked: none has a checkpoint with a usable metric.")
+        groups_after = []
     else:
         top = board.groups[0]
         metric = top.metric
@@ -177,13 +200,14 @@ def leaderboard_rationale(board: Leaderboard, *, failed: int = 0) -> str:
         info = CATALOGUE.get(metric)
         if info is not None:
             sentences.append(f"{metric} is {info.meaning}.")
-    for group in board.groups[1:]:
+        groups_after = board.groups[1:]
+    for group in groups_after:
         jobs = ", ".join(entry.job_id for entry in group.entries)
         why = ""
         if group.metric.startswith("train"):
             why = " (they have no validation metrics, likely no validation file)"
         elif winner is not None and group.method != board.groups[0].method:
-            why = f" ({group.method} jobs, whose losses are not comparable with {board.groups[0].method} ones)"
+            why = f" ({group.method} jobs, whose metrics are not comparable with {board.groups[0].method} ones)"
         sentences.append(
             f"{len(group.entries)} job{'s' if len(group.entries) != 1 else ''} ranked separately by "
             f"{group.metric}{why}, not mixed with the above: {jobs}."

@@ -36,11 +36,14 @@ def metric_reason(ranking: Ranking, *, has_validation_file: bool) -> str:
 
 
 def winner_sentence(
-    ranking: Ranking, *, last_step: int | None, best_is_final: bool, has_final_model: bool = True
+    ranking: Ranking, *, last_step: int | None, best_is_final: bool, has_final_model: bool = True,
+    keeps_best: bool = False,
 ) -> str:
     """Who won, by how much, and whether it is the job's final model.
 
     `has_final_model` is false while the job has no ``fine_tuned_model`` yet (running, paused, failed).
+    `keeps_best`: the API kept the best checkpoints rather than the last ones (reinforcement jobs), so the last kept
+    checkpoint says nothing about the final model.
     """
     best = ranking.best
     if best is None:
@@ -56,6 +59,10 @@ def winner_sentence(
         text += f" (tied with step {ranking.ranked[1].step}; {complement} broke the tie)"
     elif ranking.decided_by == "step":
         text += f" (tied with step {ranking.ranked[1].step}; the earlier step wins)"
+    if keeps_best:
+        return text + ("; reinforcement jobs keep only their best checkpoints by validation reward, not the last ones, "
+                       "so the final model cannot be compared from the checkpoints: training_metrics shows the "
+                       "reward at the last step.")
     if best_is_final:
         if has_final_model:
             return text + "; it is the job's last checkpoint, so the final model is the one to deploy."

@@ -160,6 +160,7 @@ class OpenAIClient:
                     response.status_code, response.content, response.headers, what=what, attempts=attempts,
                     server_wait=decision.server_wait, secrets=self._secrets,
                     azure=self._settings.azure or None,  # None: recognise Azure by its answer (the v1 surface)
+                    doing="reading" if method == "GET" else "changing",
                 )
             raise self._transport_error(
                 failure, what=what, attempts=attempts, doing="reading" if method == "GET" else "changing"
@@ -267,7 +268,7 @@ def _decode_json(response: httpx2.Response, *, what: str) -> Any:
         )
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting too deep to decode
         raise bad_response(
             what, f"malformed JSON (HTTP {response.status_code}, {len(body)} bytes)",
             status=response.status_code, request_id=request_id,

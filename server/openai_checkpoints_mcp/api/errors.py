@@ -50,15 +50,15 @@ class UpstreamError:
 def _text(value: Any, secrets: tuple[str, ...], limit: int) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
-    text = " ".join(str(value).split())[:limit]
-    return redact(text, secrets) if text else None
+    text = redact(" ".join(str(value).split()), secrets)[:limit]  # masked before the cut, which could split a key
+    return text or None
 
 
 def parse_error_body(body: bytes, secrets: tuple[str, ...] = ()) -> UpstreamError | None:
     """The parts of an OpenAI or Azure error body, or None when it is not JSON or has no error in it."""
     try:
         payload: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         return None
     if not isinstance(payload, dict):
         return None
@@ -144,8 +144,11 @@ def error_from_status(
     server_wait: float | None = None,
     secrets: tuple[str, ...] = (),
     azure: bool | None = None,
+    doing: str = "reading",
 ) -> CheckpointsError:
     """The error for a final non-2xx answer about `what` (e.g. "job ftjob-abc") after `attempts` attempts.
+
+    `doing` is what the request did, for the sentences: "reading", or "changing" for a write.
 
     `azure`: whether the server is Azure OpenAI (``Settings.azure``), which changes the advice (Azure's
     variables, api-version); None guesses it from the answer (`_is_azure`).
@@ -162,7 +165,7 @@ def error_from_status(
 
     if 300 <= status < 400:
         location = headers.get("location", "")
-        target = f" to {redact(location[:200], secrets)}" if location else ""
+        target = f" to {redact(location, secrets)[:200]}" if location else ""
         fix = (
             "AZURE_OPENAI_ENDPOINT to the resource's endpoint (https://<resource>.openai.azure.com)" if azure
             else "OPENAI_BASE_URL to the API's final address (it usually ends in /v1)"
@@ -222,16 +225,16 @@ def error_from_status(
     if status >= 500:
         return make(
             ErrorCode.UPSTREAM_UNAVAILABLE,
-            f"The API failed while reading {what} (HTTP {status}, {tries}).{said} It is probably a passing "
+            f"The API failed while {doing} {what} (HTTP {status}, {tries}).{said} It is probably a passing "
             "outage: try again in a minute.",
             retry_after=server_wait,
         )
     if status == 408:
-        return make(ErrorCode.TIMEOUT, f"The API timed out reading {what} (HTTP 408, {tries}).{said} Try again.")
+        return make(ErrorCode.TIMEOUT, f"The API timed out {doing} {what} (HTTP 408, {tries}).{said} Try again.")
     if status == 409:
         return make(
             ErrorCode.UPSTREAM_UNAVAILABLE,
-            f"The API reported a conflict reading {what} (HTTP 409, {tries}).{said} Try again shortly.",
+            f"The API reported a conflict {doing} {what} (HTTP 409, {tries}).{said} Try again shortly.",
         )
     if azure and message and "api version" in message.lower().replace("-", " "):
         return make(

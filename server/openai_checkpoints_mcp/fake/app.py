@@ -361,7 +361,9 @@ class FakeOpenAI:
     def _check_auth(self, request: Request) -> None:
         if self.api_key is None:
             return
-        if self.auth_header != "authorization":
+        bearer_ok = self.flavour == "azure-v1" and request.headers.get("authorization", "").lower().startswith(
+            "bearer ")  # Azure's v1 API also takes the key as a bearer token, as the plain OpenAI client sends it
+        if self.auth_header != "authorization" and not bearer_ok:
             key = request.headers.get(self.auth_header, "").strip()
             if not key:
                 raise ApiError(401, f"You didn't provide an API key. Send it in the {self.auth_header} header.")
