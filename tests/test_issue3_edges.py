@@ -349,3 +349,15 @@ async def test_the_rationale_says_which_jobs_of_the_sweep_the_status_filter_left
     assert out["jobs_compared"] == 2
     assert ("2 other jobs of this selection were left out by status=succeeded (1 failed, 1 running); status='any' "
             "includes them.") in out["rationale"]
+
+
+def test_absurdly_large_values_do_not_break_training_metrics():
+    """Values near the float limit are garbage; differences of them overflow. They count as missing."""
+    from openai_checkpoints_mcp.analysis.result_file import parse_result_file
+
+    rows = ["step,train_loss,full_valid_loss"] + [
+        f"{step},{(-1) ** step * 1e308},{0.5 + step / 100 if step % 5 == 0 else ''}" for step in range(1, 41)
+    ]
+    table = parse_result_file(("\n".join(rows) + "\n").encode())
+    assert set(table.columns["train_loss"]) == {None}
+    assert table.columns["full_valid_loss"][4] == 0.55

@@ -124,3 +124,8 @@ def test_listings_expire_after_their_ttl():
     assert listing is not None and cache.age(listing) == 4
     clock.now = 6
     assert cache.listing("k") is None
+
+
+def test_an_unknown_metric_is_refused_naming_the_compared_jobs():
+    with pytest.raises(MetricChoiceError, match="no checkpoint of the compared jobs has it"):
+        build_leaderboard([_job("a", 0.4), _job("b", 0.5)], metric="bleu_score")

@@ -113,7 +113,7 @@ def build_leaderboard(jobs: Sequence[JobCandidate], *, metric: str = AUTO, goal:
     if metric != AUTO and metric not in CATALOGUE:
         present = set().union(*(numeric_keys(job.checkpoints) for job in jobs)) if jobs else set()
         # Raises with the accepted metrics when no job has it or the direction is unknown.
-        choose_metric(metric, goal, method_type=None, present=present)
+        choose_metric(metric, goal, method_type=None, present=present, scope="of the compared jobs")
     bests = [_job_best(job, metric, goal) for job in jobs]
     order = {job.job_id: index for index, job in enumerate(jobs)}
     grouped: dict[tuple[str, str], list[JobBest]] = {}

@@ -76,7 +76,7 @@ def numeric_keys(candidates: Sequence[Candidate]) -> set[str]:
 
 
 def choose_metric(
-    requested: str, goal: Goal | None, *, method_type: str | None, present: set[str]
+    requested: str, goal: Goal | None, *, method_type: str | None, present: set[str], scope: str = "of this job"
 ) -> MetricChoice | None:
     """Resolve the metric to rank by.
 
@@ -97,7 +97,7 @@ def choose_metric(
     if info is None and requested not in present:
         accepted = ", ".join(["auto", *CATALOGUE, *sorted(present - set(CATALOGUE))])
         raise MetricChoiceError(
-            f"metric {requested!r} is not a known metric and no checkpoint of this job has it. "
+            f"metric {requested!r} is not a known metric and no checkpoint {scope} has it. "
             f"Accepted here: {accepted}."
         )
     if info is None and goal is None:

@@ -213,8 +213,14 @@ def _canonical(name: str) -> str:
     return name
 
 
+MAX_MAGNITUDE = 1e150
+"""Larger values are treated as missing: no metric is that large, and differences and squares of such values
+overflow to infinity in the analysis."""
+
+
 def _number(cell: str) -> tuple[bool, float | None]:
-    """(is a number, its value if finite): ``nan`` is a number without a usable value."""
+    """(is a number, its value if usable): ``nan``, ``inf`` and values beyond `MAX_MAGNITUDE` are numbers without
+    a usable value."""
     text = cell.strip()
     if not text or "_" in text:
         return False, None
@@ -222,7 +228,7 @@ def _number(cell: str) -> tuple[bool, float | None]:
         value = float(text)
     except ValueError:
         return False, None
-    return True, value if math.isfinite(value) else None
+    return True, value if math.isfinite(value) and abs(value) <= MAX_MAGNITUDE else None
 
 
 def _step(cell: str) -> int | None:

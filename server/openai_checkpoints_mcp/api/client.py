@@ -45,7 +45,8 @@ def create_http_client(settings: Settings, transport: httpx2.AsyncBaseTransport 
         base_url=settings.base_url,
         params={"api-version": settings.api_version} if settings.api_version else None,
         timeout=httpx2.Timeout(settings.timeout, connect=min(_CONNECT_TIMEOUT, settings.timeout)),
-        limits=httpx2.Limits(max_connections=32, max_keepalive_connections=16),
+        # Never fewer connections than requests allowed in flight, or requests would queue for a connection.
+        limits=httpx2.Limits(max_connections=max(32, settings.concurrency), max_keepalive_connections=16),
         headers={"accept": "application/json", "user-agent": "openai-checkpoints-mcp"},
         transport=transport,
         follow_redirects=False,
