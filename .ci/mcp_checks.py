@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 EXPECTED_TOOLS = {"list_jobs", "get_job", "list_checkpoints", "best_checkpoint"}
+WRITE_TOOLS = {"cancel_job", "pause_job", "resume_job"}
+"""Never listed by these checks' servers, which run without --allow-writes."""
 
 
 def fail(message: str) -> NoReturn:
@@ -80,6 +82,8 @@ def check_tools_list(path: str) -> None:
     names = {tool.get("name") for tool in _result(path).get("tools", [])}
     if not names >= EXPECTED_TOOLS:
         fail(f"tools/list lacks {sorted(EXPECTED_TOOLS - names)}; got {sorted(map(str, names))}")
+    if names & WRITE_TOOLS:
+        fail(f"tools/list shows the write tools {sorted(names & WRITE_TOOLS)} although --allow-writes was not given")
     print(f"mcp-checks: ok: tools/list --strict: {len(names)} tools, no schema errors")
 
 

@@ -107,3 +107,16 @@ def mode(request: pytest.FixtureRequest) -> str:
 def captured_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+def console_script() -> str:
+    """The installed `openai-checkpoints-mcp`, next to this interpreter (or on PATH)."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    beside = Path(sys.executable).with_name("openai-checkpoints-mcp")
+    found = str(beside) if beside.exists() else shutil.which("openai-checkpoints-mcp")
+    if found is None:
+        pytest.fail("the console script openai-checkpoints-mcp is not installed; pip install the project first")
+    return found

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -15,7 +14,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -40,7 +38,7 @@ from openai_checkpoints_mcp.http import (
 )
 from openai_checkpoints_mcp.server import server_version
 
-from .conftest import TEST_KEY
+from .conftest import TEST_KEY, console_script
 from .factories import checkpoint, job
 
 TOKEN = "mcp-test-token-4f1e9c0b7a2d"
@@ -55,26 +53,9 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 @contextmanager
 def serving(app: ASGIApp) -> Iterator[str]:
     """Serve `app` with uvicorn (lifespan on, as in production) on a free 127.0.0.1 port in a background thread;
-    yields ``http://127.0.0.1:PORT``. The socket is bound before the thread starts, so there is no port race."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"mcp-http-{port}")
-    thread.start()
-    try:
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the MCP HTTP server did not start on 127.0.0.1:{port}")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    yields ``http://127.0.0.1:PORT``."""
+    with running_server(app, base_path="", lifespan="on") as url:
+        yield url
 
 
 @contextmanager
@@ -341,21 +322,13 @@ def test_other_hosts_need_a_token(host):
     assert bind_refusal(HttpOptions(host=host, auth_token=TOKEN)) is None
 
 
-def _console_script() -> str:
-    beside = Path(sys.executable).with_name("openai-checkpoints-mcp")
-    found = str(beside) if beside.exists() else shutil.which("openai-checkpoints-mcp")
-    if found is None:
-        pytest.fail("the console script openai-checkpoints-mcp is not installed; pip install the project first")
-    return found
-
-
 def _clean_env(**extra: str) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **extra}
 
 
 def test_the_cli_refuses_to_listen_on_all_interfaces_without_a_token():
     run = subprocess.run(
-        [_console_script(), "--demo", "--transport", "streamable-http", "--host", "0.0.0.0", "--port", "8000"],
+        [console_script(), "--demo", "--transport", "streamable-http", "--host", "0.0.0.0", "--port", "8000"],
         env=_clean_env(), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )
     assert run.returncode == 2
@@ -451,7 +424,7 @@ async def test_the_cli_serves_http_with_a_token_file(tmp_path):
     token_file.write_text(TOKEN + "\n")
     port = _free_port()
     root = f"http://127.0.0.1:{port}"
-    argv = [_console_script(), "--demo", "--transport", "streamable-http", "--port", str(port),
+    argv = [console_script(), "--demo", "--transport", "streamable-http", "--port", str(port),
             "--auth-token-file", str(token_file), "--log-level", "DEBUG"]
     with _process(argv, _clean_env(), root) as output:
         async with mcp_client(root, "legacy") as client:

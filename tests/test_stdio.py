@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 import threading
-from pathlib import Path
 
 import anyio
 import pytest
@@ -18,22 +15,13 @@ from mcp.client.stdio import stdio_client
 
 from openai_checkpoints_mcp.fake import DEMO_JOB_IDS, demo_data
 
-from .conftest import TEST_KEY
+from .conftest import TEST_KEY, console_script
 
 pytestmark = pytest.mark.anyio
 
 
-def _console_script() -> str:
-    """The installed `openai-checkpoints-mcp`, next to this interpreter (or on PATH)."""
-    beside = Path(sys.executable).with_name("openai-checkpoints-mcp")
-    found = str(beside) if beside.exists() else shutil.which("openai-checkpoints-mcp")
-    if found is None:
-        pytest.fail("the console script openai-checkpoints-mcp is not installed; pip install the project first")
-    return found
-
-
 async def test_best_checkpoint_over_stdio_in_demo_mode():
-    params = StdioServerParameters(command=_console_script(), args=["--demo"])
+    params = StdioServerParameters(command=console_script(), args=["--demo"])
     with anyio.fail_after(60):
         async with Client(params) as client:
             assert client.server_info.name == "openai-checkpoints"
@@ -58,7 +46,7 @@ def test_stdout_carries_only_json_rpc():
     ]
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
     with tempfile.TemporaryFile("w+") as errlog, subprocess.Popen(
-        [_console_script(), "--demo", "--log-level", "DEBUG"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        [console_script(), "--demo", "--log-level", "DEBUG"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=errlog, text=True, env=env,  # stderr to a file: a full pipe would block the server
     ) as process:
         watchdog = threading.Timer(60, process.kill)
@@ -93,7 +81,7 @@ def test_stdout_carries_only_json_rpc():
 def test_without_a_key_the_server_still_starts_and_says_what_to_set():
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
     done = subprocess.run(
-        [_console_script(), "call", "list_jobs"], capture_output=True, text=True, timeout=60, env=env,
+        [console_script(), "call", "list_jobs"], capture_output=True, text=True, timeout=60, env=env,
     )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.startswith("auth_missing: ") and "OPENAI_API_KEY" in done.stderr
@@ -101,7 +89,7 @@ def test_without_a_key_the_server_still_starts_and_says_what_to_set():
 
 def test_call_prints_the_structured_result():
     done = subprocess.run(
-        [_console_script(), "call", "best_checkpoint", f"job_id={DEMO_JOB_IDS['support_bot']}", "top_k=2",
+        [console_script(), "call", "best_checkpoint", f"job_id={DEMO_JOB_IDS['support_bot']}", "top_k=2",
          "--demo"], capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 0, done.stderr
@@ -114,7 +102,7 @@ async def test_real_key_mode_over_stdio_against_the_fake_keeps_the_key_out_of_ev
     with serve_fake(demo_data()) as api, tempfile.TemporaryFile("w+") as errlog:
         env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
                "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": api.base_url, "OPENAI_ORG_ID": "org-test"}
-        params = StdioServerParameters(command=_console_script(), args=["--log-level", "DEBUG"], env=env)
+        params = StdioServerParameters(command=console_script(), args=["--log-level", "DEBUG"], env=env)
         with anyio.fail_after(60):
             async with Client(stdio_client(params, errlog=errlog)) as client:
                 best = await client.call_tool("best_checkpoint", {"job_id": DEMO_JOB_IDS["support_bot"]})
@@ -137,7 +125,7 @@ def test_call_with_a_real_key_from_the_environment(serve_fake):
     with serve_fake(demo_data()) as api:
         env = {"PATH": os.environ.get("PATH", ""), "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": api.base_url}
         done = subprocess.run(
-            [_console_script(), "call", "list_checkpoints", f"job_id={DEMO_JOB_IDS['reinforcement']}"],
+            [console_script(), "call", "list_checkpoints", f"job_id={DEMO_JOB_IDS['reinforcement']}"],
             capture_output=True, text=True, timeout=60, env=env,
         )
     assert done.returncode == 0, done.stderr

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Literal
 
 from starlette.types import ASGIApp
 
@@ -15,13 +16,16 @@ SHUTDOWN_TIMEOUT = 5.0  # seconds to wait for the server thread to finish
 
 
 @contextmanager
-def running_server(app: ASGIApp, *, host: str = "127.0.0.1", base_path: str = "/v1") -> Iterator[str]:
+def running_server(
+    app: ASGIApp, *, host: str = "127.0.0.1", base_path: str = "/v1", lifespan: Literal["on", "off"] = "off"
+) -> Iterator[str]:
     """Serve `app` with uvicorn in a daemon thread and yield its base URL.
 
     The URL includes `base_path`, e.g. `http://127.0.0.1:54321/v1`. The socket is
     bound before the thread starts, so there is no race for the port; the context
     is entered only once uvicorn has started. On exit the server stops and the
-    thread is joined. Uvicorn is imported here because it is a test/demo dependency.
+    thread is joined. `lifespan="on"` runs the app's lifespan (an MCP HTTP app
+    needs it). Uvicorn is imported here, so importing this module stays cheap.
     """
     import uvicorn
 
@@ -32,7 +36,7 @@ def running_server(app: ASGIApp, *, host: str = "127.0.0.1", base_path: str = "/
     sock.bind((host, 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
+        app, log_level="warning", access_log=False, lifespan=lifespan, timeout_graceful_shutdown=1
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"fake-api-{port}")
