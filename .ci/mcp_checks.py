@@ -15,7 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-EXPECTED_TOOLS = {"list_jobs", "get_job", "list_checkpoints", "best_checkpoint"}
+EXPECTED_TOOLS = {
+    "list_jobs", "get_job", "list_checkpoints", "best_checkpoint", "compare_jobs", "training_metrics", "list_events",
+}
 WRITE_TOOLS = {"cancel_job", "pause_job", "resume_job"}
 """Never listed by these checks' servers, which run without --allow-writes."""
 

@@ -406,7 +406,8 @@ def _inspector_output(tmp_path: Path, result: dict[str, Any]) -> str:
 
 
 def test_the_ci_helper_fails_on_a_bad_tools_list_or_tool_result(tmp_path):
-    core = [{"name": name} for name in ("list_jobs", "get_job", "list_checkpoints", "best_checkpoint")]
+    core = [{"name": name} for name in ("list_jobs", "get_job", "list_checkpoints", "best_checkpoint",
+                                        "compare_jobs", "training_metrics", "list_events")]
     assert _helper("tools-list", _inspector_output(tmp_path, {"tools": core})).returncode == 0
     missing = _helper("tools-list", _inspector_output(tmp_path, {"tools": core[1:]}))
     writes = _helper("tools-list", _inspector_output(tmp_path, {"tools": [*core, {"name": "cancel_job"}]}))
