@@ -154,7 +154,7 @@ async def test_list_jobs_filters_and_stops_paging_at_created_after(serve_fake):
             pages_for_recent = len(api.upstream_requests("/fine_tuning/jobs"))
             api.faults.requests.clear()
             picked = (await client.call_tool("list_jobs", {
-                "suffix": "a", "model": "gpt-4.1", "created_before": "2026-01-11T00:00:00Z", "max_results": 5,
+                "suffix": "a", "model": "GPT-4.1-mini", "created_before": "2026-01-11T00:00:00Z", "max_results": 5,
             })).structured_content
     # 2026-08-29 is day 240: jobs 240-249 are newer; paging stops at the first older job, on the first page.
     assert [j["id"] for j in recent["jobs"]] == [jobs[n]["id"] for n in range(249, 239, -1)]
@@ -183,3 +183,22 @@ async def test_an_upstream_failure_on_the_file_is_a_tool_error(serve_fake):
         api.faults.add(Fault(status=500, path_contains="/content", times=3))
         result = await _call(api, "training_metrics", {"job_id": JOB}, max_retries=2)
     assert result.is_error and result.content[0].text.startswith("upstream_unavailable: ")
+
+
+@pytest.mark.parametrize(
+    ("wanted", "model", "matches"),
+    [
+        ("gpt-4o", "gpt-4o-2024-08-06", True),
+        ("gpt-4o", "gpt-4o-mini-2024-07-18", False),
+        ("gpt-4o-mini", "gpt-4o-mini-2024-07-18", True),
+        ("gpt-4o-mini-2024", "gpt-4o-mini-2024-07-18", True),
+        ("GPT-4.1-Mini-2025-04-14", "gpt-4.1-mini-2025-04-14", True),
+        ("gpt-4", "gpt-4o-2024-08-06", False),
+        ("gpt-4o-mini", None, False),
+        ("ft:gpt-4o-mini-2024-07-18:acme::Ab12", "ft:gpt-4o-mini-2024-07-18:acme::Ab12", True),
+    ],
+)
+def test_the_model_filter_matches_a_family_not_a_longer_name(wanted, model, matches):
+    from openai_checkpoints_mcp.queries import base_model_matches
+
+    assert base_model_matches(wanted, model) is matches

@@ -162,8 +162,9 @@ def register_tools(server: MCPServer) -> None:
         status: Annotated[JobStatus | None, Field(description="Only jobs with this status; omit for all.")] = None,
         model: Annotated[
             str | None,
-            Field(description="Only jobs of this base model, or a prefix of it (gpt-4o-mini matches "
-                  "gpt-4o-mini-2024-07-18); case-insensitive.", min_length=1, max_length=200),
+            Field(description="Only jobs of this base model: a full name, or a family or date prefix of the "
+                  "snapshot (gpt-4o matches gpt-4o-2024-08-06, not gpt-4o-mini-2024-07-18); case-insensitive.",
+                  min_length=1, max_length=200),
         ] = None,
         suffix: Annotated[
             str | None, Field(description="Only jobs with exactly this suffix.", min_length=1, max_length=64)
@@ -245,7 +246,8 @@ def register_tools(server: MCPServer) -> None:
         metadata: Metadata = None,
         model: Annotated[
             str | None,
-            Field(description="Filter: jobs of this base model or a prefix of it.", min_length=1, max_length=200),
+            Field(description="Filter: jobs of this base model (gpt-4o matches gpt-4o-2024-08-06, not gpt-4o-mini).",
+                  min_length=1, max_length=200),
         ] = None,
         status: Annotated[
             JobStatus | Literal["any"],
