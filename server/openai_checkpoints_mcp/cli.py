@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -27,6 +26,9 @@ from .config import (
     DEFAULT_MAX_ITEMS,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    HEADER_NAME,
+    MAX_CONCURRENCY,
+    MAX_RETRIES,
     Settings,
 )
 
@@ -62,15 +64,15 @@ def _number(
 
 _positive = _number(float, low=0, above=True)
 _at_least_one = _number(int, low=1)
-_concurrency = _number(int, low=1, high=64)
+_concurrency = _number(int, low=1, high=MAX_CONCURRENCY)
 _non_negative_int = _number(int, low=0)
 _non_negative_float = _number(float, low=0)
-_retries = _number(int, low=0, high=10)
+_retries = _number(int, low=0, high=MAX_RETRIES)
 _port = _number(int, low=1, high=65535, what="a port number")
 
 
 def _header_name(text: str) -> str:
-    if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", text):
+    if not HEADER_NAME.fullmatch(text):
         raise argparse.ArgumentTypeError(f"must be an HTTP header name such as api-key, got {text!r}")
     return text
 

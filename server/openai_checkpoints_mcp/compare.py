@@ -9,7 +9,6 @@ A job that fails to read is reported in `failed` and the rest are still compared
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
@@ -21,7 +20,7 @@ from .analysis.metrics import Goal
 from .analysis.ranking import Candidate, MetricChoiceError
 from .api.cache import is_finished
 from .api.client import count_requests
-from .api.models import Checkpoint, Job
+from .api.models import Checkpoint, Job, by_step
 from .api.store import JobStore
 from .errors import CheckpointsError, invalid_argument
 from .outputs import (
@@ -39,10 +38,11 @@ COMPARE_SCAN_MAX_PAGES = 20
 """Listing pages (of 100 jobs) compare_jobs reads at most to find the jobs of a filter."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Loaded:
     job: Job
     checkpoints: list[Checkpoint]
+    """By step."""
 
 
 @dataclass
@@ -57,8 +57,6 @@ class _Work:
     scan_limited: bool = False
     """The truncation came from the listing scan limit, not from max_jobs."""
     listing_age: float | None = None
-    fresh: set[str] = field(default_factory=set)
-    """Jobs of a cached listing that were read again because they had not finished."""
     other_statuses: dict[str, int] = field(default_factory=dict)
     """Jobs that match every filter but status, by their status (the sweep's runs still going, or failed)."""
     listing_done: bool = False
@@ -70,9 +68,7 @@ class _Work:
         return len(self.loaded) + len(self.failed)
 
 
-def describe_selection(
-    job_ids: Sequence[str] | None, where: JobFilter, metadata: Mapping[str, str] | None, status: str | None
-) -> str:
+def describe_selection(job_ids: Sequence[str] | None, where: JobFilter, metadata: Mapping[str, str] | None) -> str:
     if job_ids:
         return f"{len(job_ids)} job id{'s' if len(job_ids) != 1 else ''}"
     parts = []
@@ -82,7 +78,7 @@ def describe_selection(
         parts.append(f"metadata={dict(metadata)!r}")
     if where.model is not None:
         parts.append(f"model={where.model!r}")
-    parts.append(f"status={status or 'any'}")
+    parts.append(f"status={where.status or 'any'}")
     return ", ".join(parts)
 
 
@@ -121,14 +117,14 @@ async def compare_jobs(
                 await progress(work.done, total, f"{work.done} of {len(work.order)} jobs read")
 
             async def load(job_id: str, listed: Job | None) -> None:
+                """`listed`: the job object when it can be trusted as it is, else None (read it afresh)."""
                 try:
-                    fresh = work.listing_age is None or job_id in work.fresh
-                    if listed is not None and (is_finished(listed) or fresh):
+                    if listed is not None:
                         collected = await store.checkpoints_of(listed, refresh=refresh)
-                        work.loaded[job_id] = _Loaded(listed, collected.items)
-                    else:  # by id, or a running job seen in a cached listing: read it fresh
+                        work.loaded[job_id] = _Loaded(listed, by_step(collected.items))
+                    else:  # by id, or an unfinished job seen in a cached listing
                         job, collected = await store.job_and_checkpoints(job_id, refresh=refresh)
-                        work.loaded[job_id] = _Loaded(job, collected.items)
+                        work.loaded[job_id] = _Loaded(job, by_step(collected.items))
                 except CheckpointsError as exc:
                     work.failed[job_id] = exc
                 await report()
@@ -139,8 +135,8 @@ async def compare_jobs(
                     group.start_soon(load, job_id, None)
                 work.listing_done = True
             else:
-                def start(job: Job) -> None:
-                    group.start_soon(load, job.id, job)
+                def start(job_id: str, listed: Job | None) -> None:
+                    group.start_soon(load, job_id, listed)
 
                 try:
                     await _select(store, work, where, metadata, max_jobs, refresh, start)
@@ -159,19 +155,21 @@ async def compare_jobs(
 
 async def _select(
     store: JobStore, work: _Work, where: JobFilter, metadata: Mapping[str, str] | None, max_jobs: int,
-    refresh: bool, start: Callable[[Job], None],
+    refresh: bool, start: Callable[[str, Job | None], None],
 ) -> None:
-    """Walk the listing (newest first), starting a read for each job that matches, up to `max_jobs`."""
+    """Walk the listing (newest first), starting a read for each job that matches, up to `max_jobs`. A job object
+    is handed on only when it can be trusted: read just now, finished, or read again (`_recheck_unfinished`)."""
     pages = 0
     but_status = replace(where, status=None)
     async with aclosing(store.job_pages(page_size=JOBS_PAGE_SIZE, metadata=metadata, refresh=refresh)) as listing:
         async for page in listing:
             pages += 1
             jobs = page.jobs
+            rechecked: set[str] = set()
             if page.cached_age is not None:
                 work.listing_age = page.cached_age
                 if where.status is not None:
-                    jobs = await _recheck_unfinished(store, work, where, jobs)
+                    jobs, rechecked = await _recheck_unfinished(store, but_status, jobs)
             for job in jobs:
                 if where.past_the_end(job):
                     return
@@ -185,51 +183,45 @@ async def _select(
                     work.truncated = True
                     return
                 work.order.append(job.id)
-                start(job)
+                trusted = page.cached_age is None or is_finished(job) or job.id in rechecked
+                start(job.id, job if trusted else None)
             if pages >= COMPARE_SCAN_MAX_PAGES and page.more:
                 work.truncated = work.scan_limited = True
                 return
 
 
-async def _recheck_unfinished(store: JobStore, work: _Work, where: JobFilter, jobs: tuple[Job, ...]) -> tuple[Job, ...]:
+async def _recheck_unfinished(
+    store: JobStore, but_status: JobFilter, jobs: tuple[Job, ...]
+) -> tuple[tuple[Job, ...], set[str]]:
     """A cached listing's unfinished jobs may have changed status since it was read: read afresh those the status
-    filter would decide on, so a job's old status never selects it or leaves it out (running jobs are never
-    served stale). A job that cannot be read stays as listed; if selected, its own read reports the error."""
-    others = replace(where, status=None)
-    stale = [index for index, job in enumerate(jobs) if not is_finished(job) and others.keep(job)]
-    if not stale:
-        return jobs
+    filter would decide on (they pass `but_status`), so a job's old status never selects it or leaves it out
+    (running jobs are never served stale). Returns the jobs and the ids read again; a job that cannot be read
+    stays as listed and, if selected, its own read reports the error."""
+    stale = [index for index, job in enumerate(jobs) if not is_finished(job) and but_status.keep(job)]
     fresh = list(jobs)
+    rechecked: set[str] = set()
 
     async def reread(index: int) -> None:
         try:
             fresh[index] = await store.job(jobs[index].id)
         except CheckpointsError:
             return
-        work.fresh.add(jobs[index].id)
+        rechecked.add(jobs[index].id)
 
     async with anyio.create_task_group() as group:
         for index in stale:
             group.start_soon(reread, index)
-    return tuple(fresh)
+    return tuple(fresh), rechecked
 
 
 def _label(job: Job) -> str | None:
-    hp = job.effective_hyperparameters
-    parts = []
-    if job.suffix:
-        parts.append(job.suffix)
-    if hp.get("learning_rate_multiplier") not in (None, "auto"):
-        parts.append(f"lr {hp['learning_rate_multiplier']}")
-    if hp.get("n_epochs") not in (None, "auto"):
-        parts.append(f"{hp['n_epochs']} epochs")
-    if hp.get("beta") not in (None, "auto"):
-        parts.append(f"beta {hp['beta']}")
+    """The job in a few words for the rationale: its suffix and the hyperparameters a sweep varies."""
+    hp = SweepHyperparameters.from_job(job)
+    parts = [job.suffix] if job.suffix else []
+    for value, shown in ((hp.learning_rate_multiplier, "lr {}"), (hp.n_epochs, "{} epochs"), (hp.beta, "beta {}")):
+        if value not in (None, "auto"):
+            parts.append(shown.format(value))
     return ", ".join(parts) or None
-
-
-def _by_step(checkpoints: list[Checkpoint]) -> list[Checkpoint]:
-    return sorted(checkpoints, key=lambda c: (c.step if c.step is not None else math.inf, c.created_at or 0))
 
 
 def _result(
@@ -237,8 +229,6 @@ def _result(
     metric: str, goal: Goal | None, requests: int,
 ) -> CompareJobsResult:
     loaded = [work.loaded[job_id] for job_id in work.order if job_id in work.loaded]
-    for item in loaded:
-        item.checkpoints = _by_step(item.checkpoints)
     candidates = [
         JobCandidate(
             item.job.id, item.job.method_type, [Candidate(c.id, c.step, c.metrics or {}) for c in item.checkpoints],
@@ -256,7 +246,7 @@ def _result(
         JobFailure(job_id=job_id, error=work.failed[job_id].text) for job_id in work.order if job_id in work.failed
     ]
     top = board.groups[0] if board.groups else None
-    selection = describe_selection(job_ids, where, metadata, where.status)
+    selection = describe_selection(job_ids, where, metadata)
     if work.order:
         rationale = leaderboard_rationale(board, failed=len(failed))
     else:

@@ -34,7 +34,10 @@ DEFAULT_AZURE_API_VERSION = "2024-10-21"
 AZURE_HOST_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
 """Hosts of Azure OpenAI resources: an ``OPENAI_BASE_URL`` on one of them is Azure's v1 surface."""
 AZURE_KEY_HEADER = "api-key"
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An HTTP header name (RFC 9110 token)."""
+MAX_RETRIES = 10
+MAX_CONCURRENCY = 64
 ALLOW_WRITES_ENV = "OPENAI_CHECKPOINTS_MCP_ALLOW_WRITES"
 
 
@@ -74,15 +77,15 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.timeout > 0 or not self.deadline > 0:
             raise ValueError("timeout and deadline must be above 0 seconds")
-        if not 0 <= self.max_retries <= 10:
-            raise ValueError("max_retries must be from 0 to 10")
+        if not 0 <= self.max_retries <= MAX_RETRIES:
+            raise ValueError(f"max_retries must be from 0 to {MAX_RETRIES}")
         if not 1 <= self.page_size <= 1000 or self.max_items < 1:
             raise ValueError("page_size must be from 1 to 1000 and max_items at least 1")
-        if not 1 <= self.concurrency <= 64:
-            raise ValueError("concurrency must be from 1 to 64")
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise ValueError(f"concurrency must be from 1 to {MAX_CONCURRENCY}")
         if self.cache_size < 0 or not self.cache_ttl >= 0 or not self.listing_ttl >= 0:
             raise ValueError("cache_size, cache_ttl and listing_ttl must not be negative")
-        if not _HEADER_NAME.fullmatch(self.auth_header):
+        if not HEADER_NAME.fullmatch(self.auth_header):
             raise ValueError(f"auth_header must be an HTTP header name (e.g. api-key), got {self.auth_header!r}")
 
     def __repr__(self) -> str:  # never show the key, even in a traceback

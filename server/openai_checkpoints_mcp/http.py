@@ -215,7 +215,7 @@ def transport_security(options: HttpOptions) -> TransportSecuritySettings:
     origins = list(LOOPBACK_ORIGINS)
     bound = options.host.strip()
     if bound not in _WILDCARD_BINDS and bound.lower() not in _LOOPBACK_NAMES:  # e.g. 10.1.2.3, or 127.0.0.2
-        name = f"[{bound}]" if ":" in bound and not bound.startswith("[") else bound
+        name = _url_host(bound)
         hosts.append(f"{name}:{options.port}")
         origins += [f"http://{name}:{options.port}", f"https://{name}:{options.port}"]
         if options.port == 80:
@@ -269,6 +269,9 @@ def create_app(settings: Settings | None = None, options: HttpOptions | None = N
         options = HttpOptions.from_env()
     if not options.auth_token:
         logger.warning("%s is not set: serving only connections that arrive on a loopback address", AUTH_TOKEN_ENV)
+    from .server import warn_if_no_key
+
+    warn_if_no_key(settings)
     return build_app(settings, options)
 
 
@@ -276,12 +279,12 @@ async def serve_http(settings: Settings, options: HttpOptions, *, log_level: str
     """Serve over streamable HTTP with uvicorn until interrupted. Check `bind_refusal(options)` first."""
     import uvicorn
 
-    if not settings.api_key and not settings.demo:
-        key_env = getattr(settings, "key_env", "OPENAI_API_KEY")  # AZURE_OPENAI_API_KEY for Azure settings
-        logger.warning("%s is not set: tools will answer auth_missing until it is (or use --demo)", key_env)
-    host = f"[{options.host}]" if ":" in options.host else options.host
+    from .server import warn_if_no_key
+
+    warn_if_no_key(settings)
     logger.info(
-        "serving MCP over streamable HTTP at http://%s:%d%s (%s, %s): %s", host, options.port, MCP_PATH,
+        "serving MCP over streamable HTTP at http://%s:%d%s (%s, %s): %s", _url_host(options.host), options.port,
+        MCP_PATH,
         "bearer token required" if options.auth_token else "no token: loopback only",
         "stateless" if options.stateless else "sessions", settings,
     )
@@ -295,6 +298,11 @@ async def serve_http(settings: Settings, options: HttpOptions, *, log_level: str
         timeout_graceful_shutdown=SHUTDOWN_GRACE,
     )
     await uvicorn.Server(config).serve()
+
+
+def _url_host(host: str) -> str:
+    """`host` as it stands in a URL: an IPv6 address in brackets (once)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def _split(value: str) -> list[str]:

@@ -58,8 +58,6 @@ def describe_validation_error(error: ValidationError) -> str:
         rule = _RULES.get(name)
         if item["type"] == "missing":
             parts.append(f"{where} is required")
-        elif item["type"] == "extra_forbidden":
-            parts.append(f"{where} is not an argument of this tool")
         elif name == "metadata":
             parts.append(_metadata_problem(loc, item))
         elif rule and item["type"] in {"string_pattern_mismatch", "string_too_long", "string_too_short"}:

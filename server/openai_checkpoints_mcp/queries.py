@@ -3,7 +3,6 @@ and build the output model. No MCP here; progress is reported through a callback
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,8 +10,9 @@ from typing import Any
 from .analysis.metrics import Goal, auto_order, finite_number
 from .analysis.ranking import Candidate, MetricChoiceError, choose_metric, numeric_keys, rank
 from .analysis.rationale import exclusion_note, metric_reason, winner_sentence
-from .api.models import Checkpoint, Event, Job
-from .api.pagination import Collected, OnPage, Page, collect_pages, page_has_more
+from .api.cache import ACTIVE_STATUSES
+from .api.models import Checkpoint, Event, Job, by_step
+from .api.pagination import OnPage, Page, collect_pages
 from .api.store import JobStore
 from .errors import invalid_argument
 from .inputs import parse_iso_time
@@ -36,7 +36,6 @@ Progress = Callable[[float, float | None, str], Awaitable[None]]
 JOBS_PAGE_SIZE = 100
 JOBS_SCAN_MAX_PAGES = 10
 """Pages of jobs one list_jobs call reads at most when filters the API cannot apply thin them out."""
-_STILL_RUNNING = {"validating_files", "queued", "running", "paused"}
 
 
 def _page_progress(progress: Progress | None, noun: str) -> OnPage | None:
@@ -121,26 +120,20 @@ async def list_jobs(
     client = store.client
     # With created_after, one job more than asked for shows whether an older one (the end) comes next.
     size = JOBS_PAGE_SIZE if where.client_side else min(max_results + (where.created_after is not None), JOBS_PAGE_SIZE)
-    last: list[Page[Job]] = []
 
     async def fetch(cursor: str | None) -> Page[Job]:
-        page = await client.list_jobs_page(limit=size, after=cursor, metadata=metadata)
-        last[:] = [page]
-        return page
+        return await client.list_jobs_page(limit=size, after=cursor, metadata=metadata)
 
-    keep = where.keep if where.client_side else None
-    stop_at = where.past_the_end if where.created_after is not None else None
     collected = await collect_pages(
         fetch,
         max_items=max_results,
         after=after,
         what="fine-tuning jobs",
-        keep=keep,
-        stop_at=stop_at,
+        keep=where.keep if where.client_side else None,
+        stop_at=where.past_the_end if where.created_after is not None else None,
         max_pages=JOBS_SCAN_MAX_PAGES,
         on_page=_page_progress(progress, "matching jobs"),
     )
-    _settle_has_more(collected, last, keep=keep, stop_at=stop_at)
     return JobList(
         jobs=[JobSummary.from_job(job) for job in collected.items],
         has_more=collected.truncated,
@@ -149,36 +142,8 @@ async def list_jobs(
     )
 
 
-def _settle_has_more(
-    collected: Collected[Any], last: list[Page[Any]], *, keep: Callable[[Any], bool] | None,
-    stop_at: Callable[[Any], bool] | None = None,
-) -> None:
-    """When paging stopped at the item cap inside a page, the rest of that page is already in hand: if none of it
-    matches before the end (`stop_at`) and no page follows, nothing more matches, so there is nothing to continue."""
-    if not collected.truncated or not last:
-        return
-    items = list(last[0].items)
-    ids = [item.id for item in items]
-    if collected.next_after not in ids:
-        return
-    for item in items[ids.index(collected.next_after) + 1:]:
-        if stop_at is not None and stop_at(item):
-            break
-        if keep is None or keep(item):
-            return
-    else:
-        if page_has_more(last[0]):
-            return
-    collected.truncated = False
-    collected.next_after = None
-
-
 async def get_job(store: JobStore, job_id: str, *, refresh: bool = False) -> JobDetail:
     return JobDetail.from_job(await store.job(job_id, refresh=refresh))
-
-
-def _by_step(checkpoints: list[Checkpoint]) -> list[Checkpoint]:
-    return sorted(checkpoints, key=lambda c: (c.step if c.step is not None else math.inf, c.created_at or 0))
 
 
 def coverage_of(job: Job, checkpoints: list[Checkpoint]) -> Coverage:
@@ -215,7 +180,7 @@ async def list_checkpoints(
     job, collected = await store.job_and_checkpoints(
         job_id, after=after, refresh=refresh, on_page=_page_progress(progress, "checkpoints")
     )
-    checkpoints = _by_step(collected.items)
+    checkpoints = by_step(collected.items)
     return CheckpointList(
         job_id=job_id,
         status=job.status,
@@ -246,7 +211,7 @@ def _no_checkpoints_reason(job: Job) -> str:
         return f"The job failed{detail}, so it has no checkpoints to rank."
     if status == "cancelled":
         return "The job was cancelled before it saved any checkpoint, so there is nothing to rank."
-    if status in _STILL_RUNNING:
+    if status in ACTIVE_STATUSES:
         return (f"The job is {status} and has not saved a checkpoint yet; checkpoints appear at the end of each "
                 "epoch. Call again later.")
     return f"The job (status {status}) has no checkpoints to rank."
@@ -265,7 +230,7 @@ async def best_checkpoint(
     job, collected = await store.job_and_checkpoints(
         job_id, refresh=refresh, on_page=_page_progress(progress, "checkpoints")
     )
-    checkpoints = _by_step(collected.items)
+    checkpoints = by_step(collected.items)
     by_id = {c.id: c for c in checkpoints}
     candidates = [Candidate(c.id, c.step, c.metrics or {}) for c in checkpoints]
 
@@ -349,24 +314,19 @@ async def list_events(
 ) -> EventList:
     """The job's events, newest first. With `level` (the API cannot filter), pages of 100 are scanned."""
     client = store.client
-    last: list[Page[Event]] = []
 
     async def fetch(cursor: str | None) -> Page[Event]:
-        page = await client.list_events_page(job_id, limit=limit if level is None else JOBS_PAGE_SIZE, after=cursor)
-        last[:] = [page]
-        return page
+        return await client.list_events_page(job_id, limit=limit if level is None else JOBS_PAGE_SIZE, after=cursor)
 
-    keep = None if level is None else (lambda event: event.level == level)
     collected = await collect_pages(
         fetch,
         max_items=limit,
         after=after,
         what=f"events of job {job_id}",
-        keep=keep,
+        keep=None if level is None else (lambda event: event.level == level),
         max_pages=1 if level is None else EVENTS_SCAN_MAX_PAGES,
         on_page=None if level is None else _page_progress(progress, "matching events"),
     )
-    _settle_has_more(collected, last, keep=keep)
     return EventList(
         job_id=job_id,
         events=[

@@ -26,6 +26,7 @@ from .state import AppState
 
 if TYPE_CHECKING:
     import httpx2
+    from mcp.server.mcpserver.tools.base import Tool as RegisteredTool
     from mcp.types import Tool
 
 logger = logging.getLogger(__name__)
@@ -78,10 +79,10 @@ class CheckpointsServer(MCPServer[AppState]):
         super().__init__(**kwargs)
         self._deadline = settings.deadline
         self._allow_writes = settings.allow_writes
-        self._tool_names: frozenset[str] | None = None
+        self._tools_registered = False
 
-    def _ensure_tools(self) -> frozenset[str]:
-        if self._tool_names is None:
+    def _ensure_tools(self) -> None:
+        if not self._tools_registered:
             from .tools import register_tools
 
             register_tools(self)
@@ -89,8 +90,7 @@ class CheckpointsServer(MCPServer[AppState]):
                 from .write_tools import register_write_tools
 
                 register_write_tools(self)
-            self._tool_names = frozenset(tool.name for tool in self._tool_manager.list_tools())
-        return self._tool_names
+            self._tools_registered = True
 
     async def list_tools(self) -> list[Tool]:
         self._ensure_tools()
@@ -100,11 +100,12 @@ class CheckpointsServer(MCPServer[AppState]):
         self._ensure_tools()
         return super()._tool_input_schema(name)
 
-    def _refuse_unknown_arguments(self, name: str, arguments: dict[str, Any] | None) -> None:
+    @staticmethod
+    def _refuse_unknown_arguments(tool: RegisteredTool, arguments: dict[str, Any] | None) -> None:
         """An argument the tool does not take is a mistake (a misspelt or renamed argument), not something to drop
         silently: the call would otherwise run with the default and answer a different question."""
-        tool = self._tool_manager.get_tool(name)
-        accepted = list(tool.parameters.get("properties", {})) if tool is not None else []
+        name = tool.name
+        accepted = list(tool.parameters.get("properties", {}))
         unknown = sorted(set(arguments or {}) - set(accepted))
         if unknown:
             raise ToolError(
@@ -114,9 +115,11 @@ class CheckpointsServer(MCPServer[AppState]):
             )
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None):
-        if name not in self._ensure_tools():
+        self._ensure_tools()
+        tool = self._tool_manager.get_tool(name)
+        if tool is None:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
-        self._refuse_unknown_arguments(name, arguments)
+        self._refuse_unknown_arguments(tool, arguments)
         try:
             with anyio.fail_after(self._deadline):
                 return await super().call_tool(name, arguments, context)
@@ -170,9 +173,14 @@ def create_server(
     )
 
 
-async def serve(settings: Settings, *, log_level: str = "INFO") -> None:
-    """Run over stdio until the client closes stdin. Logs go to stderr; stdout carries only JSON-RPC."""
+def warn_if_no_key(settings: Settings) -> None:
+    """One line on stderr when no key is configured: the server still starts, and its tools say auth_missing."""
     if not settings.api_key and not settings.demo:
         logger.warning("%s is not set: tools will answer auth_missing until it is (or use --demo)", settings.key_env)
+
+
+async def serve(settings: Settings, *, log_level: str = "INFO") -> None:
+    """Run over stdio until the client closes stdin. Logs go to stderr; stdout carries only JSON-RPC."""
+    warn_if_no_key(settings)
     logger.info("serving over stdio: %s", settings)
     await create_server(settings, log_level=log_level).run_stdio_async()

@@ -8,16 +8,15 @@ against the retained checkpoints and returns a downsampled curve.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 from .analysis.downsample import downsample_rows
 from .analysis.result_file import ResultFileError, ResultTable, parse_result_file
 from .analysis.training import analyse
-from .api.cache import is_finished
+from .api.cache import ACTIVE_STATUSES, is_finished
 from .api.client import count_requests
 from .api.errors import bad_response
-from .api.models import Checkpoint, Job
+from .api.models import Checkpoint, Job, by_step
 from .api.store import JobStore
 from .outputs import (
     BestValidationInfo,
@@ -33,7 +32,7 @@ from .queries import Progress
 
 def _no_result_file(job: Job) -> str:
     status = job.status or "unknown"
-    if status in {"validating_files", "queued", "running", "paused"}:
+    if status in ACTIVE_STATUSES:
         return (f"The job is {status}; its result file is written when it finishes. Meanwhile list_events shows "
                 "the per-step metrics events and list_checkpoints the checkpoints saved so far.")
     if status == "failed":
@@ -68,14 +67,15 @@ async def training_metrics(
 ) -> TrainingMetricsResult:
     with count_requests() as requests:
         job, collected = await store.job_and_checkpoints(job_id, refresh=refresh)
-        checkpoints = sorted(collected.items, key=lambda c: c.step if c.step is not None else math.inf)
+        checkpoints = by_step(collected.items)
         retained = [RetainedCheckpoint(step_number=c.step, fine_tuned_model_checkpoint=c.fine_tuned_model_checkpoint)
                     for c in checkpoints]
         if not job.result_files:
+            reason = _no_result_file(job)
             return TrainingMetricsResult(
-                job_id=job_id, status=job.status, available=False, reason=_no_result_file(job), result_file=None,
+                job_id=job_id, status=job.status, available=False, reason=reason, result_file=None,
                 steps=0, first_step=None, last_step=None, metrics=[], best_validation=None, overfitting=None,
-                gap=None, findings=[_no_result_file(job)], retained_checkpoints=retained, renamed_columns={},
+                gap=None, findings=[reason], retained_checkpoints=retained, renamed_columns={},
                 curve=None, upstream_requests=requests[0],
             )
         file_id = job.result_files[0]

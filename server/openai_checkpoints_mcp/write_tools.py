@@ -19,8 +19,10 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from .api.cache import ACTIVE_STATUSES, TERMINAL_STATUSES
 from .api.client import OpenAIClient, count_requests
 from .api.models import Job
+from .api.store import JobStore
 from .errors import CheckpointsError, ErrorCode
 from .inputs import JobId
 from .outputs import ToolResult
@@ -30,7 +32,6 @@ from .tools import finish, one_line
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True)
 WRITE_TOOL_NAMES = ("cancel_job", "pause_job", "resume_job")
 
-_FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 _API_SAID = re.compile(r' The API said: ".*"(?: \(.*?\))?\.')  # as `api.errors` quotes it (Azure adds "(code ...)")
 
 
@@ -86,7 +87,7 @@ class _Action:
 
 
 _CANCEL = _Action(
-    verb="cancel", past="cancelled", accepted_from=frozenset({"validating_files", "queued", "running", "paused"}),
+    verb="cancel", past="cancelled", accepted_from=ACTIVE_STATUSES,
     already=frozenset({"cancelled"}),
     rule="only a job that is validating_files, queued, running or paused can be cancelled",
     send=OpenAIClient.cancel_job, outcome=_cancel_outcome,
@@ -101,17 +102,17 @@ _RESUME = _Action(
 )
 
 
-def _client(ctx: Context[AppState]) -> OpenAIClient:
-    """Writes go straight to the API client: the read cache holds only finished jobs, which no write changes. Job
-    listings that compare_jobs reuses briefly may show the old status, so they are dropped before every write."""
-    state = ctx.request_context.lifespan_context
-    state.store.cache.forget_listings()
-    return state.client
+def _store(ctx: Context[AppState]) -> JobStore:
+    return ctx.request_context.lifespan_context.store
 
 
-async def perform(client: OpenAIClient, job_id: str, action: _Action) -> JobChange:
-    """Send the action and describe the job it leaves; a failure is re-worded for a write (see `_explain`)."""
-    sent = [0]
+async def perform(store: JobStore, job_id: str, action: _Action) -> JobChange:
+    """Send the action and describe the job it leaves; a failure is re-worded for a write (see `_explain`).
+
+    Writes go straight to the API client (the cache holds only finished jobs, which no write changes), and tell the
+    store afterwards, landed or not, so that no cached listing keeps showing the old status."""
+    client = store.client
+    retried_note = ""
     try:
         with count_requests() as sent:
             job = await action.send(client, job_id)
@@ -120,15 +121,16 @@ async def perform(client: OpenAIClient, job_id: str, action: _Action) -> JobChan
         if isinstance(explained, CheckpointsError):
             raise explained from exc
         job = explained
-        return JobChange(
-            id=job.id, status=job.status, model=job.model, fine_tuned_model=job.fine_tuned_model,
-            message=f"{action.outcome(job)} (The {action.verb} request was retried after its first attempt failed "
-            f"or its answer was lost; the retry was refused because the job is already {job.status}, so the first "
-            "attempt most likely went through.)",
+        retried_note = (
+            f" (The {action.verb} request was retried after its first attempt failed or its answer was lost; the "
+            f"retry was refused because the job is already {job.status}, so the first attempt most likely went "
+            "through.)"
         )
+    finally:
+        store.job_changed(job_id)
     return JobChange(
         id=job.id, status=job.status, model=job.model, fine_tuned_model=job.fine_tuned_model,
-        message=action.outcome(job),
+        message=action.outcome(job) + retried_note,
     )
 
 
@@ -187,7 +189,7 @@ def _refusal(action: _Action, job_id: str, status: str | None, http_status: int)
                 "status with get_job.")
     if status in action.already:
         return f"Job {job_id} is already {status}, so there is nothing to {action.verb}."
-    if status in _FINISHED:
+    if status in TERMINAL_STATUSES:
         return f"Job {job_id} has already finished ({status}), so it cannot be {action.past}."
     if status not in action.accepted_from:
         return f"Job {job_id} is {status}, so it cannot be {action.past}: {action.rule}."
@@ -217,12 +219,12 @@ def register_write_tools(server: MCPServer) -> None:
 
     @server.tool(title="Cancel a fine-tuning job", description=one_line(CANCEL_JOB), annotations=WRITE)
     async def cancel_job(ctx: Context[AppState], job_id: JobId) -> JobChange:
-        return finish(ctx, await perform(_client(ctx), job_id, _CANCEL))
+        return finish(ctx, await perform(_store(ctx), job_id, _CANCEL))
 
     @server.tool(title="Pause a fine-tuning job", description=one_line(PAUSE_JOB), annotations=WRITE)
     async def pause_job(ctx: Context[AppState], job_id: JobId) -> JobChange:
-        return finish(ctx, await perform(_client(ctx), job_id, _PAUSE))
+        return finish(ctx, await perform(_store(ctx), job_id, _PAUSE))
 
     @server.tool(title="Resume a paused fine-tuning job", description=one_line(RESUME_JOB), annotations=WRITE)
     async def resume_job(ctx: Context[AppState], job_id: JobId) -> JobChange:
-        return finish(ctx, await perform(_client(ctx), job_id, _RESUME))
+        return finish(ctx, await perform(_store(ctx), job_id, _RESUME))

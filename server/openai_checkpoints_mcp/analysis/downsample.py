@@ -109,11 +109,8 @@ def downsample_rows(table: ResultTable, points: int, *, must_keep: Iterable[int]
         if step in row_of:
             take(row_of[step])
 
-    primary = primary_metric(table)
-    order = [name for name in (*PRIMARY_ORDER, *table.columns) if name in table.columns]
-    if primary is not None:
-        order.remove(primary)
-        order.insert(0, primary)
+    # The primary series first (the names before it have no values), each name once.
+    order = [name for name in dict.fromkeys((*PRIMARY_ORDER, *table.columns)) if name in table.columns]
     series = {name: [row for row, value in enumerate(table.columns[name]) if value is not None] for name in order}
     for name in order:
         rows = series[name]

@@ -10,12 +10,11 @@ job of the first group.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .metrics import CATALOGUE, Goal, auto_order, finite_number
-from .ranking import AUTO, Candidate, MetricChoiceError, choose_metric, numeric_keys, rank
+from .ranking import AUTO, Candidate, MetricChoiceError, choose_metric, numeric_keys, oriented, rank
 from .rationale import format_value
 
 
@@ -134,12 +133,6 @@ def build_leaderboard(jobs: Sequence[JobCandidate], *, metric: str = AUTO, goal:
     return Leaderboard(groups, unranked)
 
 
-def _oriented(value: float | None, goal: Goal | None) -> float:
-    if value is None or goal is None:
-        return math.inf
-    return value if goal is Goal.MIN else -value
-
-
 def _sort_key(entry: JobBest, goal: Goal, position: int) -> tuple[float, float, int]:
     info = CATALOGUE.get(entry.metric or "")
     complement = info.complement if info else None
@@ -147,7 +140,7 @@ def _sort_key(entry: JobBest, goal: Goal, position: int) -> tuple[float, float, 
     if complement and entry.best is not None:
         complement_value = finite_number(entry.best.metrics.get(complement))
     complement_goal = CATALOGUE[complement].goal if complement else None
-    return _oriented(entry.value, goal), _oriented(complement_value, complement_goal), position
+    return oriented(entry.value, goal), oriented(complement_value, complement_goal), position
 
 
 def _name(entry: JobBest) -> str:

@@ -124,6 +124,13 @@ def check_goal(metric: str, goal: Goal | None) -> None:
         )
 
 
+def oriented(value: float | None, direction: Goal | None) -> float:
+    """A sort key where smaller is better whatever the direction; a missing value sorts last."""
+    if value is None or direction is None:
+        return math.inf
+    return value if direction is Goal.MIN else -value
+
+
 def rank(candidates: Sequence[Candidate], choice: MetricChoice) -> Ranking:
     """Order the checkpoints that have a finite value of the chosen metric, best first."""
     metric, goal = choice.metric, choice.goal
@@ -142,11 +149,6 @@ def rank(candidates: Sequence[Candidate], choice: MetricChoice) -> Ranking:
         else:
             shown = repr(raw) if len(repr(raw)) <= 40 else repr(raw)[:37] + "..."
             excluded.append(Exclusion(candidate.id, candidate.step, f"{metric} is not a finite number ({shown})"))
-
-    def oriented(value: float | None, direction: Goal | None) -> float:
-        if value is None or direction is None:
-            return math.inf  # missing sorts last
-        return value if direction is Goal.MIN else -value
 
     def key(candidate: Candidate) -> tuple[float, float, float]:
         primary = oriented(finite_number(candidate.metrics.get(metric)), goal)

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Literal
 
-from .metrics import NAMED_METRICS, Goal, default_goal
+from .metrics import CATALOGUE, Goal, default_goal
+from .rationale import format_value
 from .result_file import ResultTable
 
 GoalName = Literal["min", "max"]
 
-KNOWN_ORDER: tuple[str, ...] = (*NAMED_METRICS, "full_valid_mean_reward", "train_mean_reward")
+KNOWN_ORDER: tuple[str, ...] = tuple(CATALOGUE)
 """Known metrics, in the order summaries list them; other columns follow in file order."""
 
 VALIDATION_ORDER: tuple[str, ...] = ("full_valid_loss", "valid_loss", "full_valid_mean_reward")
@@ -261,13 +262,13 @@ def best_validation(table: ResultTable, retained_steps: Sequence[int]) -> BestVa
     nearest_value = dict(points).get(nearest) if nearest is not None else None
 
     word = "lowest" if goal is Goal.MIN else "highest"
-    sentence = f"The {word} {metric} ({_fmt(value)}) was at step {step}"
+    sentence = f"The {word} {metric} ({format_value(value)}) was at step {step}"
     if retained:
         sentence += ", where the job kept a checkpoint."
     elif nearest is None:
         sentence += ", but the job kept no checkpoints."
     else:
-        at = f" ({metric} {_fmt(nearest_value)} there)" if nearest_value is not None else ""
+        at = f" ({metric} {format_value(nearest_value)} there)" if nearest_value is not None else ""
         sentence += f", which was not kept; the closest kept checkpoint is step {nearest}{at}."
     if metric == "valid_loss":
         sentence += " valid_loss is measured on a single validation batch, so this minimum may be partly noise."
@@ -341,14 +342,14 @@ def overfitting_signal(table: ResultTable) -> tuple[OverfittingSignal | None, st
     detected = worsened and improving
     worse, better = ("rose", "fell") if goal is Goal.MIN else ("fell", "rose")
     train_text = (f"{train_metric} {better if train_better >= 0 else worse} {_pct(abs(train_better))} "
-                  f"(median {_fmt(train_first)} in the first half of steps {window_start}-{window_end}, "
-                  f"{_fmt(train_second)} in the second)")
+                  f"(median {format_value(train_first)} in the first half of steps {window_start}-{window_end}, "
+                  f"{format_value(train_second)} in the second)")
     move = f"{metric} {worse} {_pct(validation_worse)} from {level.best_text} to {level.late_text}"
     if detected:
         sentence = f"Overfitting: {move}, while {train_text}."
     elif level.late_count == 0:
         sentence = (f"No sign of overfitting: the {'lowest' if goal is Goal.MIN else 'highest'} {metric} "
-                    f"({_fmt(level.best)}) is at the last evaluation, step {level.best_step}.")
+                    f"({format_value(level.best)}) is at the last evaluation, step {level.best_step}.")
     elif worsened:
         sentence = (f"No clear sign of overfitting: {move}, but {train_text}, so training had stopped improving; "
                     f"this looks like noise or instability rather than overfitting.")
@@ -393,7 +394,7 @@ def _exact_levels(points: list[tuple[int, float]], goal: Goal) -> _Levels:
     late_points = [point for i, point in enumerate(points) if i >= start and i > best_index]
     late = statistics.median(value for _, value in late_points) if late_points else best
     late_steps = (late_points[0][0], late_points[-1][0]) if late_points else (points[start][0], points[-1][0])
-    return _Levels(best=best, best_step=best_step, best_text=f"its best ({_fmt(best)} at step {best_step})",
+    return _Levels(best=best, best_step=best_step, best_text=f"its best ({format_value(best)} at step {best_step})",
                    late=late, late_steps=late_steps, late_count=len(late_points),
                    late_text=_median_text(late, len(late_points), late_steps), threshold=VALIDATION_RISE)
 
@@ -422,8 +423,8 @@ def _noisy_levels(points: list[tuple[int, float]], goal: Goal) -> _Levels:
 
 def _median_text(value: float, count: int, steps: tuple[int, int]) -> str:
     if count == 1:
-        return f"{_fmt(value)} at step {steps[1]}"
-    return f"{_fmt(value)} (median of the {count} evaluations from step {steps[0]} to {steps[1]})"
+        return f"{format_value(value)} at step {steps[1]}"
+    return f"{format_value(value)} (median of the {count} evaluations from step {steps[0]} to {steps[1]})"
 
 
 # --- the train-validation gap -----------------------------------------------------------------------
@@ -449,8 +450,8 @@ def train_validation_gap(table: ResultTable) -> TrainValidationGap | None:
     direction = "higher" if gap >= 0 else "lower"
     window = (around[0][0], around[-1][0])
     smoothing = f"median of steps {window[0]}-{window[1]}" if len(around) > 1 else "a single step"
-    sentence = (f"At step {step}, {metric} was {_fmt(validation)} and {train_metric} {_fmt(train)} ({smoothing}): "
-                f"validation is {_fmt(abs(gap))}{relative} {direction} than training.")
+    sentence = (f"At step {step}, {metric} was {format_value(validation)} and {train_metric} {format_value(train)} "
+                f"({smoothing}): validation is {format_value(abs(gap))}{relative} {direction} than training.")
     return TrainValidationGap(
         train_metric=train_metric, validation_metric=metric, step=step, train=train, validation=validation, gap=gap,
         sentence=sentence, train_raw=train_points[i][1], train_window=window,
@@ -464,9 +465,9 @@ def _progress(metrics: list[MetricSummary]) -> list[str]:
     """How the main train metric moved over the run."""
     for summary in metrics:
         if summary.name in ("train_loss", "train_mean_reward") and summary.count > 1:
-            best = f" (best {_fmt(summary.best)} at step {summary.best_step})" if summary.best is not None else ""
-            return [f"{summary.name} went from {_fmt(summary.first)} at step {summary.first_step} to "
-                    f"{_fmt(summary.last)} at step {summary.last_step}{best}."]
+            best = "" if summary.best is None else f" (best {format_value(summary.best)} at step {summary.best_step})"
+            return [f"{summary.name} went from {format_value(summary.first)} at step {summary.first_step} to "
+                    f"{format_value(summary.last)} at step {summary.last_step}{best}."]
     return []
 
 
@@ -497,9 +498,6 @@ def _literal_goal(goal: Goal) -> GoalName:
 def _literal(goal: Goal | None) -> GoalName | None:
     return None if goal is None else _literal_goal(goal)
 
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.5g}"
 
 
 def _pct(fraction: float) -> str:

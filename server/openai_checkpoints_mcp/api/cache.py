@@ -20,6 +20,8 @@ from .models import Checkpoint, Job
 
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 """Statuses after which a job no longer changes."""
+ACTIVE_STATUSES = frozenset({"validating_files", "queued", "running", "paused"})
+"""Statuses of a job that has not finished (it may still gain checkpoints, a result file, or fail)."""
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 """Result files kept in all, in bytes (the oldest are evicted first)."""

@@ -68,13 +68,8 @@ class OpenAIClient:
         self._settings = settings
         self._sleep = sleep
         self._secrets = tuple(s for s in (settings.api_key,) if s)
-        self._limiter: anyio.CapacityLimiter | None = None
-
-    def _in_flight(self) -> anyio.CapacityLimiter:
+        self._in_flight = anyio.CapacityLimiter(settings.concurrency)
         """The bound on requests in flight at once (``settings.concurrency``), shared by every tool call."""
-        if self._limiter is None:  # created inside the event loop
-            self._limiter = anyio.CapacityLimiter(self._settings.concurrency)
-        return self._limiter
 
     def _headers(self) -> dict[str, str]:
         """Extra headers, the key (``Authorization: Bearer <key>``, or the bare key in ``settings.auth_header``,
@@ -130,7 +125,7 @@ class OpenAIClient:
             response: httpx2.Response | None = None
             failure: Exception | None = None
             try:
-                async with self._in_flight():  # held for the request only, never across a retry wait
+                async with self._in_flight:  # held for the request only, never across a retry wait
                     _count_request()
                     response = await self._http.request(method, path, params=params, headers=headers, json=body)
                 status = response.status_code
@@ -156,19 +151,18 @@ class OpenAIClient:
                 await self._sleep(decision.wait)
                 retries_taken += 1
                 continue
+            doing = "reading" if method == "GET" else "changing"
             if response is not None:
                 raise error_from_status(
                     response.status_code, response.content, response.headers, what=what, attempts=attempts,
                     server_wait=decision.server_wait, secrets=self._secrets,
                     azure=self._settings.azure or None,  # None: recognise Azure by its answer (the v1 surface)
-                    doing="reading" if method == "GET" else "changing",
+                    doing=doing,
                 )
-            raise self._transport_error(
-                failure, what=what, attempts=attempts, doing="reading" if method == "GET" else "changing"
-            )
+            raise self._transport_error(failure, what=what, attempts=attempts, doing=doing)
 
     def _transport_error(
-        self, failure: Exception | None, *, what: str, attempts: int, doing: str = "reading"
+        self, failure: Exception | None, *, what: str, attempts: int, doing: str
     ) -> CheckpointsError:
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
         if isinstance(failure, httpx2.TimeoutException):

@@ -16,8 +16,8 @@ from typing import Any
 from ..config import DEFAULT_AZURE_API_VERSION
 from ..errors import CheckpointsError, ErrorCode
 
-REQUEST_ID_HEADERS = ("x-request-id", "apim-request-id")
 AZURE_REQUEST_ID_HEADER = "apim-request-id"
+REQUEST_ID_HEADERS = ("x-request-id", AZURE_REQUEST_ID_HEADER)
 _MAX_UPSTREAM_MESSAGE = 300
 _MAX_DETAIL = 120
 
@@ -90,12 +90,6 @@ def parse_error_body(body: bytes, secrets: tuple[str, ...] = ()) -> UpstreamErro
         details=detail_messages,
         azure_shaped="type" not in error and any(key in error for key in ("target", "details", "innererror")),
     )
-
-
-def upstream_message(body: bytes, secrets: tuple[str, ...] = ()) -> str | None:
-    """The ``error.message`` of an OpenAI (or Azure) error envelope, shortened and with secrets masked."""
-    parsed = parse_error_body(body, secrets)
-    return parsed.message if parsed else None
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:

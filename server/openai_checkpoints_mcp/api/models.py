@@ -12,6 +12,7 @@ from the rest of the server.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -224,3 +225,8 @@ class ListPage(BaseModel):
 
     data: list[Any]
     has_more: bool | None = None
+
+
+def by_step(checkpoints: Iterable[Checkpoint]) -> list[Checkpoint]:
+    """Checkpoints in training order: by step, then by creation time; a checkpoint without a step goes last."""
+    return sorted(checkpoints, key=lambda c: (c.step if c.step is not None else math.inf, c.created_at or 0))

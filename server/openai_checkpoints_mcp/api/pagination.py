@@ -130,12 +130,11 @@ async def collect_pages(
                     continue
                 collected.items.append(item)
                 if len(collected.items) == max_items:
-                    if more or index < len(page.items) - 1:
-                        collected.truncated = True
+                    collected.truncated = _more_would_match(page.items[index + 1:], more, keep, stop_at)
+                    if collected.truncated:
                         collected.next_after = item.id
-                    if on_page is not None:
-                        await on_page(collected.pages_fetched, len(collected.items))
-                    return collected
+                    more = False
+                    break
             if on_page is not None:
                 await on_page(collected.pages_fetched, len(collected.items))
             if not more:
@@ -147,6 +146,20 @@ async def collect_pages(
     finally:
         await pages.aclose()
     return collected
+
+
+def _more_would_match(
+    rest: Sequence[ItemT], more_pages: bool, keep: Callable[[ItemT], bool] | None,
+    stop_at: Callable[[ItemT], bool] | None,
+) -> bool:
+    """At the cap: whether continuing could collect anything. The rest of the page is already in hand, so it is
+    checked first; only when it neither matches nor ends the listing do the following pages decide."""
+    for item in rest:
+        if stop_at is not None and stop_at(item):
+            return False
+        if keep is None or keep(item):
+            return True
+    return more_pages
 
 
 def _broken(did: str, what: str, pages: int) -> CheckpointsError:

@@ -40,6 +40,10 @@ class JobStore:
         self.client = client
         self.cache = cache
 
+    def job_changed(self, job_id: str) -> None:
+        """A write was sent for `job_id`: listings that may show its old status are dropped."""
+        self.cache.forget_listings()
+
     async def job(self, job_id: str, *, refresh: bool = False) -> Job:
         cached = None if refresh else self.cache.job(job_id)
         if cached is not None:
@@ -66,11 +70,10 @@ class JobStore:
     ) -> tuple[Job, Collected[Checkpoint]]:
         """The job and its checkpoints; when neither is cached, both are read concurrently (one round trip)."""
         cached = None if refresh else self.cache.job(job_id)
-        if cached is not None and after is None:
-            return cached, await self.checkpoints_of(cached, refresh=refresh, on_page=on_page)
-        if after is None and not refresh and self.cache.checkpoints(job_id) is not None:
-            fresh = await self.job(job_id)  # the checkpoints were kept when the job had finished: only it is needed
-            return fresh, await self.checkpoints_of(fresh, on_page=on_page)
+        if after is None and not refresh and (cached is not None or self.cache.checkpoints(job_id) is not None):
+            # A finished job: its kept checkpoints need no request, and the job object at most one.
+            finished = cached or await self.job(job_id)
+            return finished, await self.checkpoints_of(finished, on_page=on_page)
 
         job: Job | None = None
         collected: Collected[Checkpoint] | None = None
