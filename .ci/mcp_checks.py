@@ -15,11 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-EXPECTED_TOOLS = {
-    "list_jobs", "get_job", "list_checkpoints", "best_checkpoint", "compare_jobs", "training_metrics", "list_events",
-}
+SNAPSHOTS = Path(__file__).resolve().parents[1] / "tests" / "snapshots"
+"""One <tool>.json per tool the server can register (tests/test_snapshots.py keeps them in step with the server)."""
 WRITE_TOOLS = {"cancel_job", "pause_job", "resume_job"}
 """Never listed by these checks' servers, which run without --allow-writes."""
+EXPECTED_TOOLS = {path.stem for path in SNAPSHOTS.glob("*.json")} - WRITE_TOOLS
+"""The read tools, all of which tools/list must show."""
 
 
 def fail(message: str) -> NoReturn:
@@ -81,6 +82,8 @@ def _result(path: str) -> dict[str, Any]:
 
 
 def check_tools_list(path: str) -> None:
+    if not EXPECTED_TOOLS:
+        fail(f"no tool snapshots in {SNAPSHOTS}, so the expected tools are unknown")
     names = {tool.get("name") for tool in _result(path).get("tools", [])}
     if not names >= EXPECTED_TOOLS:
         fail(f"tools/list lacks {sorted(EXPECTED_TOOLS - names)}; got {sorted(map(str, names))}")

@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _venv import BenchError, venv_python
+
 REFERENCE_VENV = Path(__file__).resolve().parent / ".venv-reference"
 TIMEOUT = 30.0
 REQUEST_ID = 1
@@ -36,20 +38,10 @@ INITIALIZE = json.dumps({
 ENV = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
 
 
-class BenchError(Exception):
-    """A server did not answer ``initialize`` properly; the message says which and how."""
-
-
 def reference_python(given: str | None) -> str:
     """The interpreter that has ``mcp-server-time``: the one given, else the cached venv (created on first use)."""
-    if given is not None:
-        return given
-    python = REFERENCE_VENV / "bin" / "python"
-    if not (REFERENCE_VENV / "bin" / "mcp-server-time").exists():
-        print(f"installing mcp-server-time into {REFERENCE_VENV} (once) ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(REFERENCE_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "mcp-server-time"], check=True)
-    return str(python)
+    return venv_python(REFERENCE_VENV, "mcp-server-time", given,
+                       installed=lambda python: python.with_name("mcp-server-time").exists())
 
 
 def versions(python: str, *dists: str) -> str:

@@ -50,14 +50,13 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import httpx2
+from _venv import BenchError, imports, venv_python
 from mcp import Client
-from starlette.types import Receive, Scope, Send
 
 from openai_checkpoints_mcp.config import DEFAULT_CONCURRENCY, Settings
 from openai_checkpoints_mcp.fake import (
     FakeData,
     FakeOpenAI,
-    Fault,
     FaultInjector,
     RecordedRequest,
     running_server,
@@ -262,36 +261,18 @@ def breakdown(requests: list[RecordedRequest]) -> str:
     return f"{parts} = {len(requests)}" if len(kinds) > 1 else parts
 
 
-class BenchError(Exception):
-    """A call errored; the benchmark cannot go on."""
-
-
 class Fake:
-    """The fake API behind a per-request delay; every request is recorded in `faults.requests`.
-
-    The outermost layer, itself an ASGI app, counts the requests in flight (uvicorn runs it on one event loop).
-    """
+    """The fake API behind a per-request delay; every request is recorded in `faults.requests`, and the most in
+    flight at once in `faults.peak`."""
 
     def __init__(self, data: FakeData, latency: float) -> None:
         self.fake = FakeOpenAI(data, api_key=BENCH_KEY)
-        self.faults = FaultInjector(self.fake, [Fault(delay=latency, passthrough_after_delay=True, times=10**9)])
+        self.faults = FaultInjector(self.fake, latency=latency)
         self.base_url = ""
-        self.in_flight = self.peak = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.faults(scope, receive, send)
-            return
-        self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
-        try:
-            await self.faults(scope, receive, send)
-        finally:
-            self.in_flight -= 1
 
     @contextmanager
     def serving(self) -> Iterator[Fake]:
-        with running_server(self) as base_url:
+        with running_server(self.faults) as base_url:
             self.base_url = base_url
             yield self
 
@@ -299,10 +280,10 @@ class Fake:
     def counting(self, run: Run) -> Iterator[None]:
         """Record in `run` the requests that arrive inside the block, and the most in flight at once."""
         self.faults.requests.clear()
-        self.peak = 0
+        self.faults.reset_peak()
         yield
         run.requests += self.faults.requests
-        run.peak = max(run.peak, self.peak)
+        run.peak = max(run.peak, self.faults.peak)
         self.faults.requests.clear()
 
 
@@ -493,15 +474,7 @@ for line in sys.stdin:
 
 def sdk_python(given: str | None) -> str:
     """An interpreter with ``openai``: the one given, else ``bench/.venv-openai`` (created on first use)."""
-    if given is not None:
-        return given
-    python = SDK_VENV / "bin" / "python"
-    check = [str(python), "-c", "import openai"]
-    if not python.exists() or subprocess.run(check, capture_output=True).returncode != 0:
-        print(f"installing openai into {SDK_VENV} (once) ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(SDK_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "openai"], check=True)
-    return str(python)
+    return venv_python(SDK_VENV, "openai", given, installed=imports("openai"))
 
 
 class SdkLoop:

@@ -13,6 +13,7 @@ from mcp import Client
 
 from openai_checkpoints_mcp.config import Settings
 from openai_checkpoints_mcp.fake import FakeData, FakeOpenAI, FaultInjector, running_server
+from openai_checkpoints_mcp.fake.app import FLAVOURS
 from openai_checkpoints_mcp.server import create_server
 
 TEST_KEY = "sk-test-0123456789abcdefSECRET"
@@ -58,9 +59,6 @@ def serve_fake() -> Iterator[Callable[..., Any]]:
             yield Harness(fake=fake, faults=faults, base_url=base_url, settings=settings)
 
     yield serve
-
-
-FLAVOURS = ("openai", "azure", "azure-v1")
 
 
 @pytest.fixture

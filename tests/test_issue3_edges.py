@@ -16,12 +16,12 @@ from openai_checkpoints_mcp.api.cache import ResponseCache
 from openai_checkpoints_mcp.api.client import OpenAIClient, create_http_client
 from openai_checkpoints_mcp.api.store import JobStore
 from openai_checkpoints_mcp.config import Settings
-from openai_checkpoints_mcp.fake import FakeData, FakeFile, FakeOpenAI, Fault, FaultInjector, running_server
+from openai_checkpoints_mcp.fake import FakeData, FakeFile, FakeOpenAI, Fault, running_server
 from openai_checkpoints_mcp.server import create_server
 
 from .conftest import TEST_KEY
 from .factories import checkpoint, fake_id, job
-from .test_sweeps import InFlightMeter, sweep_data
+from .test_sweeps import metered, sweep_data
 
 pytestmark = pytest.mark.anyio
 
@@ -282,13 +282,9 @@ async def test_the_result_file_of_an_unfinished_job_is_never_served_from_the_cac
 async def test_a_filtered_comparison_stays_within_the_bound_while_paging(serve_fake):
     """The listing's pages and the per-job reads share the bound."""
     data, _ = sweep_data(lrs=tuple(0.1 * n for n in range(1, 13)), others=0)
-    fake = FakeOpenAI(data, api_key=TEST_KEY, max_page_size=3)
-    faults = FaultInjector(fake)
-    meter = InFlightMeter(faults, 0.03)
-    with running_server(meter) as base_url:
-        async with Client(create_server(_settings(base_url, concurrency=2))) as client:
-            out = (await client.call_tool("compare_jobs", {"suffix": "lr-sweep"})).structured_content
-    assert out["jobs_compared"] == 12 and meter.peak == 2
+    async with metered(data, fake_options={"max_page_size": 3}, concurrency=2) as (client, faults):
+        out = (await client.call_tool("compare_jobs", {"suffix": "lr-sweep"})).structured_content
+    assert out["jobs_compared"] == 12 and faults.peak == 2
 
 
 # --- a failing listing is an error with its code, never a generic one ------------------------------------------------

@@ -4,13 +4,13 @@ cancellation."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import pytest
 from mcp import Client
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from openai_checkpoints_mcp.config import Settings
 from openai_checkpoints_mcp.fake import FakeData, FakeOpenAI, FaultInjector, running_server
@@ -57,37 +57,18 @@ def sweep_data(*, lrs: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0), winner_lr: floa
     return data, ids
 
 
-class InFlightMeter:
-    """ASGI wrapper that holds each request for `hold` seconds and records the most requests ever in flight."""
-
-    def __init__(self, app: ASGIApp, hold: float = 0.03) -> None:
-        self.app = app
-        self.hold = hold
-        self.now = 0
-        self.peak = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        self.now += 1
-        self.peak = max(self.peak, self.now)
-        try:
-            await anyio.sleep(self.hold)
-            await self.app(scope, receive, send)
-        finally:
-            self.now -= 1
-
-
 @asynccontextmanager
-async def metered(data: FakeData, *, hold: float = 0.03, **settings: Any):
-    fake = FakeOpenAI(data, api_key=TEST_KEY)
-    faults = FaultInjector(fake)
-    meter = InFlightMeter(faults, hold)
-    with running_server(meter) as base_url:
+async def metered(data: FakeData, *, latency: float = 0.03, fake_options: dict[str, Any] | None = None,
+                  **settings: Any) -> AsyncIterator[tuple[Client, FaultInjector]]:
+    """An MCP client of a server for `data` (`settings` override its settings), served behind a fault injector that
+    holds each request for `latency` seconds and counts the requests in flight (`faults.in_flight`, `faults.peak`);
+    `fake_options` go to `FakeOpenAI`."""
+    fake = FakeOpenAI(data, api_key=TEST_KEY, **(fake_options or {}))
+    faults = FaultInjector(fake, latency=latency)
+    with running_server(faults) as base_url:
         server = create_server(Settings(api_key=TEST_KEY, base_url=base_url, timeout=5.0, deadline=30.0, **settings))
         async with Client(server) as client:
-            yield client, faults, meter
+            yield client, faults
 
 
 def _jobs_listed(faults: FaultInjector) -> list[Any]:
@@ -231,10 +212,10 @@ async def test_cache_size_zero_disables_the_cache(serve_fake):
 @pytest.mark.parametrize("bound", [1, 3, 8])
 async def test_requests_in_flight_never_exceed_the_bound(bound):
     data, ids = sweep_data(lrs=tuple(0.1 * n for n in range(1, 21)), winner_lr=1.0, others=0)
-    async with metered(data, concurrency=bound) as (client, faults, meter):
+    async with metered(data, concurrency=bound) as (client, faults):
         out = (await client.call_tool("compare_jobs", {"job_ids": list(ids.values())})).structured_content
     assert out["jobs_compared"] == 20 and len(faults.requests) == 40
-    assert meter.peak == bound  # reached (so the work ran concurrently) and never exceeded
+    assert faults.peak == bound  # reached (so the work ran concurrently) and never exceeded
 
 
 async def test_progress_reports_jobs_done_of_total(serve_fake, mode):
@@ -254,11 +235,11 @@ async def test_progress_reports_jobs_done_of_total(serve_fake, mode):
 
 async def test_cancelling_the_call_stops_the_work():
     data, ids = sweep_data(lrs=tuple(0.1 * n for n in range(1, 21)), others=0)
-    async with metered(data, hold=0.2, concurrency=2) as (client, faults, meter):
+    async with metered(data, latency=0.2, concurrency=2) as (client, faults):
         with anyio.move_on_after(0.5):
             await client.call_tool("compare_jobs", {"job_ids": list(ids.values())})
         with anyio.fail_after(5):  # what was already sent drains (the server thread may lag under load)
-            while meter.now:
+            while faults.in_flight:
                 await anyio.sleep(0.05)
         started = len(faults.requests)
         await anyio.sleep(0.6)  # longer than two rounds of the bounded work would take

@@ -115,8 +115,9 @@ AZURE_ACCESS_DENIED = (
 _AZURE_CODES = {400: "BadRequest", 403: "PermissionDenied", 404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict",
                 429: "429", 500: "InternalServerError"}
 _AZURE_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
-FLAVOURS = ("openai", "azure", "azure-v1")
 _BASE_PATHS = {"openai": "/v1", "azure": "/openai", "azure-v1": "/openai/v1"}
+FLAVOURS = tuple(_BASE_PATHS)
+"""The flavours of the fake API: ``openai``, ``azure`` (Azure's legacy dated API), ``azure-v1`` (Azure's v1 API)."""
 
 
 def azure_error_body(
@@ -302,9 +303,6 @@ class FakeOpenAI:
         return [r for r in self.requests if path_suffix_or_substring in r.path]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
         if scope["type"] != "http":
             return
         self.requests.append(RecordedRequest.from_scope(scope))
@@ -365,26 +363,19 @@ class FakeOpenAI:
             "bearer ")  # Azure's v1 API also takes the key as a bearer token, as the plain OpenAI client sends it
         if self.auth_header != "authorization" and not bearer_ok:
             key = request.headers.get(self.auth_header, "").strip()
-            if not key:
-                raise ApiError(401, f"You didn't provide an API key. Send it in the {self.auth_header} header.")
-            if not hmac.compare_digest(key.encode(), self.api_key.encode()):
-                raise ApiError(401, f"Incorrect API key provided: {mask_key(key)}.", code="invalid_api_key")
-            return
-        scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        key = key.strip() if scheme.lower() == "bearer" else ""
+            missing = f"You didn't provide an API key. Send it in the {self.auth_header} header."
+            wrong = f"Incorrect API key provided: {mask_key(key)}."
+        else:
+            scheme, _, key = request.headers.get("authorization", "").partition(" ")
+            key = key.strip() if scheme.lower() == "bearer" else ""
+            missing = ("You didn't provide an API key. Send it in an Authorization header using Bearer auth "
+                       "(Authorization: Bearer YOUR_KEY).")
+            wrong = (f"Incorrect API key provided: {mask_key(key)}. You can find your API key at "
+                     "https://platform.openai.com/account/api-keys.")
         if not key:
-            raise ApiError(
-                401,
-                "You didn't provide an API key. Send it in an Authorization header using Bearer auth "
-                "(Authorization: Bearer YOUR_KEY).",
-            )
+            raise ApiError(401, missing)
         if not hmac.compare_digest(key.encode(), self.api_key.encode()):
-            raise ApiError(
-                401,
-                f"Incorrect API key provided: {mask_key(key)}. You can find your API key at "
-                "https://platform.openai.com/account/api-keys.",
-                code="invalid_api_key",
-            )
+            raise ApiError(401, wrong, code="invalid_api_key")
 
     def _job(self, job_id: str) -> dict[str, Any]:
         for job in self.data.jobs:
@@ -481,15 +472,3 @@ class FakeOpenAI:
         if self.base64_results:
             content = base64.b64encode(content)
         return Response(content, media_type="application/octet-stream")
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    """Acknowledge lifespan startup and shutdown; the fake has no state to set up."""
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-

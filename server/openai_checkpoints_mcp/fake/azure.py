@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .app import FakeData, FakeFile, azure_error_body
+from .curves import result_csv
 
 __all__ = [
     "AZURE_RESULT_COLUMNS",
@@ -115,15 +116,7 @@ def azure_event(
 
 def azure_results_csv(rows: Iterable[Mapping[str, float | int | None]]) -> bytes:
     """Azure's 7-column results CSV; a missing or None value is an empty cell, numbers at 5 decimals."""
-
-    def cell(value: float | int | None) -> str:
-        if value is None:
-            return ""
-        return str(value) if isinstance(value, int) else f"{value:.5f}"
-
-    lines = [",".join(AZURE_RESULT_COLUMNS)]
-    lines += [",".join(cell(row.get(column)) for column in AZURE_RESULT_COLUMNS) for row in rows]
-    return ("\n".join(lines) + "\n").encode()
+    return result_csv([dict(row) for row in rows], [(column, column) for column in AZURE_RESULT_COLUMNS])
 
 
 def azure_results_file(file_id: str, content: bytes, *, created_at: int) -> FakeFile:

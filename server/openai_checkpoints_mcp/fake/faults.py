@@ -2,7 +2,7 @@
 
 Used to drive a client's retry, timeout and error paths against the fake API:
 429 with `retry-after-ms`, 5xx, `x-should-retry`, an HTML page from a proxy, or a
-slow answer.
+slow answer; and to add latency to every request and count the requests in flight.
 """
 
 from __future__ import annotations
@@ -58,11 +58,20 @@ class FaultInjector:
 
     Faults are consumed in the order they were added. Requests no fault claims go to
     the wrapped app unchanged. Every request that arrives is recorded in `requests`.
+
+    `latency` (seconds) delays every HTTP request before it is answered, by a fault
+    (whose own `delay` comes on top) or by the wrapped app: a network round trip.
+    `in_flight` is how many HTTP requests are being answered now, and `peak` the most
+    at once since the injector was made or `reset_peak()` was last called (uvicorn
+    serves it on one event loop, so the counts need no lock).
     """
 
-    def __init__(self, app: ASGIApp, faults: list[Fault] | None = None) -> None:
+    def __init__(self, app: ASGIApp, faults: list[Fault] | None = None, *, latency: float = 0.0) -> None:
         self.app = app
+        self.latency = latency
         self.requests: list[RecordedRequest] = []
+        self.in_flight = 0
+        self.peak = 0
         self._slots: list[_Slot] = []
         self.add(*(faults or []))
 
@@ -82,12 +91,26 @@ class FaultInjector:
                 return slot.fault
         return None
 
+    def reset_peak(self) -> None:
+        """Measure `peak` afresh from now on (it starts at the requests in flight now)."""
+        self.peak = self.in_flight
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await self._answer(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.requests.append(RecordedRequest.from_scope(scope))
         fault = self._claim(scope["path"])
+        if self.latency > 0:
+            await anyio.sleep(self.latency)
         if fault is None:
             await self.app(scope, receive, send)
             return
