@@ -130,12 +130,15 @@ def test_length_bounds_and_ends(n: int, points: int) -> None:
     steps = range(1, n + 1)
     job = table(steps, train_loss=[rng.random() for _ in steps],
                 valid_loss=[rng.random() if rng.random() < 0.2 else None for _ in steps])
-    kept = downsample_rows(job, points, must_keep=[n // 2, n + 50])
+    middle = (n + 1) // 2  # a step whose row is neither the first nor the last, for every n (n = 3: step 2, row 1)
+    kept = downsample_rows(job, points, must_keep=[middle, n + 50])  # step n + 50 is not in the table
     assert len(kept) == min(points, n)
     assert kept == sorted(set(kept))
     assert {0, n - 1} <= set(kept)
-    if points >= 3:
-        assert n // 2 - 1 in kept  # the row of step n // 2
+    if points == 2:
+        assert kept == [0, n - 1]  # the first and last rows come before any must-keep row
+    else:
+        assert middle - 1 in kept  # the row of step `middle` (n >= 10 with 3 or 5 points: only must_keep keeps it)
 
 
 def test_points_at_least_the_row_count_returns_every_row() -> None:

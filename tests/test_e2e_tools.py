@@ -52,11 +52,9 @@ async def test_250_checkpoints_best_on_last_page_takes_three_page_requests(serve
     job_id = "ftjob-Big250Checkpoints0000000"
     # The API lists newest (highest step) first, so the lowest steps arrive on the last page.
     checkpoints = [
-        checkpoint(job_id, step, {"train_loss": 1.0 + step / 1000, "full_valid_loss": 2.0 - abs(step - 20) / 1000})
+        checkpoint(job_id, step, {"train_loss": 1.0 + step / 1000, "full_valid_loss": 1.0 + abs(step - 30) / 1000})
         for step in range(10, 2510, 10)
     ]
-    for item in checkpoints:
-        item["metrics"]["full_valid_loss"] = 1.0 + abs(item["step_number"] - 30) / 1000
     data = FakeData(jobs=[job(job_id)], checkpoints={job_id: checkpoints})
     with serve_fake(data, max_page_size=1000) as api:
         async with api.client() as client:

@@ -264,63 +264,58 @@ def test_nothing_ranked() -> None:
 # --- rank: tie-breaks -------------------------------------------------------------------------
 
 
-def test_tied_loss_is_broken_by_higher_accuracy() -> None:
-    candidates = [
-        cand(100, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.89),
-        cand(200, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.91),
-        cand(300, full_valid_loss=0.40, full_valid_mean_token_accuracy=0.99),
-    ]
-    ranking = rank(candidates, explicit("full_valid_loss"))
-    assert steps(ranking) == [200, 100, 300]
-    assert ranking.decided_by == "complement"
-
-
-def test_tied_accuracy_is_broken_by_lower_loss() -> None:
-    candidates = [
-        cand(100, valid_mean_token_accuracy=0.9, valid_loss=0.30),
-        cand(200, valid_mean_token_accuracy=0.9, valid_loss=0.25),
-        cand(300, valid_mean_token_accuracy=0.8, valid_loss=0.01),
-    ]
-    ranking = rank(candidates, explicit("valid_mean_token_accuracy"))
-    assert steps(ranking) == [200, 100, 300]
-    assert ranking.decided_by == "complement"
-
-
-def test_tied_loss_with_a_missing_complement_loses_to_one_that_has_it() -> None:
-    candidates = [cand(100, train_loss=0.2), cand(200, train_loss=0.2, train_mean_token_accuracy=0.1)]
-    ranking = rank(candidates, explicit("train_loss"))
-    assert steps(ranking) == [200, 100]
-    assert ranking.decided_by == "complement"
-
-
-def test_full_tie_goes_to_the_earlier_step() -> None:
-    candidates = [
-        cand(300, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.9),
-        cand(100, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.9),
-        cand(200, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.9),
-    ]
-    ranking = rank(candidates, explicit("full_valid_loss"))
-    assert steps(ranking) == [100, 200, 300]
-    assert ranking.decided_by == "step"
-
-
-def test_tie_without_complements_goes_to_the_earlier_step() -> None:
-    ranking = rank([cand(20, train_loss=0.5), cand(10, train_loss=0.5)], explicit("train_loss"))
-    assert steps(ranking) == [10, 20]
-    assert ranking.decided_by == "step"
-
-
-def test_reward_ties_go_to_the_earlier_step() -> None:
-    # Rewards have no complement in the catalogue: a tie goes straight to the step.
-    candidates = [cand(20, full_valid_mean_reward=0.7, full_valid_loss=0.1), cand(10, full_valid_mean_reward=0.7)]
-    ranking = rank(candidates, explicit("full_valid_mean_reward"))
-    assert steps(ranking) == [10, 20]
-    assert ranking.decided_by == "step"
-
-
-def test_tie_with_an_unknown_step_puts_it_last() -> None:
-    ranking = rank([cand(None, train_loss=0.5), cand(7, train_loss=0.5)], explicit("train_loss"))
-    assert steps(ranking) == [7, None]
+@pytest.mark.parametrize(
+    ("candidates", "metric", "expected_steps", "decided_by"),
+    [
+        pytest.param(
+            [cand(100, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.89),
+             cand(200, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.91),
+             cand(300, full_valid_loss=0.40, full_valid_mean_token_accuracy=0.99)],
+            "full_valid_loss", [200, 100, 300], "complement",
+            id="tied_loss_is_broken_by_higher_accuracy",
+        ),
+        pytest.param(
+            [cand(100, valid_mean_token_accuracy=0.9, valid_loss=0.30),
+             cand(200, valid_mean_token_accuracy=0.9, valid_loss=0.25),
+             cand(300, valid_mean_token_accuracy=0.8, valid_loss=0.01)],
+            "valid_mean_token_accuracy", [200, 100, 300], "complement",
+            id="tied_accuracy_is_broken_by_lower_loss",
+        ),
+        pytest.param(
+            [cand(100, train_loss=0.2), cand(200, train_loss=0.2, train_mean_token_accuracy=0.1)],
+            "train_loss", [200, 100], "complement",
+            id="tied_loss_with_a_missing_complement_loses_to_one_that_has_it",
+        ),
+        pytest.param(
+            [cand(300, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.9),
+             cand(100, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.9),
+             cand(200, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.9)],
+            "full_valid_loss", [100, 200, 300], "step",
+            id="full_tie_goes_to_the_earlier_step",
+        ),
+        pytest.param(
+            [cand(20, train_loss=0.5), cand(10, train_loss=0.5)],
+            "train_loss", [10, 20], "step",
+            id="tie_without_complements_goes_to_the_earlier_step",
+        ),
+        pytest.param(  # rewards have no complement in the catalogue: a tie goes straight to the step
+            [cand(20, full_valid_mean_reward=0.7, full_valid_loss=0.1), cand(10, full_valid_mean_reward=0.7)],
+            "full_valid_mean_reward", [10, 20], "step",
+            id="reward_ties_go_to_the_earlier_step",
+        ),
+        pytest.param(
+            [cand(None, train_loss=0.5), cand(7, train_loss=0.5)],
+            "train_loss", [7, None], "step",
+            id="tie_with_an_unknown_step_puts_it_last",
+        ),
+    ],
+)
+def test_tie_breaks(
+    candidates: list[Candidate], metric: str, expected_steps: list[int | None], decided_by: str
+) -> None:
+    ranking = rank(candidates, explicit(metric))
+    assert steps(ranking) == expected_steps
+    assert ranking.decided_by == decided_by
 
 
 def test_tie_below_the_winner_does_not_change_decided_by() -> None:

@@ -2,12 +2,15 @@
 pinned in tests/snapshots/<tool>.json, so any change to it is a reviewed diff.
 
 After a deliberate change: ``UPDATE_SNAPSHOTS=1 python -m pytest tests/test_snapshots.py`` and commit the files.
+Under CI (``CI`` set, as CI services set it) ``UPDATE_SNAPSHOTS=1`` is an error: it would rewrite each snapshot and
+compare it with itself, so nothing would be checked.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,16 @@ EXPECTED_TOOLS = {
 }
 WRITE_TOOLS = {"cancel_job", "pause_job", "resume_job"}
 """Registered only with --allow-writes; snapshotted from a server started with it."""
+
+
+def updating_snapshots(env: Mapping[str, str] = os.environ) -> bool:
+    """Whether to rewrite the snapshots (``UPDATE_SNAPSHOTS=1``); fails the test when that is asked for under CI."""
+    if env.get("UPDATE_SNAPSHOTS") != "1":
+        return False
+    if env.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        pytest.fail("UPDATE_SNAPSHOTS=1 under CI would compare every snapshot with itself; update the snapshots "
+                    "locally, review the diff and commit them.")
+    return True
 
 
 async def _tools(*, allow_writes: bool = False) -> dict[str, dict]:
@@ -45,12 +58,27 @@ async def test_tool_matches_its_snapshot(name):
     tool = (await _tools(allow_writes=True))[name]
     path = SNAPSHOTS / f"{name}.json"
     rendered = json.dumps(tool, indent=2, sort_keys=True) + "\n"
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+    if updating_snapshots():
         path.write_text(rendered)
     assert path.exists(), f"no snapshot for {name}: run with UPDATE_SNAPSHOTS=1 and review the file"
     assert json.loads(path.read_text()) == tool, (
         f"{name} changed what the model sees; review, then UPDATE_SNAPSHOTS=1 python -m pytest {__file__}"
     )
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, False), ({"CI": "true"}, False), ({"UPDATE_SNAPSHOTS": "0", "CI": "true"}, False),
+    ({"UPDATE_SNAPSHOTS": "1"}, True), ({"UPDATE_SNAPSHOTS": "1", "CI": ""}, True),
+    ({"UPDATE_SNAPSHOTS": "1", "CI": "false"}, True),
+])
+def test_snapshots_are_rewritten_only_when_asked_and_not_under_ci(env, expected):
+    assert updating_snapshots(env) is expected
+
+
+@pytest.mark.parametrize("ci", ["true", "1", "True"])
+def test_updating_snapshots_under_ci_fails(ci):
+    with pytest.raises(pytest.fail.Exception, match="under CI"):
+        updating_snapshots({"UPDATE_SNAPSHOTS": "1", "CI": ci})
 
 
 async def test_every_tool_is_read_only_typed_and_documented():
