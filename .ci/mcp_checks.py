@@ -58,8 +58,12 @@ def wait_healthz(root: str, pid: str, version: str) -> None:
 def expect_401(url: str) -> None:
     """A POST to the MCP endpoint without a token must get 401 with a Bearer challenge."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "Accept": "application/json, text/event-stream"})
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             fail(f"POST {url} without a token got {response.status}, expected 401")
@@ -112,8 +116,11 @@ def check_conformance(out_dir: str, scenario: str) -> None:
         fail(f"conformance {scenario}: no checks.json under {out_dir}")
     checks = json.loads(files[-1].read_text())
     statuses = [check.get("status") for check in checks]
-    bad = [f"{c.get('id')}: {c.get('status')}: {c.get('errorMessage', '')}" for c in checks
-           if c.get("status") in ("FAILURE", "WARNING")]
+    bad = [
+        f"{c.get('id')}: {c.get('status')}: {c.get('errorMessage', '')}"
+        for c in checks
+        if c.get("status") in ("FAILURE", "WARNING")
+    ]
     if bad or "SUCCESS" not in statuses:
         fail(f"conformance {scenario}: {'; '.join(bad) or 'no successful check'}")
     print(f"mcp-checks: ok: conformance {scenario}: {statuses.count('SUCCESS')}/{len(checks)} checks passed")

@@ -16,8 +16,10 @@ def imports(module: str) -> Callable[[Path], bool]:
     """An `installed` check for `venv_python`: the venv's python exists and can import `module`."""
 
     def check(python: Path) -> bool:
-        return python.exists() and subprocess.run([str(python), "-c", f"import {module}"],
-                                                  capture_output=True).returncode == 0
+        return (
+            python.exists()
+            and subprocess.run([str(python), "-c", f"import {module}"], capture_output=True).returncode == 0
+        )
 
     return check
 

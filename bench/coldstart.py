@@ -30,18 +30,29 @@ from _venv import BenchError, venv_python
 REFERENCE_VENV = Path(__file__).resolve().parent / ".venv-reference"
 TIMEOUT = 30.0
 REQUEST_ID = 1
-INITIALIZE = json.dumps({
-    "jsonrpc": "2.0", "id": REQUEST_ID, "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-               "clientInfo": {"name": "coldstart-bench", "version": "0"}},
-}).encode() + b"\n"
+INITIALIZE = (
+    json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": REQUEST_ID,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "coldstart-bench", "version": "0"},
+            },
+        }
+    ).encode()
+    + b"\n"
+)
 ENV = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
 
 
 def reference_python(given: str | None) -> str:
     """The interpreter that has ``mcp-server-time``: the one given, else the cached venv (created on first use)."""
-    return venv_python(REFERENCE_VENV, "mcp-server-time", given,
-                       installed=lambda python: python.with_name("mcp-server-time").exists())
+    return venv_python(
+        REFERENCE_VENV, "mcp-server-time", given, installed=lambda python: python.with_name("mcp-server-time").exists()
+    )
 
 
 def versions(python: str, *dists: str) -> str:
@@ -90,8 +101,9 @@ def time_initialize(name: str, command: list[str]) -> float:
     """Seconds from spawn to the initialize response; raises BenchError with the server's stderr tail."""
     with tempfile.TemporaryFile() as stderr:
         start = time.perf_counter()
-        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                                env=ENV, cwd=tempfile.gettempdir())
+        proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=ENV, cwd=tempfile.gettempdir()
+        )
         assert proc.stdin is not None and proc.stdout is not None
         try:
             proc.stdin.write(INITIALIZE)
@@ -115,10 +127,17 @@ def summary(label: str, times: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=25, help="timed runs of each server (default 25)")
-    parser.add_argument("--demo", action=argparse.BooleanOptionalAction, default=True,
-                        help="start ours with --demo (default); --no-demo starts it with no flags and no key")
-    parser.add_argument("--reference-python", metavar="PATH",
-                        help="an interpreter that already has mcp-server-time, instead of bench/.venv-reference")
+    parser.add_argument(
+        "--demo",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start ours with --demo (default); --no-demo starts it with no flags and no key",
+    )
+    parser.add_argument(
+        "--reference-python",
+        metavar="PATH",
+        help="an interpreter that already has mcp-server-time, instead of bench/.venv-reference",
+    )
     args = parser.parse_args()
     if args.runs < 2:
         parser.error("--runs must be at least 2")

@@ -86,8 +86,17 @@ WINNER = (1.0, 4)  # (learning_rate_multiplier, n_epochs) of the run that wins
 STEPS_PER_EPOCH = 100
 GPT_4O_MINI = "gpt-4o-mini-2024-07-18"
 MODELS = (GPT_4O_MINI, GPT_4O_MINI, "gpt-4.1-mini-2025-04-14", "gpt-4o-2024-08-06")
-OTHER_SUFFIXES = ("support-bot", "support-bot-v8", "contracts-ner", "ticket-triage", "sql-gen", "summarizer",
-                  "extract-invoices", "tone", None)
+OTHER_SUFFIXES = (
+    "support-bot",
+    "support-bot-v8",
+    "contracts-ner",
+    "ticket-triage",
+    "sql-gen",
+    "summarizer",
+    "extract-invoices",
+    "tone",
+    None,
+)
 TEAMS = ("support", "legal", "docs", "data", "growth")
 
 
@@ -109,8 +118,19 @@ def _hyper(lr: float, n_epochs: int, batch_size: int) -> dict[str, Any]:
 
 
 def _add_job(
-    data: FakeData, job_id: str, created_at: int, *, status: str, model: str, suffix: str | None, curve: LossCurve,
-    lr: float, n_epochs: int, batch_size: int, files: tuple[str, str | None], metadata: dict[str, str] | None,
+    data: FakeData,
+    job_id: str,
+    created_at: int,
+    *,
+    status: str,
+    model: str,
+    suffix: str | None,
+    curve: LossCurve,
+    lr: float,
+    n_epochs: int,
+    batch_size: int,
+    files: tuple[str, str | None],
+    metadata: dict[str, str] | None,
     stop_at: int | None = None,
 ) -> None:
     """One supervised job in any status, with the events, checkpoints and result file that status implies."""
@@ -118,8 +138,11 @@ def _add_job(
     training_file, validation_file = files
     hyper = _hyper(lr, n_epochs, batch_size)
     fields: dict[str, Any] = {
-        "status": status, "training_file": training_file, "validation_file": validation_file,
-        "hyperparameters": hyper, "method": {"type": "supervised", "supervised": {"hyperparameters": dict(hyper)}},
+        "status": status,
+        "training_file": training_file,
+        "validation_file": validation_file,
+        "hyperparameters": hyper,
+        "method": {"type": "supervised", "supervised": {"hyperparameters": dict(hyper)}},
         "metadata": metadata,
     }
     if status in ("validating_files", "queued"):
@@ -128,15 +151,27 @@ def _add_job(
         return
     if status == "failed":
         b.event(created_at, f"Created fine-tuning job: {job_id}")
-        error = {"code": "invalid_training_file", "param": "training_file",
-                 "message": "The job failed due to an invalid training file. Line 12: missing 'messages'."}
-        b.event(created_at + 40, error["message"], level="error",
-                data={"error_code": error["code"], "error_param": error["param"]})
+        error = {
+            "code": "invalid_training_file",
+            "param": "training_file",
+            "message": "The job failed due to an invalid training file. Line 12: missing 'messages'.",
+        }
+        b.event(
+            created_at + 40,
+            error["message"],
+            level="error",
+            data={"error_code": error["code"], "error_param": error["param"]},
+        )
         b.add_to(data, b.job(**fields, finished_at=created_at + 40, error=error))
         return
     total = STEPS_PER_EPOCH * n_epochs
-    rows = loss_rows(curve, steps_per_epoch=STEPS_PER_EPOCH, n_epochs=n_epochs,
-                     validation=validation_file is not None, seed=f"{SEED} rows {job_id}")
+    rows = loss_rows(
+        curve,
+        steps_per_epoch=STEPS_PER_EPOCH,
+        n_epochs=n_epochs,
+        validation=validation_file is not None,
+        seed=f"{SEED} rows {job_id}",
+    )
     if stop_at is not None:
         rows = rows[:stop_at]
     epoch_ends = {STEPS_PER_EPOCH * e for e in range(1, n_epochs + 1)}
@@ -145,8 +180,12 @@ def _add_job(
     last = b.train(rows, total_steps=total, started=started, seconds_per_step=9, keep=keep)
     if status == "succeeded":
         model_name, file_id, finished = b.finish(last, result_csv(rows, SFT_COLUMNS))
-        fields |= {"finished_at": finished, "fine_tuned_model": model_name, "result_files": [file_id],
-                   "trained_tokens": total * batch_size * 431}
+        fields |= {
+            "finished_at": finished,
+            "fine_tuned_model": model_name,
+            "result_files": [file_id],
+            "trained_tokens": total * batch_size * 431,
+        }
     elif status == "running":
         fields |= {"estimated_finish": NOW + (total - len(rows)) * 9 + 600}
     else:  # cancelled
@@ -162,8 +201,17 @@ def _sweep_curve(lr: float, n_epochs: int, rng: random.Random) -> LossCurve:
         floor = 0.30
     tau = {0.25: 90.0, 0.5: 60.0, 1.0: 38.0, 2.0: 20.0}[lr]
     overfit_from, overfit_rate = {0.25: (0, 0.0), 0.5: (0, 0.0), 1.0: (300, 2e-6), 2.0: (150, 3e-6)}[lr]
-    return LossCurve(2.4, floor - 0.04, tau * 0.9, 0.15, valid_start=2.3, valid_floor=floor, valid_tau=tau,
-                     overfit_from=overfit_from, overfit_rate=overfit_rate)
+    return LossCurve(
+        2.4,
+        floor - 0.04,
+        tau * 0.9,
+        0.15,
+        valid_start=2.3,
+        valid_floor=floor,
+        valid_tau=tau,
+        overfit_from=overfit_from,
+        overfit_rate=overfit_rate,
+    )
 
 
 def build_org() -> Org:
@@ -183,9 +231,20 @@ def build_org() -> Org:
         job_id = random_id(ids, "ftjob-")
         if position in sweep_positions:
             lr, n_epochs = grid.pop()
-            _add_job(data, job_id, created_at, status="succeeded", model=GPT_4O_MINI, suffix=SUFFIX,
-                     curve=_sweep_curve(lr, n_epochs, rng), lr=lr, n_epochs=n_epochs, batch_size=8,
-                     files=sweep_files, metadata={**SWEEP_METADATA, "lr": str(lr), "epochs": str(n_epochs)})
+            _add_job(
+                data,
+                job_id,
+                created_at,
+                status="succeeded",
+                model=GPT_4O_MINI,
+                suffix=SUFFIX,
+                curve=_sweep_curve(lr, n_epochs, rng),
+                lr=lr,
+                n_epochs=n_epochs,
+                batch_size=8,
+                files=sweep_files,
+                metadata={**SWEEP_METADATA, "lr": str(lr), "epochs": str(n_epochs)},
+            )
             sweep_ids.append(job_id)
             continue
         if position < 6:
@@ -202,16 +261,36 @@ def build_org() -> Org:
             suffix, lr = rng.choice(OTHER_SUFFIXES), rng.choice((0.5, 1.0, 1.8, 2.0))
             metadata = {"team": rng.choice(TEAMS)} if rng.random() < 0.7 else None
         floor = rng.uniform(0.25, 0.6)
-        curve = LossCurve(rng.uniform(1.8, 2.6), floor - 0.05, rng.uniform(20, 80), 0.2, valid_start=2.2,
-                          valid_floor=floor, valid_tau=rng.uniform(25, 90))
+        curve = LossCurve(
+            rng.uniform(1.8, 2.6),
+            floor - 0.05,
+            rng.uniform(20, 80),
+            0.2,
+            valid_start=2.2,
+            valid_floor=floor,
+            valid_tau=rng.uniform(25, 90),
+        )
         files = (random_id(rng, "file-", 22), random_id(rng, "file-", 22) if validation else None)
         stop_at = rng.randrange(30, STEPS_PER_EPOCH * n_epochs) if status in ("running", "cancelled") else None
-        _add_job(data, job_id, created_at, status=status, model=rng.choice(MODELS), suffix=suffix, curve=curve,
-                 lr=lr, n_epochs=n_epochs, batch_size=rng.choice((4, 8, 16)), files=files, metadata=metadata,
-                 stop_at=stop_at)
+        _add_job(
+            data,
+            job_id,
+            created_at,
+            status=status,
+            model=rng.choice(MODELS),
+            suffix=suffix,
+            curve=curve,
+            lr=lr,
+            n_epochs=n_epochs,
+            batch_size=rng.choice((4, 8, 16)),
+            files=files,
+            metadata=metadata,
+            stop_at=stop_at,
+        )
     assert not grid and len(data.jobs) == N_JOBS
-    candidates = [(c["metrics"]["full_valid_loss"], job_id, c) for job_id in sweep_ids
-                  for c in data.checkpoints[job_id]]
+    candidates = [
+        (c["metrics"]["full_valid_loss"], job_id, c) for job_id in sweep_ids for c in data.checkpoints[job_id]
+    ]
     candidates.sort(key=lambda item: item[0])
     value, winner_job, best = candidates[0]
     winner_job_obj = next(j for j in data.jobs if j["id"] == winner_job)
@@ -219,8 +298,15 @@ def build_org() -> Org:
     assert (hyper["learning_rate_multiplier"], hyper["n_epochs"]) == WINNER, "the designed winner must win"
     assert candidates[1][0] - value > 1e-3, "the winner must win clearly"
     assert best["step_number"] != max(c["step_number"] for c in data.checkpoints[winner_job]), "not the final one"
-    return Org(data=data, sweep_ids=sweep_ids, winner_job=winner_job, winner_checkpoint=best["id"],
-               winner_step=best["step_number"], winner_value=value, sweep_checkpoints=len(candidates))
+    return Org(
+        data=data,
+        sweep_ids=sweep_ids,
+        winner_job=winner_job,
+        winner_checkpoint=best["id"],
+        winner_step=best["step_number"],
+        winner_value=value,
+        sweep_checkpoints=len(candidates),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -253,8 +339,17 @@ def breakdown(requests: list[RecordedRequest]) -> str:
     kinds: dict[str, int] = {}
     for r in requests:
         tail = r.path.split("/fine_tuning/jobs", 1)[-1]
-        kind = ("list" if tail in ("", "/") else "ckpt" if tail.endswith("/checkpoints")
-                else "events" if tail.endswith("/events") else "file" if "/files/" in r.path else "job")
+        kind = (
+            "list"
+            if tail in ("", "/")
+            else "ckpt"
+            if tail.endswith("/checkpoints")
+            else "events"
+            if tail.endswith("/events")
+            else "file"
+            if "/files/" in r.path
+            else "job"
+        )
         kinds[kind] = kinds.get(kind, 0) + 1
     order = ["list", "ckpt", "job", "events", "file"]
     parts = " + ".join(f"{kinds[k]} {k}" for k in order if k in kinds) or "none"
@@ -308,8 +403,11 @@ def ours_answer(content: dict[str, Any]) -> Answer:
     if not isinstance(winner, dict) or not isinstance(winner.get("best_checkpoint"), dict):
         raise BenchError(f"{TOOL} returned no winner: {json.dumps(content)[:500]}")
     best = winner["best_checkpoint"]
-    per_job = {e["job_id"]: e["best_checkpoint"]["id"] for e in content.get("leaderboard") or []
-               if isinstance(e, dict) and isinstance(e.get("best_checkpoint"), dict)}
+    per_job = {
+        e["job_id"]: e["best_checkpoint"]["id"]
+        for e in content.get("leaderboard") or []
+        if isinstance(e, dict) and isinstance(e.get("best_checkpoint"), dict)
+    }
     value = winner.get("value")
     if value is None:
         value = best.get("metrics", {}).get(winner.get("metric") or "full_valid_loss", float("nan"))
@@ -381,8 +479,9 @@ async def critical_path(
     params = {"limit": "100", **{f"metadata[{k}]": v for k, v in (metadata or {}).items()}}
     with fake.counting(run):
         start = time.perf_counter()
-        async with httpx2.AsyncClient(base_url=fake.base_url, headers={"Authorization": f"Bearer {BENCH_KEY}"},
-                                      timeout=30.0) as http:
+        async with httpx2.AsyncClient(
+            base_url=fake.base_url, headers={"Authorization": f"Bearer {BENCH_KEY}"}, timeout=30.0
+        ) as http:
 
             async def get(path: str, query: dict[str, str]) -> tuple[dict[str, Any], int]:
                 response = await http.get(path, params=query)
@@ -401,8 +500,11 @@ async def critical_path(
                     query = {"limit": "100", "after": page["data"][-1]["id"]}
 
             def selected(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-                return [j for j in jobs if j.get("status") == "succeeded"
-                        and (suffix is None or j.get("user_provided_suffix") == suffix)]
+                return [
+                    j
+                    for j in jobs
+                    if j.get("status") == "succeeded" and (suffix is None or j.get("user_provided_suffix") == suffix)
+                ]
 
             jobs: list[dict[str, Any]] = []
             started: list[asyncio.Task[tuple[dict[str, Any], list[dict[str, Any]], int]]] = []
@@ -439,7 +541,7 @@ async def critical_path(
 # ---------------------------------------------------------------------------------------------------------------
 # The official SDK, sequentially, in its own venv
 
-SDK_WORKER = r'''
+SDK_WORKER = r"""
 import json, sys, time
 import openai
 
@@ -469,7 +571,7 @@ for line in sys.stdin:
     job_id = min(per_job, key=lambda j: per_job[j][0]) if per_job else None
     print(json.dumps({"seconds": seconds, "job_id": job_id, "best": per_job.get(job_id),
                       "per_job": {j: b[1] for j, b in per_job.items()}, "checkpoints": checkpoints}), flush=True)
-'''
+"""
 
 
 def sdk_python(given: str | None) -> str:
@@ -483,8 +585,9 @@ class SdkLoop:
     def __init__(self, python: str, base_url: str) -> None:
         env = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
         env |= {"OPENAI_API_KEY": BENCH_KEY, "OPENAI_BASE_URL": base_url}
-        self.proc = subprocess.Popen([python, "-c", SDK_WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     env=env, text=True)
+        self.proc = subprocess.Popen(
+            [python, "-c", SDK_WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True
+        )
         self.version = self._read()["openai"]
 
     def _read(self) -> dict[str, Any]:
@@ -562,9 +665,14 @@ CRITICAL_VARIANTS: dict[str, dict[str, Any]] = {
 
 async def rounds(runs: int, ours: Ours | None, fake: Fake, sdk: SdkLoop) -> Figures:
     """Round 0 warms up and is not kept; each round runs every variant once, in the same order."""
-    labels = {"ours_suffix": f"{TOOL}(suffix=) ours", "ours_metadata": f"{TOOL}(metadata=) ours",
-              "critical_suffix": "critical path, suffix", "critical_metadata": "critical path, metadata",
-              "critical_pipelined": "  (pipelined, suffix; information)", "sdk": "openai SDK loop, suffix"}
+    labels = {
+        "ours_suffix": f"{TOOL}(suffix=) ours",
+        "ours_metadata": f"{TOOL}(metadata=) ours",
+        "critical_suffix": "critical path, suffix",
+        "critical_metadata": "critical path, metadata",
+        "critical_pipelined": "  (pipelined, suffix; information)",
+        "sdk": "openai SDK loop, suffix",
+    }
     figures = Figures({key: Series(label) for key, label in labels.items() if ours or not key.startswith("ours")})
     for round_number in range(runs + 1):
         keep = round_number > 0
@@ -619,8 +727,16 @@ async def bench(args: argparse.Namespace, org: Org, fake: Fake, sdk: SdkLoop) ->
                 listed.append(await ours.call(client, "list_checkpoints", {"job_id": job_id}, Run(0.0)))
 
     figures.compile_seconds = ours.compile_seconds if ours is not None else []
-    agree = report(args, org, settings, figures, tools=tools, sdk_version=sdk.version,
-                   repeat=(first, second, repeated), listed=listed)
+    agree = report(
+        args,
+        org,
+        settings,
+        figures,
+        tools=tools,
+        sdk_version=sdk.version,
+        repeat=(first, second, repeated),
+        listed=listed,
+    )
     if ours is None:
         print(f"error: {TOOL} is not available, so ours was not measured", file=sys.stderr)
     return 0 if agree and ours is not None else 1
@@ -631,10 +747,15 @@ def agrees(figures: Figures, org: Org) -> bool:
     print("answers (winner job and checkpoint; per-job bests compared with the SDK loop's):")
     expected = Answer(org.winner_job, org.winner_checkpoint, org.winner_step, org.winner_value, {})
     agree = True
-    for key, label in (("ours_suffix", "ours, suffix"), ("ours_metadata", "ours, metadata"),
-                       ("ours_repeated", "ours, repeated"), ("sdk", "SDK loop"),
-                       ("critical_suffix", "critical path"), ("critical_metadata", "critical, metadata"),
-                       ("critical_pipelined", "critical, pipelined")):
+    for key, label in (
+        ("ours_suffix", "ours, suffix"),
+        ("ours_metadata", "ours, metadata"),
+        ("ours_repeated", "ours, repeated"),
+        ("sdk", "SDK loop"),
+        ("critical_suffix", "critical path"),
+        ("critical_metadata", "critical, metadata"),
+        ("critical_pipelined", "critical, pipelined"),
+    ):
         answer = figures.answers.get(key)
         if answer is None:
             continue
@@ -652,17 +773,28 @@ def agrees(figures: Figures, org: Org) -> bool:
 
 
 def report(
-    args: argparse.Namespace, org: Org, settings: Settings, figures: Figures, *, tools: set[str], sdk_version: str,
-    repeat: tuple[Run, Run, dict[str, Any]], listed: list[dict[str, Any]],
+    args: argparse.Namespace,
+    org: Org,
+    settings: Settings,
+    figures: Figures,
+    *,
+    tools: set[str],
+    sdk_version: str,
+    repeat: tuple[Run, Run, dict[str, Any]],
+    listed: list[dict[str, Any]],
 ) -> bool:
     """Print the figures and the goals; True when the answers agree."""
     ours = TOOL in tools
     default = " (the server's default)" if args.concurrency is None else f" (default {DEFAULT_CONCURRENCY})"
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"sweep comparison: {N_JOBS} jobs, {len(org.sweep_ids)} in the sweep ({org.sweep_checkpoints} checkpoints), "
-          f"+{args.latency_ms:g} ms per request; n={args.runs} each, interleaved, after one warm-up round")
-    print(f"  server concurrency {settings.concurrency}{default}; mcp {version('mcp')}, openai {sdk_version} "
-          f"(SDK loop); load average {load} on {os.cpu_count()} cores")
+    print(
+        f"sweep comparison: {N_JOBS} jobs, {len(org.sweep_ids)} in the sweep ({org.sweep_checkpoints} checkpoints), "
+        f"+{args.latency_ms:g} ms per request; n={args.runs} each, interleaved, after one warm-up round"
+    )
+    print(
+        f"  server concurrency {settings.concurrency}{default}; mcp {version('mcp')}, openai {sdk_version} "
+        f"(SDK loop); load average {load} on {os.cpu_count()} cores"
+    )
     if not ours:
         print(f"  NOTE: the server has no {TOOL} tool (it has {', '.join(sorted(tools))}): ours is not measured")
     print(f"  {'':<34} {'median':>7}   {'min-max':<11}  {'peak':>4}   requests at the fake (last run)")
@@ -671,12 +803,16 @@ def report(
     first, second, repeated = repeat
     first_count = figures.contents["ours_suffix"].get("upstream_requests") if ours else None
     if ours:
-        print(f"  {'repeated call, same server':<34} {1000 * second.seconds:7.0f}   {'':<11}  {second.peak:4d}   "
-              f"{breakdown(second.requests)} (first call: {breakdown(first.requests)}); upstream_requests in the "
-              f"results: {repeated.get('upstream_requests')!r} (first call: {first_count!r})")
+        print(
+            f"  {'repeated call, same server':<34} {1000 * second.seconds:7.0f}   {'':<11}  {second.peak:4d}   "
+            f"{breakdown(second.requests)} (first call: {breakdown(first.requests)}); upstream_requests in the "
+            f"results: {repeated.get('upstream_requests')!r} (first call: {first_count!r})"
+        )
     if ours and figures.compile_seconds:
-        print(f"  (not timed: the MCP client compiling its validator for {TOOL}'s output schema, once per session: "
-              f"median {1000 * statistics.median(figures.compile_seconds):.0f} ms)")
+        print(
+            f"  (not timed: the MCP client compiling its validator for {TOOL}'s output schema, once per session: "
+            f"median {1000 * statistics.median(figures.compile_seconds):.0f} ms)"
+        )
     elif ours:
         print(f"  (the MCP client's validator for {TOOL}'s output schema is compiled inside each first call)")
     agree = agrees(figures, org)
@@ -691,25 +827,45 @@ def report(
     ours_bytes = len(compact(figures.contents["ours_suffix"])) if ours else 0
     if ours:
         print(goal("upstream requests of the repeated call", str(len(second.requests)), "== 0", not second.requests))
-        print(goal("output / raw JSON needed (checkpoint + job pages)", f"{ours_bytes / raw_all:.3f}", "<= 0.5",
-                   ours_bytes <= 0.5 * raw_all))
-        print(goal("output / raw checkpoint pages alone (stricter)", f"{ours_bytes / raw_checkpoints:.3f}", "<= 0.5",
-                   ours_bytes <= 0.5 * raw_checkpoints))
+        print(
+            goal(
+                "output / raw JSON needed (checkpoint + job pages)",
+                f"{ours_bytes / raw_all:.3f}",
+                "<= 0.5",
+                ours_bytes <= 0.5 * raw_all,
+            )
+        )
+        print(
+            goal(
+                "output / raw checkpoint pages alone (stricter)",
+                f"{ours_bytes / raw_checkpoints:.3f}",
+                "<= 0.5",
+                ours_bytes <= 0.5 * raw_checkpoints,
+            )
+        )
     sdk_over_critical = figures.series["sdk"].median_ms / figures.series["critical_suffix"].median_ms
-    print(f"  (information: SDK loop / critical path {sdk_over_critical:.2f}; SDK loop / pipelined critical path "
-          f"{figures.series['sdk'].median_ms / figures.series['critical_pipelined'].median_ms:.2f})")
+    print(
+        f"  (information: SDK loop / critical path {sdk_over_critical:.2f}; SDK loop / pipelined critical path "
+        f"{figures.series['sdk'].median_ms / figures.series['critical_pipelined'].median_ms:.2f})"
+    )
 
     print(f"bytes per checkpoint, over the {count} checkpoints of the sweep (raw: the compact JSON the fake sent):")
-    print(f"  raw checkpoint pages          {raw_checkpoints / count:6.0f} B  ({raw_checkpoints} B in "
-          f"{len(org.sweep_ids)} pages); with the job list pages {raw_all / count:.0f} B ({raw_all} B)")
+    print(
+        f"  raw checkpoint pages          {raw_checkpoints / count:6.0f} B  ({raw_checkpoints} B in "
+        f"{len(org.sweep_ids)} pages); with the job list pages {raw_all / count:.0f} B ({raw_all} B)"
+    )
     if ours:
         considered = sum(e.get("checkpoints") or 0 for e in figures.contents["ours_suffix"].get("leaderboard") or [])
-        print(f"  {TOOL} structured output {ours_bytes / count:6.0f} B  ({ours_bytes} B in all; its leaderboard "
-              f"counts {considered} checkpoints)")
+        print(
+            f"  {TOOL} structured output {ours_bytes / count:6.0f} B  ({ours_bytes} B in all; its leaderboard "
+            f"counts {considered} checkpoints)"
+        )
         listed_bytes = sum(len(compact(c)) for c in listed)
         listed_count = sum(len(c.get("checkpoints") or []) for c in listed)
-        print(f"  list_checkpoints output       {listed_bytes / listed_count:6.0f} B  over the same {listed_count} "
-              f"checkpoints in {len(listed)} calls: {listed_bytes / raw_checkpoints:.2f} x raw (information)")
+        print(
+            f"  list_checkpoints output       {listed_bytes / listed_count:6.0f} B  over the same {listed_count} "
+            f"checkpoints in {len(listed)} calls: {listed_bytes / raw_checkpoints:.2f} x raw (information)"
+        )
     print(f"  (the SDK loop read {figures.sdk_checkpoints} checkpoints, the critical path {critical.checkpoints})")
     return agree
 
@@ -718,10 +874,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each (default 5)")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="added to every request (default 50)")
-    parser.add_argument("--concurrency", type=int, metavar="N",
-                        help=f"the server's concurrency setting (default: the server's, {DEFAULT_CONCURRENCY})")
-    parser.add_argument("--sdk-python", metavar="PATH",
-                        help="an interpreter that already has openai, instead of bench/.venv-openai")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help=f"the server's concurrency setting (default: the server's, {DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--sdk-python", metavar="PATH", help="an interpreter that already has openai, instead of bench/.venv-openai"
+    )
     args = parser.parse_args()
     logging.disable(logging.INFO)  # the servers' and httpx2's per-request INFO lines
     if args.runs < 1:

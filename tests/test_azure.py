@@ -58,11 +58,15 @@ def _assert_sent_as(flavour: str, requests, prefix: str) -> None:
         assert "openai-organization" not in request.headers and "openai-project" not in request.headers
 
 
-PREFIXES = {"openai": "/v1/fine_tuning/jobs", "azure": "/openai/fine_tuning/jobs",
-            "azure-v1": "/openai/v1/fine_tuning/jobs"}
+PREFIXES = {
+    "openai": "/v1/fine_tuning/jobs",
+    "azure": "/openai/fine_tuning/jobs",
+    "azure-v1": "/openai/v1/fine_tuning/jobs",
+}
 
 
 # --- the core tools, end to end, on every flavour -------------------------------------------------------------
+
 
 async def test_core_tools_on_azure_data(serve_fake_flavoured, flavour):
     with serve_fake_flavoured(azure_dataset(), flavour) as api:
@@ -112,14 +116,16 @@ async def test_list_checkpoints_after_an_azure_checkpoint_id(serve_fake_flavoure
 
 
 async def test_list_jobs_cursor_and_metadata_keep_the_api_version(serve_fake_flavoured):
-    data = FakeData(jobs=[azure_job(f"j{n}", created_at=1754000000 + n, metadata={"team": "a" if n % 2 else "b"})
-                          for n in range(5)])
+    data = FakeData(
+        jobs=[azure_job(f"j{n}", created_at=1754000000 + n, metadata={"team": "a" if n % 2 else "b"}) for n in range(5)]
+    )
     newest_a, older_a = data.jobs[3]["id"], data.jobs[1]["id"]
     with serve_fake_flavoured(data, "azure") as api:
         async with api.client() as client:
             first = (await client.call_tool("list_jobs", {"metadata": {"team": "a"}})).structured_content
-            second = (await client.call_tool(
-                "list_jobs", {"after": newest_a, "metadata": {"team": "a"}})).structured_content
+            second = (
+                await client.call_tool("list_jobs", {"after": newest_a, "metadata": {"team": "a"}})
+            ).structured_content
         (request,) = [r for r in api.upstream_requests("/fine_tuning/jobs") if "after" in r.query]
     assert [j["id"] for j in first["jobs"]] == [newest_a, older_a]
     assert [j["id"] for j in second["jobs"]] == [older_a]
@@ -142,14 +148,17 @@ async def test_bad_ids_are_refused_before_any_request_on_azure(serve_fake_flavou
 
 # --- Azure error bodies become good tool errors -------------------------------------------------------------
 
+
 async def test_unknown_job_on_azure_is_not_found_with_azure_advice(serve_fake_flavoured):
     missing = f"ftjob-{'0' * 32}"
     with serve_fake_flavoured(azure_dataset(), "azure") as api:
         async with api.client() as client:
             text = _text(await client.call_tool("best_checkpoint", {"job_id": missing}))
     assert text.startswith(f"not_found: Job {missing} was not found (HTTP 404). ")
-    assert f"The API said: \"The specified job '{missing}' was not found\" (code NotFound; target fine_tune_id; " \
-           "inner error fine_tune_not_found)." in text
+    assert (
+        f"The API said: \"The specified job '{missing}' was not found\" (code NotFound; target fine_tune_id; "
+        "inner error fine_tune_not_found)." in text
+    )
     assert "AZURE_OPENAI_ENDPOINT" in text and "organisation" not in text
     assert re.search(f"request id {UUID}", text)
 
@@ -164,7 +173,7 @@ async def test_wrong_key_on_azure_names_the_azure_variables_and_never_the_key(
             text = _text(await client.call_tool("get_job", {"job_id": DONE}))
         (request,) = api.faults.requests  # 401 is not retried
     assert request.headers["api-key"] == wrong
-    assert text.startswith("auth_failed: Azure OpenAI rejected the API key (HTTP 401). The API said: \"Access denied")
+    assert text.startswith('auth_failed: Azure OpenAI rejected the API key (HTTP 401). The API said: "Access denied')
     assert "AZURE_OPENAI_API_KEY" in text and "AZURE_OPENAI_ENDPOINT" in text and "OPENAI_ORG_ID" not in text
     assert re.search(f"request id {UUID}", text)  # the gateway's apim-request-id
     assert wrong not in text and wrong not in captured_logs.text
@@ -209,20 +218,47 @@ async def test_unsupported_api_version_is_explained(serve_fake_flavoured, flavou
 @pytest.mark.parametrize(
     ("fault", "start", "needles"),
     [
-        (Fault(status=400, body=azure_error_body(
-            "BadRequest", "Invalid value for 'limit'.", target="limit", inner_code="invalid_type",
-            details=[{"code": "RangeError", "message": "limit must be from 1 to 100"}])),
-         "invalid_argument: The API refused the request for fine-tuning jobs (HTTP 400). ",
-         ['"Invalid value for \'limit\'" (code BadRequest; target limit; inner error invalid_type; '
-          "detail: limit must be from 1 to 100)."]),
-        (Fault(status=403, body=azure_error_body("PermissionDenied", "Principal does not have access.")),
-         "permission_denied: ", ["(code PermissionDenied)", "AZURE_OPENAI_ENDPOINT"]),
-        (Fault(status=429, body=azure_error_body("429", "Requests to the Fine-tuning API have exceeded the rate "
-                                                 "limit."), headers={"retry-after": "300"}),
-         "rate_limited: ", ["exceeded the rate limit", "Wait 300 s"]),
-        (Fault(status=500, body=azure_error_body("InternalServerError", "The server had an error."), times=3,
-               headers={"retry-after-ms": "1"}),
-         "upstream_unavailable: ", ["(code InternalServerError)"]),
+        (
+            Fault(
+                status=400,
+                body=azure_error_body(
+                    "BadRequest",
+                    "Invalid value for 'limit'.",
+                    target="limit",
+                    inner_code="invalid_type",
+                    details=[{"code": "RangeError", "message": "limit must be from 1 to 100"}],
+                ),
+            ),
+            "invalid_argument: The API refused the request for fine-tuning jobs (HTTP 400). ",
+            [
+                "\"Invalid value for 'limit'\" (code BadRequest; target limit; inner error invalid_type; "
+                "detail: limit must be from 1 to 100)."
+            ],
+        ),
+        (
+            Fault(status=403, body=azure_error_body("PermissionDenied", "Principal does not have access.")),
+            "permission_denied: ",
+            ["(code PermissionDenied)", "AZURE_OPENAI_ENDPOINT"],
+        ),
+        (
+            Fault(
+                status=429,
+                body=azure_error_body("429", "Requests to the Fine-tuning API have exceeded the rate limit."),
+                headers={"retry-after": "300"},
+            ),
+            "rate_limited: ",
+            ["exceeded the rate limit", "Wait 300 s"],
+        ),
+        (
+            Fault(
+                status=500,
+                body=azure_error_body("InternalServerError", "The server had an error."),
+                times=3,
+                headers={"retry-after-ms": "1"},
+            ),
+            "upstream_unavailable: ",
+            ["(code InternalServerError)"],
+        ),
     ],
     ids=["400", "403", "429", "500"],
 )
@@ -238,14 +274,24 @@ async def test_azure_error_bodies_become_coded_tool_errors(serve_fake_flavoured,
 
 
 async def test_azure_key_is_masked_in_results_and_logs(serve_fake_flavoured, captured_logs):
-    leaky = Fault(status=500, body=azure_error_body("InternalServerError", f"gateway saw api-key {TEST_KEY}"),
-                  times=3, headers={"retry-after-ms": "1", "apim-request-id": "5d0c1a2b-0000-4000-8000-000000000001"})
+    leaky = Fault(
+        status=500,
+        body=azure_error_body("InternalServerError", f"gateway saw api-key {TEST_KEY}"),
+        times=3,
+        headers={"retry-after-ms": "1", "apim-request-id": "5d0c1a2b-0000-4000-8000-000000000001"},
+    )
     with serve_fake_flavoured(azure_dataset(), "azure") as api:
         async with api.client() as client:
-            outputs = [await client.call_tool(tool, args) for tool, args in [
-                ("list_jobs", {}), ("get_job", {"job_id": DONE}), ("list_checkpoints", {"job_id": DONE}),
-                ("best_checkpoint", {"job_id": DONE}), ("get_job", {"job_id": f"ftjob-{'1' * 32}"}),
-            ]]
+            outputs = [
+                await client.call_tool(tool, args)
+                for tool, args in [
+                    ("list_jobs", {}),
+                    ("get_job", {"job_id": DONE}),
+                    ("list_checkpoints", {"job_id": DONE}),
+                    ("best_checkpoint", {"job_id": DONE}),
+                    ("get_job", {"job_id": f"ftjob-{'1' * 32}"}),
+                ]
+            ]
             api.faults.add(leaky)
             outputs.append(await client.call_tool("get_job", {"job_id": RUNNING}))  # not read before: not cached
     assert "gateway saw api-key ***" in _text(outputs[-1])
@@ -256,13 +302,17 @@ async def test_azure_key_is_masked_in_results_and_logs(serve_fake_flavoured, cap
 
 # --- error_from_status, pure ---------------------------------------------------------------------------------
 
+
 def test_error_bodies_of_both_shapes_are_parsed():
-    azure = parse_error_body(b'{"error": {"code": "NotFound", "message": "Gone.", "target": "jobId", '
-                             b'"innererror": {"code": "JobMissing", "innererror": {"code": "JobDeleted"}}}}')
+    azure = parse_error_body(
+        b'{"error": {"code": "NotFound", "message": "Gone.", "target": "jobId", '
+        b'"innererror": {"code": "JobMissing", "innererror": {"code": "JobDeleted"}}}}'
+    )
     assert azure is not None and azure.azure_shaped
     assert (azure.code, azure.message, azure.target, azure.inner_code) == ("NotFound", "Gone.", "jobId", "JobDeleted")
-    openai = parse_error_body(b'{"error": {"message": "No.", "type": "invalid_request_error", "param": "after", '
-                              b'"code": null}}')
+    openai = parse_error_body(
+        b'{"error": {"message": "No.", "type": "invalid_request_error", "param": "after", "code": null}}'
+    )
     assert openai is not None and not openai.azure_shaped and openai.target == "after" and openai.code is None
     gateway = parse_error_body(b'{"error": {"code": "401", "message": "Access denied"}}')
     assert gateway is not None and not gateway.azure_shaped  # only the apim-request-id header says "Azure"
@@ -281,8 +331,10 @@ def test_azure_is_guessed_from_the_answer_unless_the_caller_says():
 
 
 def test_openai_error_text_is_unchanged():
-    body = (b'{"error": {"message": "Could not find fine tune: ftjob-abc", "type": "invalid_request_error", '
-            b'"param": "fine_tune_id", "code": "fine_tune_not_found"}}')
+    body = (
+        b'{"error": {"message": "Could not find fine tune: ftjob-abc", "type": "invalid_request_error", '
+        b'"param": "fine_tune_id", "code": "fine_tune_not_found"}}'
+    )
     error = error_from_status(404, body, {"x-request-id": "req_1"}, what="job ftjob-abc", attempts=1)
     assert str(error) == (
         'not_found: Job ftjob-abc was not found (HTTP 404). The API said: "Could not find fine tune: ftjob-abc". '
@@ -293,33 +345,51 @@ def test_openai_error_text_is_unchanged():
 
 # --- Settings.from_env ---------------------------------------------------------------------------------------
 
+
 def test_azure_endpoint_settings():
-    settings = Settings.from_env({"AZURE_OPENAI_ENDPOINT": " https://contoso.openai.azure.com/ ",
-                                  "AZURE_OPENAI_API_KEY": "azure-key-1"})
+    settings = Settings.from_env(
+        {"AZURE_OPENAI_ENDPOINT": " https://contoso.openai.azure.com/ ", "AZURE_OPENAI_API_KEY": "azure-key-1"}
+    )
     assert settings.base_url == "https://contoso.openai.azure.com/openai"
     assert (settings.api_key, settings.auth_header, settings.api_version) == (
-        "azure-key-1", "api-key", DEFAULT_AZURE_API_VERSION)
+        "azure-key-1",
+        "api-key",
+        DEFAULT_AZURE_API_VERSION,
+    )
     assert settings.azure is True and settings.key_env == "AZURE_OPENAI_API_KEY"
-    versioned = Settings.from_env({"AZURE_OPENAI_ENDPOINT": "https://contoso.openai.azure.com/openai",
-                                   "OPENAI_API_VERSION": "2025-04-01-preview"})
+    versioned = Settings.from_env(
+        {"AZURE_OPENAI_ENDPOINT": "https://contoso.openai.azure.com/openai", "OPENAI_API_VERSION": "2025-04-01-preview"}
+    )
     assert versioned.base_url == "https://contoso.openai.azure.com/openai"
     assert versioned.api_version == "2025-04-01-preview" and versioned.api_key is None
-    v1 = Settings.from_env({"AZURE_OPENAI_ENDPOINT": "https://contoso.openai.azure.com/openai/v1/",
-                            "OPENAI_API_VERSION": "2024-10-21", "AZURE_OPENAI_API_KEY": "k"})
+    v1 = Settings.from_env(
+        {
+            "AZURE_OPENAI_ENDPOINT": "https://contoso.openai.azure.com/openai/v1/",
+            "OPENAI_API_VERSION": "2024-10-21",
+            "AZURE_OPENAI_API_KEY": "k",
+        }
+    )
     assert v1.base_url == "https://contoso.openai.azure.com/openai/v1" and v1.api_version is None
     assert "not used: OPENAI_API_VERSION" in repr(v1)
 
 
 def test_azure_endpoint_wins_over_openai_variables_and_the_log_line_says_so():
-    env = {"OPENAI_API_KEY": "sk-openai-secret", "OPENAI_BASE_URL": "https://api.openai.com/v1",
-           "OPENAI_ORG_ID": "org-a", "OPENAI_PROJECT_ID": "proj_b",
-           "AZURE_OPENAI_ENDPOINT": "https://contoso.openai.azure.com", "AZURE_OPENAI_API_KEY": "azure-secret"}
+    env = {
+        "OPENAI_API_KEY": "sk-openai-secret",
+        "OPENAI_BASE_URL": "https://api.openai.com/v1",
+        "OPENAI_ORG_ID": "org-a",
+        "OPENAI_PROJECT_ID": "proj_b",
+        "AZURE_OPENAI_ENDPOINT": "https://contoso.openai.azure.com",
+        "AZURE_OPENAI_API_KEY": "azure-secret",
+    }
     settings = Settings.from_env(env)
     assert settings.api_key == "azure-secret" and settings.base_url == "https://contoso.openai.azure.com/openai"
     assert settings.organization is None and settings.project is None
     line = repr(settings)
-    assert "AZURE_OPENAI_ENDPOINT is set and wins; not used: OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID, " \
-           "OPENAI_PROJECT_ID" in line
+    assert (
+        "AZURE_OPENAI_ENDPOINT is set and wins; not used: OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID, "
+        "OPENAI_PROJECT_ID" in line
+    )
     assert "api_key=set (AZURE_OPENAI_API_KEY)" in line
     assert "azure-secret" not in line and "sk-openai-secret" not in line
     # an OpenAI key is never sent to Azure: without AZURE_OPENAI_API_KEY there is no key
@@ -330,26 +400,69 @@ def test_azure_endpoint_wins_over_openai_variables_and_the_log_line_says_so():
 @pytest.mark.parametrize(
     ("env", "auth_header", "expected"),
     [
-        ({"OPENAI_BASE_URL": "https://contoso.openai.azure.com/openai/v1", "AZURE_OPENAI_API_KEY": "ak",
-          "OPENAI_API_KEY": "ok"}, None, ("ak", "api-key", None, True, "AZURE_OPENAI_API_KEY")),
-        ({"OPENAI_BASE_URL": "https://contoso.cognitiveservices.azure.com/openai/v1", "OPENAI_API_KEY": "ok"},
-         None, ("ok", "Authorization", None, True, "OPENAI_API_KEY")),
-        ({"OPENAI_BASE_URL": "https://contoso.services.ai.azure.com/openai/v1", "OPENAI_API_KEY": "ok"},
-         "api-key", ("ok", "api-key", None, True, "OPENAI_API_KEY")),
-        ({"OPENAI_BASE_URL": "https://contoso.openai.azure.com/openai", "AZURE_OPENAI_API_KEY": "ak",
-          "OPENAI_API_VERSION": "2025-02-01-preview"}, None, ("ak", "api-key", "2025-02-01-preview", True,
-                                                              "AZURE_OPENAI_API_KEY")),
-        ({"OPENAI_BASE_URL": "https://openai.azure.com.example.org/v1", "AZURE_OPENAI_API_KEY": "ak",
-          "OPENAI_API_KEY": "ok"}, None, ("ok", "Authorization", None, False, "OPENAI_API_KEY")),
-        ({"OPENAI_BASE_URL": "https://gateway.example.org/openai/v1", "AZURE_OPENAI_API_KEY": "ak"}, "api-key",
-         ("ak", "api-key", None, False, "AZURE_OPENAI_API_KEY")),
-        ({"OPENAI_BASE_URL": "https://gateway.example.org/v1", "AZURE_OPENAI_API_KEY": "ak", "OPENAI_API_KEY": "ok"},
-         "api-key", ("ok", "api-key", None, False, "OPENAI_API_KEY")),
-        ({"OPENAI_API_KEY": "ok", "OPENAI_API_VERSION": "2024-10-21"}, None,
-         ("ok", "Authorization", None, False, "OPENAI_API_KEY")),
+        (
+            {
+                "OPENAI_BASE_URL": "https://contoso.openai.azure.com/openai/v1",
+                "AZURE_OPENAI_API_KEY": "ak",
+                "OPENAI_API_KEY": "ok",
+            },
+            None,
+            ("ak", "api-key", None, True, "AZURE_OPENAI_API_KEY"),
+        ),
+        (
+            {"OPENAI_BASE_URL": "https://contoso.cognitiveservices.azure.com/openai/v1", "OPENAI_API_KEY": "ok"},
+            None,
+            ("ok", "Authorization", None, True, "OPENAI_API_KEY"),
+        ),
+        (
+            {"OPENAI_BASE_URL": "https://contoso.services.ai.azure.com/openai/v1", "OPENAI_API_KEY": "ok"},
+            "api-key",
+            ("ok", "api-key", None, True, "OPENAI_API_KEY"),
+        ),
+        (
+            {
+                "OPENAI_BASE_URL": "https://contoso.openai.azure.com/openai",
+                "AZURE_OPENAI_API_KEY": "ak",
+                "OPENAI_API_VERSION": "2025-02-01-preview",
+            },
+            None,
+            ("ak", "api-key", "2025-02-01-preview", True, "AZURE_OPENAI_API_KEY"),
+        ),
+        (
+            {
+                "OPENAI_BASE_URL": "https://openai.azure.com.example.org/v1",
+                "AZURE_OPENAI_API_KEY": "ak",
+                "OPENAI_API_KEY": "ok",
+            },
+            None,
+            ("ok", "Authorization", None, False, "OPENAI_API_KEY"),
+        ),
+        (
+            {"OPENAI_BASE_URL": "https://gateway.example.org/openai/v1", "AZURE_OPENAI_API_KEY": "ak"},
+            "api-key",
+            ("ak", "api-key", None, False, "AZURE_OPENAI_API_KEY"),
+        ),
+        (
+            {"OPENAI_BASE_URL": "https://gateway.example.org/v1", "AZURE_OPENAI_API_KEY": "ak", "OPENAI_API_KEY": "ok"},
+            "api-key",
+            ("ok", "api-key", None, False, "OPENAI_API_KEY"),
+        ),
+        (
+            {"OPENAI_API_KEY": "ok", "OPENAI_API_VERSION": "2024-10-21"},
+            None,
+            ("ok", "Authorization", None, False, "OPENAI_API_KEY"),
+        ),
     ],
-    ids=["v1-azure-key", "v1-bearer", "v1-openai-key-in-api-key", "legacy-path", "lookalike-host",
-         "gateway-api-key", "gateway-prefers-openai-key", "openai-ignores-api-version"],
+    ids=[
+        "v1-azure-key",
+        "v1-bearer",
+        "v1-openai-key-in-api-key",
+        "legacy-path",
+        "lookalike-host",
+        "gateway-api-key",
+        "gateway-prefers-openai-key",
+        "openai-ignores-api-version",
+    ],
 )
 def test_base_url_surfaces(env, auth_header, expected):
     settings = Settings.from_env(env, auth_header=auth_header)
@@ -363,7 +476,12 @@ def test_flags_win_and_demo_ignores_azure():
     assert bearer.auth_header == "Authorization" and bearer.api_version == DEFAULT_AZURE_API_VERSION
     demo = Settings.from_env(env, demo=True)
     assert (demo.api_key, demo.base_url, demo.azure, demo.api_version, demo.auth_header) == (
-        None, DEMO_BASE_URL, False, None, "Authorization")
+        None,
+        DEMO_BASE_URL,
+        False,
+        None,
+        "Authorization",
+    )
 
 
 @pytest.mark.parametrize("bad", ["", "api key", "api-key:", "x\napi-key", "ключ"])
@@ -374,10 +492,12 @@ def test_auth_header_must_be_a_header_name(bad):
 
 # --- --auth-header against a fake that checks that header -----------------------------------------------------
 
+
 async def test_auth_header_flag_sends_the_bare_key_in_that_header(monkeypatch):
     job_id = "ftjob-CustomHeader000000000001"
-    data = FakeData(jobs=[job(job_id)], checkpoints={job_id: [checkpoint(job_id, s, {"train_loss": 1 / s})
-                                                               for s in (10, 20)]})
+    data = FakeData(
+        jobs=[job(job_id)], checkpoints={job_id: [checkpoint(job_id, s, {"train_loss": 1 / s}) for s in (10, 20)]}
+    )
     fake = FakeOpenAI(data, api_key=TEST_KEY, auth_header="x-api-key")
     with running_server(fake) as base_url:
         monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
@@ -403,12 +523,14 @@ async def test_auth_header_flag_sends_the_bare_key_in_that_header(monkeypatch):
 
 # --- the fake's Azure flavours themselves ---------------------------------------------------------------------
 
+
 async def test_azure_flavour_serves_events_and_file_content_with_the_api_version():
     done = DATA.jobs[0]
     fake = FakeOpenAI(azure_dataset(), api_key=TEST_KEY, flavour="azure")
     with running_server(fake, base_path="/openai") as base_url:
-        settings = Settings.from_env({"AZURE_OPENAI_ENDPOINT": base_url.removesuffix("/openai"),
-                                      "AZURE_OPENAI_API_KEY": TEST_KEY})
+        settings = Settings.from_env(
+            {"AZURE_OPENAI_ENDPOINT": base_url.removesuffix("/openai"), "AZURE_OPENAI_API_KEY": TEST_KEY}
+        )
         async with create_http_client(settings) as http:
             headers = {"api-key": TEST_KEY}
             events = await http.get(f"/fine_tuning/jobs/{DONE}/events", params={"limit": 3}, headers=headers)
@@ -420,8 +542,9 @@ async def test_azure_flavour_serves_events_and_file_content_with_the_api_version
     header, first = content.text.splitlines()[:2]
     assert header.split(",") == list(AZURE_RESULT_COLUMNS) and first.startswith("1,")
     assert missing.status_code == 404
-    assert missing.json() == {"error": {"code": "NotFound", "message": "File with id 'file-nope' was not found.",
-                                        "target": "id"}}
+    assert missing.json() == {
+        "error": {"code": "NotFound", "message": "File with id 'file-nope' was not found.", "target": "id"}
+    }
     assert [r.query["api-version"] for r in fake.requests] == [[DEFAULT_AZURE_API_VERSION]] * 3
     assert fake.requests[0].query["limit"] == ["3"]
 
@@ -446,8 +569,9 @@ async def test_azure_flavours_answer_as_azure_does():
     assert ok.status_code == 200 and ok.json()["data"][0]["id"] == RUNNING
     wrong_path = await get("azure", "/openai/v1/fine_tuning/jobs?api-version=2024-10-21")
     assert wrong_path.json() == {"error": {"code": "404", "message": "Resource not found"}}
-    bearer = await get("azure", "/openai/fine_tuning/jobs?api-version=2024-10-21",
-                       {"authorization": f"Bearer {TEST_KEY}"})
+    bearer = await get(
+        "azure", "/openai/fine_tuning/jobs?api-version=2024-10-21", {"authorization": f"Bearer {TEST_KEY}"}
+    )
     assert bearer.status_code == 401
     assert bearer.json() == {"error": {"code": "401", "message": AZURE_ACCESS_DENIED}}
     assert "x-request-id" not in bearer.headers and bearer.headers["apim-request-id"]

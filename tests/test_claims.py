@@ -39,8 +39,10 @@ JAN_1_2026 = 1_767_225_600  # 2026-01-01T00:00:00Z
 def _one_job(**fields: Any) -> FakeData:
     """One job (`fields` override the factory's) with three checkpoints."""
     body = job(JOB, **fields)
-    cps = [checkpoint(JOB, step, {"train_loss": 1 / step, "full_valid_loss": 0.3 + abs(step - 200) / 1000})
-           for step in (100, 200, 300)]
+    cps = [
+        checkpoint(JOB, step, {"train_loss": 1 / step, "full_valid_loss": 0.3 + abs(step - 200) / 1000})
+        for step in (100, 200, 300)
+    ]
     return FakeData(jobs=[body], checkpoints={JOB: cps})
 
 
@@ -49,6 +51,7 @@ def _listings(api: Any) -> list[Any]:
 
 
 # --- cache: the 5-minute settle rule -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(("finished_ago", "checkpoint_requests"), [(60, 2), (600, 1)])
 async def test_checkpoints_read_with_the_job_are_cached_only_five_minutes_after_it_finished(
@@ -69,9 +72,15 @@ async def test_checkpoints_read_with_the_job_are_cached_only_five_minutes_after_
 
 # --- cache: what every write, refresh=true, list_jobs and list_events do ------------------------------------------
 
-@pytest.mark.parametrize(("tool", "status"), [
-    ("cancel_job", "running"), ("pause_job", "running"), ("resume_job", "paused"),
-])
+
+@pytest.mark.parametrize(
+    ("tool", "status"),
+    [
+        ("cancel_job", "running"),
+        ("pause_job", "running"),
+        ("resume_job", "paused"),
+    ],
+)
 async def test_every_write_tool_drops_the_cached_compare_jobs_listing(serve_fake, tool, status):
     """README, Cache: compare_jobs' listing is "dropped at once by any write tool"."""
     data, ids = sweep_data(lrs=(0.5, 1.0))
@@ -91,17 +100,28 @@ async def test_every_write_tool_drops_the_cached_compare_jobs_listing(serve_fake
     assert [e["status"] for e in after["leaderboard"] if e["job_id"] == target] == [data.jobs[0]["status"]]
 
 
-@pytest.mark.parametrize(("tool", "args", "path_end"), [
-    ("list_jobs", {}, "/fine_tuning/jobs"),
-    ("list_jobs", {"suffix": "support-bot"}, "/fine_tuning/jobs"),
-    ("list_events", {"job_id": JOB}, "/events"),
-    ("list_events", {"job_id": JOB, "level": "info"}, "/events"),
-])
+@pytest.mark.parametrize(
+    ("tool", "args", "path_end"),
+    [
+        ("list_jobs", {}, "/fine_tuning/jobs"),
+        ("list_jobs", {"suffix": "support-bot"}, "/fine_tuning/jobs"),
+        ("list_events", {"job_id": JOB}, "/events"),
+        ("list_events", {"job_id": JOB, "level": "info"}, "/events"),
+    ],
+)
 async def test_list_jobs_and_list_events_always_read_afresh(serve_fake, tool, args, path_end):
     """README, Cache: "list_jobs and list_events always read afresh" (even for a job finished long ago)."""
     data = _one_job()
-    data.events[JOB] = [{"object": "fine_tuning.job.event", "id": fake_id("ftevent-", 1), "created_at": 1754039000,
-                         "level": "info", "message": "The job has successfully completed", "data": {}}]
+    data.events[JOB] = [
+        {
+            "object": "fine_tuning.job.event",
+            "id": fake_id("ftevent-", 1),
+            "created_at": 1754039000,
+            "level": "info",
+            "message": "The job has successfully completed",
+            "data": {},
+        }
+    ]
     with serve_fake(data) as api:
         async with api.client() as client:
             first = await client.call_tool(tool, args)
@@ -122,9 +142,16 @@ async def test_refresh_true_rereads_cached_checkpoints(serve_fake):
     assert len(api.upstream_requests("/checkpoints")) == 2 and refreshed.structured_content["count"] == 3
 
 
-@pytest.mark.parametrize(("status", "job_requests"), [
-    ("failed", 1), ("cancelled", 1), ("succeeded", 1), ("running", 2), ("paused", 2),
-])
+@pytest.mark.parametrize(
+    ("status", "job_requests"),
+    [
+        ("failed", 1),
+        ("cancelled", 1),
+        ("succeeded", 1),
+        ("running", 2),
+        ("paused", 2),
+    ],
+)
 async def test_failed_and_cancelled_jobs_are_cached_like_succeeded_ones(serve_fake, status, job_requests):
     """README, Cache: "Once a job is succeeded, failed or cancelled, ... the server keeps ... the job object"; nothing
     of a running or paused job is cached."""
@@ -137,6 +164,7 @@ async def test_failed_and_cancelled_jobs_are_cached_like_succeeded_ones(serve_fa
 
 
 # --- defaults ------------------------------------------------------------------------------------------------------
+
 
 def test_documented_defaults():
     """README, Configuration and Cache: listing reused 60 s, job objects 600 s, 8 requests in flight, result files
@@ -161,26 +189,44 @@ def test_a_result_file_over_64_mib_is_not_cached_and_one_at_the_cap_is():
 
 # --- list_events: the level scan limit -----------------------------------------------------------------------------
 
+
 async def test_list_events_with_a_level_scans_at_most_1000_events(serve_fake):
     """README, list_events: "level filters on the server, scanning up to 1,000 events; page with after"."""
-    error = {"object": "fine_tuning.job.event", "id": fake_id("ftevent-", 0), "created_at": 1754036000,
-             "level": "error", "message": "The oldest event: an error", "data": {}}
-    infos = [{"object": "fine_tuning.job.event", "id": fake_id("ftevent-", i), "created_at": 1754036000 + i,
-              "level": "info", "message": f"Step {i}", "data": {}} for i in range(1, 1002)]
+    error = {
+        "object": "fine_tuning.job.event",
+        "id": fake_id("ftevent-", 0),
+        "created_at": 1754036000,
+        "level": "error",
+        "message": "The oldest event: an error",
+        "data": {},
+    }
+    infos = [
+        {
+            "object": "fine_tuning.job.event",
+            "id": fake_id("ftevent-", i),
+            "created_at": 1754036000 + i,
+            "level": "info",
+            "message": f"Step {i}",
+            "data": {},
+        }
+        for i in range(1, 1002)
+    ]
     data = _one_job()
     data.events[JOB] = [error, *infos]
     with serve_fake(data) as api:
         async with api.client() as client:
             out = (await client.call_tool("list_events", {"job_id": JOB, "level": "error"})).structured_content
             scanned_pages = api.upstream_requests("/events")
-            rest = (await client.call_tool(
-                "list_events", {"job_id": JOB, "level": "error", "after": out["next_after"]})).structured_content
+            rest = (
+                await client.call_tool("list_events", {"job_id": JOB, "level": "error", "after": out["next_after"]})
+            ).structured_content
     assert out["events"] == [] and out["scanned"] == 1000 and out["has_more"] is True
     assert len(scanned_pages) == 10 and all(r.query["limit"] == ["100"] for r in scanned_pages)
     assert [e["message"] for e in rest["events"]] == ["The oldest event: an error"] and rest["scanned"] == 2
 
 
 # --- concurrency: the job and its first checkpoint page ------------------------------------------------------------
+
 
 class OverlapGate:
     """ASGI wrapper that records the most requests in flight (`peak`) and holds each request until `wait_for` are in
@@ -234,6 +280,7 @@ async def test_the_job_and_its_first_checkpoint_page_are_read_concurrently():
 
 # --- compare_jobs: status ------------------------------------------------------------------------------------------
 
+
 async def test_compare_jobs_status_any_includes_running_jobs_and_job_ids_ignore_status(serve_fake):
     """README, compare_jobs: "status defaulting to succeeded; "any" for all"; with job_ids the status filter does not
     apply (it is one of the filter arguments)."""
@@ -243,8 +290,9 @@ async def test_compare_jobs_status_any_includes_running_jobs_and_job_ids_ignore_
     with serve_fake(data) as api:
         async with api.client() as client:
             default = (await client.call_tool("compare_jobs", {"suffix": "lr-sweep"})).structured_content
-            any_status = (await client.call_tool(
-                "compare_jobs", {"suffix": "lr-sweep", "status": "any"})).structured_content
+            any_status = (
+                await client.call_tool("compare_jobs", {"suffix": "lr-sweep", "status": "any"})
+            ).structured_content
             by_ids = [
                 (await client.call_tool("compare_jobs", {"job_ids": [running, done], **extra})).structured_content
                 for extra in ({}, {"status": "succeeded"}, {"status": "failed"})
@@ -256,6 +304,7 @@ async def test_compare_jobs_status_any_includes_running_jobs_and_job_ids_ignore_
 
 
 # --- dates: no offset means UTC ------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def far_from_utc() -> Iterator[None]:
@@ -281,23 +330,33 @@ async def test_created_after_without_an_offset_means_utc(serve_fake):
     with serve_fake(data) as api:
         async with api.client() as client:
             found = {
-                created_after: [j["id"] for j in (await client.call_tool(
-                    "list_jobs", {"created_after": created_after})).structured_content["jobs"]]
-                for created_after in ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00", "2026-01-01",
-                                      "2026-01-01T09:00:00+09:00")
+                created_after: [
+                    j["id"]
+                    for j in (await client.call_tool("list_jobs", {"created_after": created_after})).structured_content[
+                        "jobs"
+                    ]
+                ]
+                for created_after in (
+                    "2026-01-01T00:00:00Z",
+                    "2026-01-01T00:00:00",
+                    "2026-01-01",
+                    "2026-01-01T09:00:00+09:00",
+                )
             }
     assert found == {created_after: [after] for created_after in found}
 
 
 # --- HTTP: SSE responses, and one cache for every client ----------------------------------------------------------
 
+
 @pytest.mark.parametrize("stateless", [False, True])
 async def test_responses_are_sse_streams_with_and_without_sessions(stateless):
     """README, Sessions or stateless: "Responses are always SSE streams (never plain JSON)"."""
     with demo_server(stateless=stateless) as root:
         async with httpx2.AsyncClient() as http:
-            raw = await http.post(f"{root}/mcp", json=INITIALIZE,
-                                  headers={**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"})
+            raw = await http.post(
+                f"{root}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"}
+            )
     assert raw.status_code == 200
     assert raw.headers["content-type"].split(";")[0] == "text/event-stream"
     data = [line.removeprefix("data:").strip() for line in raw.text.splitlines() if line.startswith("data:")]
@@ -308,9 +367,10 @@ async def test_responses_are_sse_streams_with_and_without_sessions(stateless):
 @pytest.mark.parametrize("stateless", [False, True])
 async def test_http_clients_of_one_server_share_its_cache(serve_fake, mode, stateless):
     """README, Cache: "The cache and the concurrency bound belong to one server process: HTTP sessions share them"."""
-    with serve_fake(_one_job()) as api, serving(
-        create_app(api.settings, HttpOptions(auth_token=TOKEN, stateless=stateless))
-    ) as root:
+    with (
+        serve_fake(_one_job()) as api,
+        serving(create_app(api.settings, HttpOptions(auth_token=TOKEN, stateless=stateless))) as root,
+    ):
         async with mcp_client(root, mode) as first:
             one = await first.call_tool("best_checkpoint", {"job_id": JOB})
         made = len(api.faults.requests)

@@ -51,8 +51,12 @@ def test_bad_flags_exit_with_usage(argv, capsys):
 
 
 def test_environment_is_read_as_openai_python_names_it():
-    env = {"OPENAI_API_KEY": " sk-x ", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_ORG_ID": "org-a",
-           "OPENAI_PROJECT_ID": ""}
+    env = {
+        "OPENAI_API_KEY": " sk-x ",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "OPENAI_ORG_ID": "org-a",
+        "OPENAI_PROJECT_ID": "",
+    }
     settings = Settings.from_env(env, timeout=3.0, max_retries=None)
     assert settings.api_key == "sk-x" and settings.base_url == "http://127.0.0.1:9/v1"
     assert settings.organization == "org-a" and settings.project is None
@@ -70,8 +74,13 @@ def test_key_value_arguments_are_typed_by_the_schema():
     arguments = parse_arguments(
         ["job_id=ftjob-123", "after=ftckpt_1", "top_k=5", 'metadata={"team": "nlp"}', "goal=min"], SCHEMA
     )
-    assert arguments == {"job_id": "ftjob-123", "after": "ftckpt_1", "top_k": 5, "metadata": {"team": "nlp"},
-                         "goal": "min"}
+    assert arguments == {
+        "job_id": "ftjob-123",
+        "after": "ftckpt_1",
+        "top_k": 5,
+        "metadata": {"team": "nlp"},
+        "goal": "min",
+    }
     assert parse_arguments(["job_id=42"], SCHEMA) == {"job_id": "42"}  # a string argument stays text
 
 

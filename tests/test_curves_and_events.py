@@ -19,8 +19,15 @@ JOB = "ftjob-Curve0000000000000000000001"
 
 
 def _file(content: bytes) -> FakeFile:
-    meta = {"object": "file", "id": RESULT_FILE, "purpose": "fine-tune-results", "filename": "step_metrics.csv",
-            "bytes": len(content), "created_at": 1754040000, "status": "processed"}
+    meta = {
+        "object": "file",
+        "id": RESULT_FILE,
+        "purpose": "fine-tune-results",
+        "filename": "step_metrics.csv",
+        "bytes": len(content),
+        "created_at": 1754040000,
+        "status": "processed",
+    }
     return FakeFile(meta=meta, content=content)
 
 
@@ -28,7 +35,7 @@ def _overfitting_csv() -> bytes:
     """300 steps; train loss falls throughout; validation loss (every 10 steps) is lowest at step 150, then rises."""
     lines = ["step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy"]
     for step in range(1, 301):
-        train = 2.0 * (0.99 ** step) + 0.05
+        train = 2.0 * (0.99**step) + 0.05
         valid = f"{0.5 + ((step - 150) / 150) ** 2 * 0.3:.5f}" if step % 10 == 0 else ""
         accuracy = "0.8" if valid else ""
         lines.append(f"{step},{train:.5f},0.9,{valid},{accuracy}")
@@ -59,7 +66,11 @@ async def test_training_metrics_reads_the_whole_curve_and_finds_overfitting(serv
     assert out["renamed_columns"] == {"train_accuracy": "train_mean_token_accuracy"}
     best = out["best_validation"]
     assert (best["metric"], best["step"], best["retained"], best["nearest_retained_step"]) == (
-        "valid_loss", 150, False, 200)  # as far from 100 as from 200: a tie goes to the later step
+        "valid_loss",
+        150,
+        False,
+        200,
+    )  # as far from 100 as from 200: a tie goes to the later step
     assert out["overfitting"]["detected"] is True
     assert out["overfitting"]["validation_change"] > 0 > out["overfitting"]["train_change"]
     assert any("step 150" in f and "not kept" in f for f in out["findings"])
@@ -119,9 +130,17 @@ def _events(n: int) -> list[dict[str, Any]]:
     for i in range(n):
         level = "error" if i == 3 else ("warn" if i % 7 == 0 else "info")
         data = {"step": i, "train_loss": 1.0 / (i + 1), "total_steps": n, "nested": {"x": 1}} if i % 2 else {}
-        events.append({"object": "fine_tuning.job.event", "id": fake_id("ftevent-", i), "created_at": 1754036000 + i,
-                       "level": level, "message": f"Step {i}/{n}", "type": "metrics" if data else "message",
-                       "data": data})
+        events.append(
+            {
+                "object": "fine_tuning.job.event",
+                "id": fake_id("ftevent-", i),
+                "created_at": 1754036000 + i,
+                "level": level,
+                "message": f"Step {i}/{n}",
+                "type": "metrics" if data else "message",
+                "data": data,
+            }
+        )
     return events
 
 
@@ -131,8 +150,9 @@ async def test_list_events_newest_first_with_metrics_and_paging(serve_fake):
     with serve_fake(data) as api:
         async with api.client() as client:
             first = (await client.call_tool("list_events", {"job_id": JOB, "limit": 10})).structured_content
-            older = (await client.call_tool(
-                "list_events", {"job_id": JOB, "limit": 10, "after": first["next_after"]})).structured_content
+            older = (
+                await client.call_tool("list_events", {"job_id": JOB, "limit": 10, "after": first["next_after"]})
+            ).structured_content
             errors = (await client.call_tool("list_events", {"job_id": JOB, "level": "error"})).structured_content
     assert [e["message"] for e in first["events"]] == [f"Step {i}/30" for i in range(29, 19, -1)]
     assert first["has_more"] is True and older["events"][0]["message"] == "Step 19/30"
@@ -145,17 +165,33 @@ async def test_list_events_newest_first_with_metrics_and_paging(serve_fake):
 async def test_list_jobs_filters_and_stops_paging_at_created_after(serve_fake):
     day = 86_400
     start = 1_767_225_600  # 2026-01-01T00:00:00Z
-    jobs = [job(fake_id("ftjob-", n), created_at=start + n * day, suffix="a" if n % 2 else "b",
-                model="gpt-4.1-mini-2025-04-14" if n % 3 == 0 else "gpt-4o-mini-2024-07-18") for n in range(250)]
+    jobs = [
+        job(
+            fake_id("ftjob-", n),
+            created_at=start + n * day,
+            suffix="a" if n % 2 else "b",
+            model="gpt-4.1-mini-2025-04-14" if n % 3 == 0 else "gpt-4o-mini-2024-07-18",
+        )
+        for n in range(250)
+    ]
     with serve_fake(FakeData(jobs=jobs)) as api:
         async with api.client() as client:
-            recent = (await client.call_tool(
-                "list_jobs", {"created_after": "2026-08-29", "max_results": 1000})).structured_content
+            recent = (
+                await client.call_tool("list_jobs", {"created_after": "2026-08-29", "max_results": 1000})
+            ).structured_content
             pages_for_recent = len(api.upstream_requests("/fine_tuning/jobs"))
             api.faults.requests.clear()
-            picked = (await client.call_tool("list_jobs", {
-                "suffix": "a", "model": "GPT-4.1-mini", "created_before": "2026-01-11T00:00:00Z", "max_results": 5,
-            })).structured_content
+            picked = (
+                await client.call_tool(
+                    "list_jobs",
+                    {
+                        "suffix": "a",
+                        "model": "GPT-4.1-mini",
+                        "created_before": "2026-01-11T00:00:00Z",
+                        "max_results": 5,
+                    },
+                )
+            ).structured_content
     # 2026-08-29 is day 240: jobs 240-249 are newer; paging stops at the first older job, on the first page.
     assert [j["id"] for j in recent["jobs"]] == [jobs[n]["id"] for n in range(249, 239, -1)]
     assert recent["has_more"] is False and pages_for_recent == 1

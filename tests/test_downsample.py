@@ -15,8 +15,13 @@ Column = Sequence[float | None]
 
 
 def table(steps: Sequence[int], **columns: Column) -> ResultTable:
-    return ResultTable(steps=tuple(steps), columns={name: tuple(values) for name, values in columns.items()},
-                       renamed={}, encoding="csv", skipped_rows=0)
+    return ResultTable(
+        steps=tuple(steps),
+        columns={name: tuple(values) for name, values in columns.items()},
+        renamed={},
+        encoding="csv",
+        skipped_rows=0,
+    )
 
 
 def extremes(column: Column) -> set[int]:
@@ -128,8 +133,11 @@ def test_fill_is_lttb_so_a_second_spike_survives() -> None:
 def test_length_bounds_and_ends(n: int, points: int) -> None:
     rng = random.Random(f"rows {n} {points}")
     steps = range(1, n + 1)
-    job = table(steps, train_loss=[rng.random() for _ in steps],
-                valid_loss=[rng.random() if rng.random() < 0.2 else None for _ in steps])
+    job = table(
+        steps,
+        train_loss=[rng.random() for _ in steps],
+        valid_loss=[rng.random() if rng.random() < 0.2 else None for _ in steps],
+    )
     middle = (n + 1) // 2  # a step whose row is neither the first nor the last, for every n (n = 3: step 2, row 1)
     kept = downsample_rows(job, points, must_keep=[middle, n + 50])  # step n + 50 is not in the table
     assert len(kept) == min(points, n)
@@ -168,8 +176,11 @@ def test_must_keep_beyond_the_budget_goes_first_last_then_in_order() -> None:
 
 def test_fill_follows_the_primary_series_and_skips_its_missing_cells() -> None:
     steps = range(1, 201)
-    job = table(steps, train_loss=[2.0 - step / 200 for step in steps],
-                valid_loss=[1.0 + math.sin(step / 9) if step % 4 == 0 else None for step in steps])
+    job = table(
+        steps,
+        train_loss=[2.0 - step / 200 for step in steps],
+        valid_loss=[1.0 + math.sin(step / 9) if step % 4 == 0 else None for step in steps],
+    )
     kept = downsample_rows(job, 20)
     assert len(kept) == 20
     inner = [row for row in kept if row not in (0, 199)]

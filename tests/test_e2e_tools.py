@@ -24,8 +24,16 @@ def _sft_data(job_id: str = JOB) -> FakeData:
         360: (0.2113, 0.9412, 0.3812, 0.8890),
     }
     checkpoints = [
-        checkpoint(job_id, step, {"train_loss": tl, "train_mean_token_accuracy": ta,
-                                  "full_valid_loss": fl, "full_valid_mean_token_accuracy": fa})
+        checkpoint(
+            job_id,
+            step,
+            {
+                "train_loss": tl,
+                "train_mean_token_accuracy": ta,
+                "full_valid_loss": fl,
+                "full_valid_mean_token_accuracy": fa,
+            },
+        )
         for step, (tl, ta, fl, fa) in metrics.items()
     ]
     return FakeData(jobs=[job(job_id)], checkpoints={job_id: checkpoints})
@@ -84,8 +92,11 @@ async def test_list_checkpoints_coverage_without_validation_file(serve_fake):
     job_id = "ftjob-NoValidation0000000000001"
     data = FakeData(
         jobs=[job(job_id, validation=False)],
-        checkpoints={job_id: [checkpoint(job_id, s, {"train_loss": 1 / s, "train_mean_token_accuracy": 0.5})
-                              for s in (100, 200, 300)]},
+        checkpoints={
+            job_id: [
+                checkpoint(job_id, s, {"train_loss": 1 / s, "train_mean_token_accuracy": 0.5}) for s in (100, 200, 300)
+            ]
+        },
     )
     with serve_fake(data) as api:
         async with api.client() as client:
@@ -103,8 +114,11 @@ async def test_list_checkpoints_coverage_without_validation_file(serve_fake):
 
 async def test_failed_job_has_no_best_and_says_why(serve_fake):
     job_id = "ftjob-Hc6Tn1Qv9YpR4wKs2ZmB7dLx"
-    error = {"code": "invalid_n_examples", "message": "Training file has 6 example(s), but must have at least 10",
-             "param": "training_file"}
+    error = {
+        "code": "invalid_n_examples",
+        "message": "Training file has 6 example(s), but must have at least 10",
+        "param": "training_file",
+    }
     with serve_fake(FakeData(jobs=[job(job_id, status="failed", error=error)])) as api:
         async with api.client() as client:
             result = await client.call_tool("best_checkpoint", {"job_id": job_id})
@@ -142,18 +156,30 @@ async def test_custom_metric_needs_goal_and_unknown_metric_lists_accepted(serve_
 
 
 async def test_list_jobs_and_get_job_normalise_quirks(serve_fake):
-    dpo = job("ftjob-Zp3Kq8WmN2rT6yVb1XcL5sGh", status="running", method="dpo", validation=False,
-              created_at=1754121600, error={"code": None, "message": None, "param": None},
-              metadata={"team": "support"})
+    dpo = job(
+        "ftjob-Zp3Kq8WmN2rT6yVb1XcL5sGh",
+        status="running",
+        method="dpo",
+        validation=False,
+        created_at=1754121600,
+        error={"code": None, "message": None, "param": None},
+        metadata={"team": "support"},
+    )
     dpo["method"]["dpo"]["hyperparameters"]["beta"] = 0.1
-    failed = job("ftjob-Hc6Tn1Qv9YpR4wKs2ZmB7dLx", status="failed", created_at=1753948800, suffix=None,
-                 error={"code": "invalid_n_examples", "message": "Too few\nexamples", "param": "training_file"})
+    failed = job(
+        "ftjob-Hc6Tn1Qv9YpR4wKs2ZmB7dLx",
+        status="failed",
+        created_at=1753948800,
+        suffix=None,
+        error={"code": "invalid_n_examples", "message": "Too few\nexamples", "param": "training_file"},
+    )
     paused = job("ftjob-Paused000000000000000001", status="paused", created_at=1754000000, error={})
     with serve_fake(FakeData(jobs=[failed, dpo, job(JOB), paused])) as api:
         async with api.client() as client:
             listed = await client.call_tool("list_jobs", {"max_results": 2})
             rest = await client.call_tool(
-                "list_jobs", {"max_results": 2, "after": listed.structured_content["next_after"]})
+                "list_jobs", {"max_results": 2, "after": listed.structured_content["next_after"]}
+            )
             failed_only = await client.call_tool("list_jobs", {"status": "failed"})
             by_team = await client.call_tool("list_jobs", {"metadata": {"team": "support"}})
             detail = await client.call_tool("get_job", {"job_id": dpo["id"]})
@@ -175,6 +201,7 @@ async def test_list_jobs_and_get_job_normalise_quirks(serve_fake):
 
 # --- errors -----------------------------------------------------------------------------------------------
 
+
 def _text(result) -> str:
     assert result.is_error is True, result
     assert result.structured_content is None
@@ -193,8 +220,12 @@ async def test_not_found(serve_fake, mode):
 async def test_auth_missing_makes_no_request(serve_fake):
     with serve_fake(_sft_data()) as api:
         async with api.client(api_key=None) as client:
-            for tool, args in [("list_jobs", {}), ("get_job", {"job_id": JOB}), ("list_checkpoints", {"job_id": JOB}),
-                               ("best_checkpoint", {"job_id": JOB})]:
+            for tool, args in [
+                ("list_jobs", {}),
+                ("get_job", {"job_id": JOB}),
+                ("list_checkpoints", {"job_id": JOB}),
+                ("best_checkpoint", {"job_id": JOB}),
+            ]:
                 text = _text(await client.call_tool(tool, args))
                 assert text.startswith("auth_missing: ") and "OPENAI_API_KEY" in text
         assert api.faults.requests == []
@@ -217,10 +248,16 @@ async def test_auth_failed_never_shows_the_key(serve_fake, captured_logs):
         (Fault(status=429, headers={"retry-after-ms": "5"}, times=3), "rate_limited: ", 3),
         (Fault(status=503, headers={"retry-after-ms": "5"}, times=3), "upstream_unavailable: ", 3),
         (Fault(status=400), "invalid_argument: ", 1),
-        (Fault(status=200, body=b"<html><body>Welcome to nginx</body></html>", content_type="text/html"),
-         "bad_response: ", 1),
-        (Fault(status=200, body=b'{"object": "fine_tuning.job", "id": ', content_type="application/json"),
-         "bad_response: ", 1),
+        (
+            Fault(status=200, body=b"<html><body>Welcome to nginx</body></html>", content_type="text/html"),
+            "bad_response: ",
+            1,
+        ),
+        (
+            Fault(status=200, body=b'{"object": "fine_tuning.job", "id": ', content_type="application/json"),
+            "bad_response: ",
+            1,
+        ),
         (Fault(status=200, body=b"[1, 2]", content_type="application/json"), "bad_response: ", 1),
         (Fault(status=200, body={"object": "fine_tuning.job"}), "bad_response: ", 1),
         (Fault(status=301, body=b"", headers={"location": "https://example.invalid/v1/"}), "bad_response: ", 1),
@@ -304,8 +341,19 @@ async def test_a_server_that_ignores_the_cursor_is_bad_response_not_a_loop():
 
 
 BAD_JOB_IDS = [
-    "ftjob-../../v1/files", "ftjob-abc/def", "ftjob-abc.def", "ftjob-abc%2F", "ftjob-abc def", "ftjob-",
-    "ftjob-" + "a" * 95, "job-abc", "FTJOB-abc", "", "ftjob-abc?x=1", "ftjob-abc#", "ftjob-ä",
+    "ftjob-../../v1/files",
+    "ftjob-abc/def",
+    "ftjob-abc.def",
+    "ftjob-abc%2F",
+    "ftjob-abc def",
+    "ftjob-",
+    "ftjob-" + "a" * 95,
+    "job-abc",
+    "FTJOB-abc",
+    "",
+    "ftjob-abc?x=1",
+    "ftjob-abc#",
+    "ftjob-ä",
 ]
 
 
@@ -337,8 +385,11 @@ async def test_bad_job_ids_reach_nothing_upstream(serve_fake, tool):
         ("best_checkpoint", {"job_id": JOB, "top_k": 51}, "top_k"),
         ("best_checkpoint", {"job_id": JOB, "goal": "up"}, "goal"),
         ("best_checkpoint", {"job_id": JOB, "goal": "min"}, "goal applies only"),
-        ("best_checkpoint", {"job_id": JOB, "metric": "full_valid_loss", "goal": "max"},
-         "full_valid_loss is better when lower"),
+        (
+            "best_checkpoint",
+            {"job_id": JOB, "metric": "full_valid_loss", "goal": "max"},
+            "full_valid_loss is better when lower",
+        ),
         ("best_checkpoint", {"job_id": JOB, "metric": "a b"}, "metric"),
         ("list_checkpoints", {"job_id": JOB, "after": "../x"}, "after"),
     ],
@@ -360,13 +411,28 @@ async def test_unknown_tool_is_a_protocol_error(serve_fake):
 
 
 async def test_key_never_appears_in_results_or_logs(serve_fake, captured_logs):
-    leaky = Fault(status=500, body={"error": {"message": f"upstream proxy saw Bearer {TEST_KEY}",
-                                              "type": "server_error", "param": None, "code": None}}, times=3)
+    leaky = Fault(
+        status=500,
+        body={
+            "error": {
+                "message": f"upstream proxy saw Bearer {TEST_KEY}",
+                "type": "server_error",
+                "param": None,
+                "code": None,
+            }
+        },
+        times=3,
+    )
     with serve_fake(_sft_data()) as api:
         async with api.client(max_retries=2) as client:
             outputs = []
-            for tool, args in [("list_jobs", {}), ("get_job", {"job_id": JOB}), ("list_checkpoints", {"job_id": JOB}),
-                               ("best_checkpoint", {"job_id": JOB}), ("get_job", {"job_id": "ftjob-missing0000"})]:
+            for tool, args in [
+                ("list_jobs", {}),
+                ("get_job", {"job_id": JOB}),
+                ("list_checkpoints", {"job_id": JOB}),
+                ("best_checkpoint", {"job_id": JOB}),
+                ("get_job", {"job_id": "ftjob-missing0000"}),
+            ]:
                 outputs.append(await client.call_tool(tool, args))
             api.faults.add(leaky)
             outputs.append(await client.call_tool("get_job", {"job_id": JOB, "refresh": True}))
@@ -400,8 +466,9 @@ async def test_item_cap_truncates_and_says_how_to_continue(serve_fake):
     with serve_fake(FakeData(jobs=[job(job_id)], checkpoints={job_id: cps})) as api:
         async with api.client(page_size=10, max_items=15) as client:
             first = (await client.call_tool("list_checkpoints", {"job_id": job_id})).structured_content
-            rest = (await client.call_tool(
-                "list_checkpoints", {"job_id": job_id, "after": first["next_after"]})).structured_content
+            rest = (
+                await client.call_tool("list_checkpoints", {"job_id": job_id, "after": first["next_after"]})
+            ).structured_content
             best = (await client.call_tool("best_checkpoint", {"job_id": job_id})).structured_content
     assert first["truncated"] is True and first["count"] == 15 and first["pages_fetched"] == 2
     assert [c["step_number"] for c in first["checkpoints"]] == list(range(11, 26))
@@ -411,17 +478,19 @@ async def test_item_cap_truncates_and_says_how_to_continue(serve_fake):
 
 async def test_status_filter_scans_pages_and_continues_where_it_stopped(serve_fake):
     jobs = [job(fake_id("ftjob-", n), created_at=1750000000 + n, status="succeeded") for n in range(1200)]
-    jobs[5]["status"] = "failed"      # among the oldest: beyond the first 1,000 scanned
-    jobs[1150]["status"] = "failed"   # among the newest
+    jobs[5]["status"] = "failed"  # among the oldest: beyond the first 1,000 scanned
+    jobs[1150]["status"] = "failed"  # among the newest
     jobs[1149]["status"] = "failed"
     with serve_fake(FakeData(jobs=jobs)) as api:
         async with api.client() as client:
             first = (await client.call_tool("list_jobs", {"status": "failed", "max_results": 1})).structured_content
-            second = (await client.call_tool(
-                "list_jobs", {"status": "failed", "after": first["next_after"]})).structured_content
+            second = (
+                await client.call_tool("list_jobs", {"status": "failed", "after": first["next_after"]})
+            ).structured_content
             assert len(api.upstream_requests("/jobs")) == 1 + 10
-            third = (await client.call_tool(
-                "list_jobs", {"status": "failed", "after": second["next_after"]})).structured_content
+            third = (
+                await client.call_tool("list_jobs", {"status": "failed", "after": second["next_after"]})
+            ).structured_content
     assert [j["id"] for j in first["jobs"]] == [jobs[1150]["id"]] and first["has_more"] is True
     assert first["scanned"] == 50 and first["next_after"] == jobs[1150]["id"]
     assert [j["id"] for j in second["jobs"]] == [jobs[1149]["id"]]
@@ -433,23 +502,46 @@ async def test_status_filter_scans_pages_and_continues_where_it_stopped(serve_fa
 async def test_odd_but_valid_api_data_never_crashes_a_tool(serve_fake):
     """Quirks seen in the wild and plain junk in optional fields: every tool still answers sensibly."""
     job_id = "ftjob-Odd000000000000000000000001"
-    odd_job = job(job_id, status="paused", error={}, hyperparameters=None, method="supervised", metadata=None,
-                  created_at=10**20, finished_at="soon", trained_tokens=1.5, integrations={"wandb": 1},
-                  result_files=None, usage_metrics=None, shared_with_openai=False, eval_id="eval_1")
+    odd_job = job(
+        job_id,
+        status="paused",
+        error={},
+        hyperparameters=None,
+        method="supervised",
+        metadata=None,
+        created_at=10**20,
+        finished_at="soon",
+        trained_tokens=1.5,
+        integrations={"wandb": 1},
+        result_files=None,
+        usage_metrics=None,
+        shared_with_openai=False,
+        eval_id="eval_1",
+    )
     odd_job["method"] = "not-a-dict"
     cps = [
         checkpoint(job_id, 100, {"full_valid_loss": "NaN", "train_loss": True, "scores": {"a": 1}}),
         checkpoint(job_id, 200, {"full_valid_loss": 10**400, "train_loss": None}),
         checkpoint(job_id, 300, {"full_valid_loss": 0.5, "full_valid_mean_reward": 0.7, "extra": 3}),
-        {"object": "fine_tuning.job.checkpoint", "id": "ftckpt_NoStepNoMetrics0000000000", "created_at": None,
-         "metrics": None, "step_number": None},
+        {
+            "object": "fine_tuning.job.checkpoint",
+            "id": "ftckpt_NoStepNoMetrics0000000000",
+            "created_at": None,
+            "metrics": None,
+            "step_number": None,
+        },
     ]
     with serve_fake(FakeData(jobs=[odd_job], checkpoints={job_id: cps})) as api:
         async with api.client() as client:
-            results = {tool: await client.call_tool(tool, args) for tool, args in [
-                ("list_jobs", {}), ("get_job", {"job_id": job_id}), ("list_checkpoints", {"job_id": job_id}),
-                ("best_checkpoint", {"job_id": job_id}),
-            ]}
+            results = {
+                tool: await client.call_tool(tool, args)
+                for tool, args in [
+                    ("list_jobs", {}),
+                    ("get_job", {"job_id": job_id}),
+                    ("list_checkpoints", {"job_id": job_id}),
+                    ("best_checkpoint", {"job_id": job_id}),
+                ]
+            }
     assert not any(r.is_error for r in results.values()), {k: r.content for k, r in results.items()}
     detail = results["get_job"].structured_content
     assert detail["status"] == "paused" and detail["method"] == "supervised" and detail["finished_at"] is None

@@ -29,8 +29,14 @@ pytestmark = pytest.mark.anyio
 
 KEY = "sk-fake-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-SAMPLE_429 = {"error": {"message": "Rate limit reached for requests", "type": "requests",
-                        "param": None, "code": "rate_limit_exceeded"}}
+SAMPLE_429 = {
+    "error": {
+        "message": "Rate limit reached for requests",
+        "type": "requests",
+        "param": None,
+        "code": "rate_limit_exceeded",
+    }
+}
 
 
 @pytest.fixture
@@ -39,24 +45,43 @@ def anyio_backend() -> str:
 
 
 def make_client(app: Any, *, headers: dict[str, str] | None = AUTH) -> httpx2.AsyncClient:
-    return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://fake.test/v1",
-                              headers=headers or {})
+    return httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=app), base_url="http://fake.test/v1", headers=headers or {}
+    )
 
 
 def job(n: int, *, created_at: int | None = None, metadata: dict[str, str] | None = None) -> dict[str, Any]:
     created = 1_700_000_000 + n if created_at is None else created_at
-    return {"object": "fine_tuning.job", "id": f"ftjob-{n:024d}", "created_at": created, "status": "succeeded",
-            "metadata": metadata}
+    return {
+        "object": "fine_tuning.job",
+        "id": f"ftjob-{n:024d}",
+        "created_at": created,
+        "status": "succeeded",
+        "metadata": metadata,
+    }
 
 
 def checkpoint(job_id: str, step: int) -> dict[str, Any]:
-    return {"object": "fine_tuning.job.checkpoint", "id": f"ftckpt_{step:024d}", "created_at": 1_700_000_000 + step,
-            "fine_tuning_job_id": job_id, "step_number": step, "metrics": {"step": float(step)}}
+    return {
+        "object": "fine_tuning.job.checkpoint",
+        "id": f"ftckpt_{step:024d}",
+        "created_at": 1_700_000_000 + step,
+        "fine_tuning_job_id": job_id,
+        "step_number": step,
+        "metrics": {"step": float(step)},
+    }
 
 
 def event(n: int) -> dict[str, Any]:
-    return {"object": "fine_tuning.job.event", "id": f"ftevent-{n:024d}", "created_at": 1_700_000_000 + n,
-            "level": "info", "message": f"event {n}", "data": {}, "type": "message"}
+    return {
+        "object": "fine_tuning.job.event",
+        "id": f"ftevent-{n:024d}",
+        "created_at": 1_700_000_000 + n,
+        "level": "info",
+        "message": f"event {n}",
+        "data": {},
+        "type": "message",
+    }
 
 
 def synthetic(n_jobs: int = 25, n_checkpoints: int = 250, n_events: int = 45) -> FakeData:
@@ -67,11 +92,20 @@ def synthetic(n_jobs: int = 25, n_checkpoints: int = 250, n_events: int = 45) ->
         jobs=jobs[::-1][::2] + jobs[::-1][1::2],
         checkpoints={first: [checkpoint(first, s) for s in sorted(range(1, n_checkpoints + 1), key=lambda s: s % 7)]},
         events={first: [event(n) for n in sorted(range(n_events), key=lambda n: n % 5)]},
-        files={"file-abc": FakeFile(
-            meta={"object": "file", "id": "file-abc", "purpose": "fine-tune-results", "filename": "step_metrics.csv",
-                  "bytes": 22, "created_at": 1, "status": "processed"},
-            content=b"step,train_loss\n1,0.5\n",
-        )},
+        files={
+            "file-abc": FakeFile(
+                meta={
+                    "object": "file",
+                    "id": "file-abc",
+                    "purpose": "fine-tune-results",
+                    "filename": "step_metrics.csv",
+                    "bytes": 22,
+                    "created_at": 1,
+                    "status": "processed",
+                },
+                content=b"step,train_loss\n1,0.5\n",
+            )
+        },
     )
 
 
@@ -96,6 +130,7 @@ def assert_error(
 
 # --- lists, ordering and paging -------------------------------------------------------------
 
+
 async def test_jobs_list_newest_first_with_plain_envelope(client: httpx2.AsyncClient) -> None:
     response = await client.get("/fine_tuning/jobs", params={"limit": 100})
     assert response.status_code == 200
@@ -119,11 +154,14 @@ async def test_jobs_with_equal_created_at_keep_a_stable_order() -> None:
     assert first == second == paged
 
 
-@pytest.mark.parametrize(("path", "default"), [
-    ("/fine_tuning/jobs", 20),
-    (f"/fine_tuning/jobs/ftjob-{0:024d}/checkpoints", 10),
-    (f"/fine_tuning/jobs/ftjob-{0:024d}/events", 20),
-])
+@pytest.mark.parametrize(
+    ("path", "default"),
+    [
+        ("/fine_tuning/jobs", 20),
+        (f"/fine_tuning/jobs/ftjob-{0:024d}/checkpoints", 10),
+        (f"/fine_tuning/jobs/ftjob-{0:024d}/events", 20),
+    ],
+)
 async def test_default_limits(client: httpx2.AsyncClient, path: str, default: int) -> None:
     body = (await client.get(path)).json()
     assert len(body["data"]) == default
@@ -174,8 +212,12 @@ async def test_limit_is_clamped_to_max_page_size() -> None:
 
 @pytest.mark.parametrize("limit", ["abc", "0", "-3", "1.5", ""])
 async def test_bad_limit_is_400(client: httpx2.AsyncClient, limit: str) -> None:
-    assert_error(await client.get("/fine_tuning/jobs", params={"limit": limit}), 400, param="limit",
-                 code="invalid_type" if limit in ("abc", "1.5", "") else "integer_below_min_value")
+    assert_error(
+        await client.get("/fine_tuning/jobs", params={"limit": limit}),
+        400,
+        param="limit",
+        code="invalid_type" if limit in ("abc", "1.5", "") else "integer_below_min_value",
+    )
 
 
 async def test_unknown_after_is_400(client: httpx2.AsyncClient) -> None:
@@ -186,14 +228,17 @@ async def test_unknown_after_is_400(client: httpx2.AsyncClient) -> None:
 
 # --- metadata filter -------------------------------------------------------------------------
 
+
 async def test_metadata_filter_and_empty_string_and_null() -> None:
-    data = FakeData(jobs=[
-        job(1, metadata={"team": "nlp", "env": "prod"}),
-        job(2, metadata={"team": "nlp", "env": "dev"}),
-        job(3, metadata={"team": "nlp", "env": ""}),
-        job(4, metadata=None),
-        job(5, metadata={}),
-    ])
+    data = FakeData(
+        jobs=[
+            job(1, metadata={"team": "nlp", "env": "prod"}),
+            job(2, metadata={"team": "nlp", "env": "dev"}),
+            job(3, metadata={"team": "nlp", "env": ""}),
+            job(4, metadata=None),
+            job(5, metadata={}),
+        ]
+    )
 
     async def ids(c: httpx2.AsyncClient, query: str) -> list[int]:
         response = await c.get(f"/fine_tuning/jobs?{query}")
@@ -212,11 +257,16 @@ async def test_metadata_filter_and_empty_string_and_null() -> None:
 
 # --- errors and auth -------------------------------------------------------------------------
 
+
 async def test_not_found_envelopes(client: httpx2.AsyncClient) -> None:
     missing = "ftjob-doesnotexist000000000000"
     for suffix in ("", "/checkpoints", "/events"):
-        error = assert_error(await client.get(f"/fine_tuning/jobs/{missing}{suffix}"), 404,
-                             param="fine_tune_id", code="fine_tune_not_found")
+        error = assert_error(
+            await client.get(f"/fine_tuning/jobs/{missing}{suffix}"),
+            404,
+            param="fine_tune_id",
+            code="fine_tune_not_found",
+        )
         assert error["message"] == f"Could not find fine tune: {missing}"
     for suffix in ("", "/content"):
         error = assert_error(await client.get(f"/files/file-nope{suffix}"), 404, param="id")
@@ -260,6 +310,7 @@ async def test_no_auth_mode_accepts_anything() -> None:
 
 # --- files -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("as_base64", [False, True])
 async def test_file_metadata_and_content(as_base64: bool) -> None:
     async with make_client(FakeOpenAI(synthetic(), base64_results=as_base64)) as c:
@@ -274,11 +325,13 @@ async def test_file_metadata_and_content(as_base64: bool) -> None:
 
 # --- request recording -----------------------------------------------------------------------
 
+
 async def test_requests_are_recorded_with_decoded_query_and_lowercase_headers() -> None:
     app = FakeOpenAI(synthetic())
     async with make_client(app) as c:
-        await c.get("/fine_tuning/jobs", params={"metadata[team]": "nlp", "limit": 2},
-                    headers={"X-Stainless-Retry-Count": "0"})
+        await c.get(
+            "/fine_tuning/jobs", params={"metadata[team]": "nlp", "limit": 2}, headers={"X-Stainless-Retry-Count": "0"}
+        )
         await c.get(f"/fine_tuning/jobs/ftjob-{0:024d}/checkpoints")
     assert len(app.requests) == 2
     first = app.requests[0]
@@ -293,13 +346,15 @@ async def test_requests_are_recorded_with_decoded_query_and_lowercase_headers() 
 
 async def test_custom_base_path() -> None:
     app = FakeOpenAI(synthetic(), base_path="/openai/v1")
-    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://fake.test/openai/v1",
-                                  headers=AUTH) as c:
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=app), base_url="http://fake.test/openai/v1", headers=AUTH
+    ) as c:
         assert (await c.get("/fine_tuning/jobs")).status_code == 200
         assert (await c.get("http://fake.test/v1/fine_tuning/jobs")).status_code == 404
 
 
 # --- fault injection -------------------------------------------------------------------------
+
 
 async def test_fault_429_with_default_body_and_headers_then_recovers() -> None:
     injector = FaultInjector(FakeOpenAI(synthetic()), [Fault(429, headers={"retry-after-ms": "10"})])
@@ -342,11 +397,17 @@ async def test_fault_default_bodies_are_envelopes() -> None:
 
 async def test_fault_html_and_dict_bodies() -> None:
     html = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-    injector = FaultInjector(FakeOpenAI(synthetic()), [
-        Fault(502, body=html, content_type="text/html"),
-        Fault(400, body={"error": {"message": "custom", "type": "invalid_request_error", "param": None, "code": None}},
-              headers={"x-should-retry": "true"}),
-    ])
+    injector = FaultInjector(
+        FakeOpenAI(synthetic()),
+        [
+            Fault(502, body=html, content_type="text/html"),
+            Fault(
+                400,
+                body={"error": {"message": "custom", "type": "invalid_request_error", "param": None, "code": None}},
+                headers={"x-should-retry": "true"},
+            ),
+        ],
+    )
     async with make_client(injector) as c:
         page = await c.get("/fine_tuning/jobs")
         custom = await c.get("/fine_tuning/jobs")
@@ -377,6 +438,7 @@ def test_fault_delay_provokes_client_timeout_over_http() -> None:
 
 
 # --- real HTTP -------------------------------------------------------------------------------
+
 
 def test_running_server_serves_over_http() -> None:
     fake = FakeOpenAI(demo_data())
@@ -433,8 +495,19 @@ def csv_rows(demo: FakeData, name: str) -> list[dict[str, str]]:
 
 
 def test_demo_ids_are_well_formed(demo: FakeData) -> None:
-    assert set(DEMO_JOB_IDS) == {"support_bot", "no_validation", "dpo", "reinforcement", "failed", "running",
-                                 "paused", "cancelled", "sweep_lr_0_5", "sweep_lr_1_0", "sweep_lr_2_0"}
+    assert set(DEMO_JOB_IDS) == {
+        "support_bot",
+        "no_validation",
+        "dpo",
+        "reinforcement",
+        "failed",
+        "running",
+        "paused",
+        "cancelled",
+        "sweep_lr_0_5",
+        "sweep_lr_1_0",
+        "sweep_lr_2_0",
+    }
     assert sorted(j["id"] for j in demo.jobs) == sorted(DEMO_JOB_IDS.values())
     eight_char_ids: list[str] = []
     for j in demo.jobs:
@@ -476,8 +549,15 @@ def test_demo_support_bot_overfits_after_step_240(demo: FakeData) -> None:
     checkpoints = by_step(demo, "support_bot")
     assert [c["step_number"] for c in checkpoints] == [120, 240, 360]
     for c in checkpoints:
-        assert set(c["metrics"]) == {"step", "train_loss", "train_mean_token_accuracy", "valid_loss",
-                                     "valid_mean_token_accuracy", "full_valid_loss", "full_valid_mean_token_accuracy"}
+        assert set(c["metrics"]) == {
+            "step",
+            "train_loss",
+            "train_mean_token_accuracy",
+            "valid_loss",
+            "valid_mean_token_accuracy",
+            "full_valid_loss",
+            "full_valid_mean_token_accuracy",
+        }
     best = min(checkpoints, key=lambda c: c["metrics"]["full_valid_loss"])
     assert best["step_number"] == 240
     accuracies = [c["metrics"]["full_valid_mean_token_accuracy"] for c in checkpoints]

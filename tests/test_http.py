@@ -44,7 +44,9 @@ from .factories import checkpoint, job
 TOKEN = "mcp-test-token-4f1e9c0b7a2d"
 DEMO_JOB = DEMO_JOB_IDS["support_bot"]
 INITIALIZE = {
-    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}},
 }
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
@@ -79,6 +81,7 @@ pytestmark = pytest.mark.anyio
 
 
 # --- tool calls and authentication --------------------------------------------------------------------------------
+
 
 async def test_tool_calls_with_the_token(mode):
     with demo_server() as root:
@@ -165,10 +168,9 @@ async def test_bearer_auth_compares_the_whole_token():
 
 # --- DNS rebinding ------------------------------------------------------------------------------------------------
 
+
 async def test_wrong_host_gets_421_and_wrong_origin_403():
-    options = HttpOptions.from_env(
-        {}, allowed_hosts=["mcp.example.com"], allowed_origins=["https://app.example.com"]
-    )
+    options = HttpOptions.from_env({}, allowed_hosts=["mcp.example.com"], allowed_origins=["https://app.example.com"])
     with demo_server(allowed_hosts=options.allowed_hosts, allowed_origins=options.allowed_origins) as root:
         port = root.rsplit(":", 1)[1]
         auth = {**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"}
@@ -183,7 +185,7 @@ async def test_wrong_host_gets_421_and_wrong_origin_403():
         assert await status(Origin="https://app.example.com.evil.example") == 403
         assert await status(Origin=f"http://localhost:{port}") == 200
         assert await status(Host=f"localhost:{port}") == 200
-        assert await status(Host="mcp.example.com") == 200            # --allowed-host: bare name, any port
+        assert await status(Host="mcp.example.com") == 200  # --allowed-host: bare name, any port
         assert await status(Host="mcp.example.com:8443") == 200
         assert await status(Origin="https://app.example.com") == 200  # --allowed-origin
 
@@ -202,27 +204,33 @@ def test_allowed_hosts_and_origins_default_to_loopback_and_the_bound_address():
     assert wildcard.allowed_hosts == ["127.0.0.1:*", "localhost:*", "[::1]:*", "mcp.example.com"]
 
 
-@pytest.mark.parametrize(("value", "patterns"), [
-    ("mcp.example.com", ["mcp.example.com", "mcp.example.com:*"]),
-    ("mcp.example.com:8443", ["mcp.example.com:8443"]),
-    ("mcp.example.com:*", ["mcp.example.com:*"]),
-    ("[2001:db8::1]", ["[2001:db8::1]", "[2001:db8::1]:*"]),
-    ("[2001:db8::1]:8000", ["[2001:db8::1]:8000"]),
-])
+@pytest.mark.parametrize(
+    ("value", "patterns"),
+    [
+        ("mcp.example.com", ["mcp.example.com", "mcp.example.com:*"]),
+        ("mcp.example.com:8443", ["mcp.example.com:8443"]),
+        ("mcp.example.com:*", ["mcp.example.com:*"]),
+        ("[2001:db8::1]", ["[2001:db8::1]", "[2001:db8::1]:*"]),
+        ("[2001:db8::1]:8000", ["[2001:db8::1]:8000"]),
+    ],
+)
 def test_allowed_host_values(value, patterns):
     assert host_patterns(value) == patterns
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("https://mcp.example.com", "not a URL"),
-    ("mcp.example.com/mcp", "not a URL"),
-    ("", "not a URL"),
-    ("2001:db8::1", "in brackets"),
-    ("mcp.example.com:https", "port must be a number"),
-    ("[2001:db8::1]x", "bracketed IPv6"),
-    ("*", "only the port can be"),
-    ("*.example.com:443", "only the port can be"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("https://mcp.example.com", "not a URL"),
+        ("mcp.example.com/mcp", "not a URL"),
+        ("", "not a URL"),
+        ("2001:db8::1", "in brackets"),
+        ("mcp.example.com:https", "port must be a number"),
+        ("[2001:db8::1]x", "bracketed IPv6"),
+        ("*", "only the port can be"),
+        ("*.example.com:443", "only the port can be"),
+    ],
+)
 def test_bad_allowed_host_values(value, message):
     with pytest.raises(HttpConfigError, match=message):
         host_patterns(value)
@@ -238,6 +246,7 @@ def test_allowed_origin_values():
 
 # --- /healthz -----------------------------------------------------------------------------------------------------
 
+
 async def test_healthz_is_public_and_says_only_status_and_version():
     with demo_server() as root:
         async with httpx2.AsyncClient() as http:
@@ -249,6 +258,7 @@ async def test_healthz_is_public_and_says_only_status_and_version():
 
 # --- progress and cancellation over HTTP --------------------------------------------------------------------------
 
+
 async def test_progress_notifications_over_http(serve_fake, mode):
     job_id = "ftjob-Progress000000000000000001"
     cps = [checkpoint(job_id, step, {"train_loss": 1 / step}) for step in range(1, 251)]
@@ -257,9 +267,10 @@ async def test_progress_notifications_over_http(serve_fake, mode):
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         updates.append((progress, total, message))
 
-    with serve_fake(FakeData(jobs=[job(job_id)], checkpoints={job_id: cps})) as api, serving(
-        create_app(api.settings, HttpOptions(auth_token=TOKEN))
-    ) as root:
+    with (
+        serve_fake(FakeData(jobs=[job(job_id)], checkpoints={job_id: cps})) as api,
+        serving(create_app(api.settings, HttpOptions(auth_token=TOKEN))) as root,
+    ):
         async with mcp_client(root, mode) as client:
             result = await client.call_tool("list_checkpoints", {"job_id": job_id}, progress_callback=on_progress)
     assert result.structured_content["count"] == 250
@@ -307,6 +318,7 @@ async def test_cancelling_a_call_over_http_cancels_it_on_the_server(mode):
 
 # --- refusing to listen beyond loopback without a token -----------------------------------------------------------
 
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "localhost", "::1", "[::1]", "::ffff:127.0.0.1"])
 def test_loopback_hosts_need_no_token(host):
     assert is_loopback(host)
@@ -329,7 +341,11 @@ def _clean_env(**extra: str) -> dict[str, str]:
 def test_the_cli_refuses_to_listen_on_all_interfaces_without_a_token():
     run = subprocess.run(
         [console_script(), "--demo", "--transport", "streamable-http", "--host", "0.0.0.0", "--port", "8000"],
-        env=_clean_env(), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
     assert run.returncode == 2
     assert run.stdout == ""
@@ -338,12 +354,15 @@ def test_the_cli_refuses_to_listen_on_all_interfaces_without_a_token():
     assert "Set MCP_AUTH_TOKEN or pass --auth-token-file PATH" in lines[0]
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--port", "9000"], "--port needs --transport streamable-http"),
-    (["--transport", "streamable-http", "call", "list_jobs"], "serving flags do not apply to call"),
-    (["--host", "0.0.0.0", "call", "list_jobs"], "--host: serving flags do not apply to call"),
-    (["--transport", "streamable-http", "--port", "0"], "--port: must be a port number"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--port", "9000"], "--port needs --transport streamable-http"),
+        (["--transport", "streamable-http", "call", "list_jobs"], "serving flags do not apply to call"),
+        (["--host", "0.0.0.0", "call", "list_jobs"], "--host: serving flags do not apply to call"),
+        (["--transport", "streamable-http", "--port", "0"], "--port: must be a port number"),
+    ],
+)
 def test_http_flag_misuse_is_a_usage_error(argv, message, capsys):
     from openai_checkpoints_mcp.cli import main
 
@@ -378,6 +397,7 @@ def test_token_sources(tmp_path):
 
 # --- the real entry points in subprocesses ------------------------------------------------------------------------
 
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -391,9 +411,12 @@ def _process(argv: list[str], env: dict[str, str], root: str) -> Iterator[list[s
     Yields a list that holds the process's whole output (stdout and stderr) once it has stopped.
     """
     output: list[str] = []
-    with tempfile.TemporaryFile("w+") as log, subprocess.Popen(
-        argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, text=True
-    ) as process:
+    with (
+        tempfile.TemporaryFile("w+") as log,
+        subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, text=True
+        ) as process,
+    ):
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -424,8 +447,18 @@ async def test_the_cli_serves_http_with_a_token_file(tmp_path):
     token_file.write_text(TOKEN + "\n")
     port = _free_port()
     root = f"http://127.0.0.1:{port}"
-    argv = [console_script(), "--demo", "--transport", "streamable-http", "--port", str(port),
-            "--auth-token-file", str(token_file), "--log-level", "DEBUG"]
+    argv = [
+        console_script(),
+        "--demo",
+        "--transport",
+        "streamable-http",
+        "--port",
+        str(port),
+        "--auth-token-file",
+        str(token_file),
+        "--log-level",
+        "DEBUG",
+    ]
     with _process(argv, _clean_env(), root) as output:
         async with mcp_client(root, "legacy") as client:
             result = await client.call_tool("best_checkpoint", {"job_id": DEMO_JOB})
@@ -441,8 +474,19 @@ async def test_the_cli_serves_http_with_a_token_file(tmp_path):
 async def test_uvicorn_factory_with_workers_in_stateless_mode():
     port = _free_port()
     root = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "uvicorn", "--factory", "openai_checkpoints_mcp.http:create_app",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "openai_checkpoints_mcp.http:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+    ]
     env = _clean_env(MCP_AUTH_TOKEN=TOKEN, OPENAI_CHECKPOINTS_MCP_DEMO="1", OPENAI_CHECKPOINTS_MCP_STATELESS="1")
     with _process(argv, env, root) as output:
         results = []

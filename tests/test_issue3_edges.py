@@ -56,9 +56,13 @@ def _settings(base_url: str, **overrides: Any) -> Settings:
 
 def _finish(body: dict[str, Any]) -> None:
     """Make a running job of the fake succeed (as the API would show it afterwards)."""
-    body.update(status="succeeded", finished_at=body["created_at"] + 3800, trained_tokens=1000,
-                fine_tuned_model=f"ft:gpt-4o-mini-2024-07-18:acme-labs:{body['user_provided_suffix']}:Zz9",
-                result_files=[RESULT_FILE])
+    body.update(
+        status="succeeded",
+        finished_at=body["created_at"] + 3800,
+        trained_tokens=1000,
+        fine_tuned_model=f"ft:gpt-4o-mini-2024-07-18:acme-labs:{body['user_provided_suffix']}:Zz9",
+        result_files=[RESULT_FILE],
+    )
 
 
 # --- progress --------------------------------------------------------------------------------------------------
@@ -180,11 +184,14 @@ async def test_list_jobs_has_no_more_when_created_after_ends_the_page_right_afte
     with serve_fake(FakeData(jobs=jobs)) as api:
         async with api.client() as client:
             # Days 25-29 are on or after 2026-01-26: exactly 5 jobs, and the next one on the page is older.
-            out = (await client.call_tool(
-                "list_jobs", {"created_after": "2026-01-26", "max_results": 5})).structured_content
-            filtered = (await client.call_tool(
-                "list_jobs", {"created_after": "2026-01-26", "suffix": "support-bot", "max_results": 5}
-            )).structured_content
+            out = (
+                await client.call_tool("list_jobs", {"created_after": "2026-01-26", "max_results": 5})
+            ).structured_content
+            filtered = (
+                await client.call_tool(
+                    "list_jobs", {"created_after": "2026-01-26", "suffix": "support-bot", "max_results": 5}
+                )
+            ).structured_content
     for result in (out, filtered):
         assert [j["id"] for j in result["jobs"]] == [jobs[n]["id"] for n in range(29, 24, -1)]
         assert result["has_more"] is False and result["next_after"] is None
@@ -192,12 +199,22 @@ async def test_list_jobs_has_no_more_when_created_after_ends_the_page_right_afte
 
 async def test_list_events_by_level_has_no_more_when_nothing_else_on_the_last_page_matches(serve_fake):
     job_id = fake_id("ftjob-", 1)
-    events = [{"object": "fine_tuning.job.event", "id": fake_id("ftevent-", i), "created_at": 1754036000 + i,
-               "level": "error" if i in (7, 9) else "info", "message": f"event {i}", "data": {}} for i in range(10)]
+    events = [
+        {
+            "object": "fine_tuning.job.event",
+            "id": fake_id("ftevent-", i),
+            "created_at": 1754036000 + i,
+            "level": "error" if i in (7, 9) else "info",
+            "message": f"event {i}",
+            "data": {},
+        }
+        for i in range(10)
+    ]
     with serve_fake(FakeData(jobs=[job(job_id)], events={job_id: events})) as api:
         async with api.client() as client:
-            out = (await client.call_tool(
-                "list_events", {"job_id": job_id, "level": "error", "limit": 2})).structured_content
+            out = (
+                await client.call_tool("list_events", {"job_id": job_id, "level": "error", "limit": 2})
+            ).structured_content
     assert [e["message"] for e in out["events"]] == ["event 9", "event 7"]
     assert out["has_more"] is False and out["next_after"] is None
 
@@ -225,8 +242,9 @@ async def test_list_jobs_cursor_continuation_with_a_status_filter_has_no_gaps_or
 async def test_a_listing_of_exactly_the_scan_limit_is_complete_not_truncated(serve_fake):
     from openai_checkpoints_mcp.compare import COMPARE_SCAN_MAX_PAGES
 
-    jobs = [job(fake_id("ftjob-", n), created_at=1_760_000_000 + n, suffix="other")
-            for n in range(COMPARE_SCAN_MAX_PAGES)]
+    jobs = [
+        job(fake_id("ftjob-", n), created_at=1_760_000_000 + n, suffix="other") for n in range(COMPARE_SCAN_MAX_PAGES)
+    ]
     jobs[0]["user_provided_suffix"] = "lr-sweep"  # the oldest job, on the last page
     with serve_fake(FakeData(jobs=jobs), max_page_size=1) as api:
         async with api.client() as client:
@@ -238,8 +256,10 @@ async def test_a_listing_of_exactly_the_scan_limit_is_complete_not_truncated(ser
 async def test_the_scan_limit_is_named_as_the_cause_not_max_jobs(serve_fake):
     from openai_checkpoints_mcp.compare import COMPARE_SCAN_MAX_PAGES
 
-    jobs = [job(fake_id("ftjob-", n), created_at=1_760_000_000 + n, suffix="other")
-            for n in range(COMPARE_SCAN_MAX_PAGES + 3)]
+    jobs = [
+        job(fake_id("ftjob-", n), created_at=1_760_000_000 + n, suffix="other")
+        for n in range(COMPARE_SCAN_MAX_PAGES + 3)
+    ]
     with serve_fake(FakeData(jobs=jobs), max_page_size=1) as api:
         async with api.client() as client:
             scan = (await client.call_tool("compare_jobs", {"suffix": "lr-sweep"})).structured_content
@@ -266,8 +286,11 @@ async def test_the_result_file_of_an_unfinished_job_is_never_served_from_the_cac
     body = job(job_id, status="paused")
     body["result_files"] = [RESULT_FILE]  # a paused job that already lists a (partial) result file
     meta = {"object": "file", "id": RESULT_FILE, "purpose": "fine-tune-results", "filename": "step_metrics.csv"}
-    data = FakeData(jobs=[body], checkpoints={job_id: [checkpoint(job_id, 10, {"train_loss": 0.5})]},
-                    files={RESULT_FILE: FakeFile(meta=meta, content=_csv(10))})
+    data = FakeData(
+        jobs=[body],
+        checkpoints={job_id: [checkpoint(job_id, 10, {"train_loss": 0.5})]},
+        files={RESULT_FILE: FakeFile(meta=meta, content=_csv(10))},
+    )
     with serve_fake(data) as api:
         async with api.client() as client:
             first = (await client.call_tool("training_metrics", {"job_id": job_id})).structured_content
@@ -316,8 +339,11 @@ class FailingContinuation:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] == "http" and scope["path"].endswith("/fine_tuning/jobs")
-                and b"after=" in scope.get("query_string", b"")):
+        if (
+            scope["type"] == "http"
+            and scope["path"].endswith("/fine_tuning/jobs")
+            and b"after=" in scope.get("query_string", b"")
+        ):
             body = b'{"error": {"message": "Bad gateway.", "type": "server_error", "param": null, "code": null}}'
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
             await send({"type": "http.response.start", "status": 502, "headers": headers})
@@ -343,8 +369,10 @@ async def test_the_rationale_says_which_jobs_of_the_sweep_the_status_filter_left
         async with api.client() as client:
             out = (await client.call_tool("compare_jobs", {"suffix": "lr-sweep"})).structured_content
     assert out["jobs_compared"] == 2
-    assert ("2 other jobs of this selection were left out by status=succeeded (1 failed, 1 running); status='any' "
-            "includes them.") in out["rationale"]
+    assert (
+        "2 other jobs of this selection were left out by status=succeeded (1 failed, 1 running); status='any' "
+        "includes them."
+    ) in out["rationale"]
 
 
 def test_absurdly_large_values_do_not_break_training_metrics():

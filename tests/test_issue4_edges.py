@@ -59,13 +59,33 @@ def _raw(root: str, method: str, target: str, headers: dict[str, str | None], bo
 
 # --- auth: no path, method or spelling reaches MCP without the token ----------------------------------------------
 
-@pytest.mark.parametrize(("method", "target"), [
-    ("POST", "/mcp"), ("POST", "/mcp/"), ("POST", "//mcp"), ("POST", "/MCP"), ("POST", "/%6dcp"),
-    ("POST", "/mcp%2f"), ("POST", "/healthz/../mcp"), ("POST", "/healthz%2f..%2fmcp"), ("POST", "/./mcp"),
-    ("POST", "http://127.0.0.1/mcp"), ("POST", "/mcp?x=/healthz"), ("POST", "/healthz/"), ("POST", "/healthz;/mcp"),
-    ("GET", "/mcp"), ("DELETE", "/mcp"), ("HEAD", "/mcp"), ("OPTIONS", "/mcp"), ("PUT", "/mcp"), ("GET", "/"),
-    ("GET", "/docs"), ("GET", "/HEALTHZ"),
-])
+
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        ("POST", "/mcp"),
+        ("POST", "/mcp/"),
+        ("POST", "//mcp"),
+        ("POST", "/MCP"),
+        ("POST", "/%6dcp"),
+        ("POST", "/mcp%2f"),
+        ("POST", "/healthz/../mcp"),
+        ("POST", "/healthz%2f..%2fmcp"),
+        ("POST", "/./mcp"),
+        ("POST", "http://127.0.0.1/mcp"),
+        ("POST", "/mcp?x=/healthz"),
+        ("POST", "/healthz/"),
+        ("POST", "/healthz;/mcp"),
+        ("GET", "/mcp"),
+        ("DELETE", "/mcp"),
+        ("HEAD", "/mcp"),
+        ("OPTIONS", "/mcp"),
+        ("PUT", "/mcp"),
+        ("GET", "/"),
+        ("GET", "/docs"),
+        ("GET", "/HEALTHZ"),
+    ],
+)
 async def test_every_path_but_healthz_needs_the_token(method, target):
     body = json.dumps(INITIALIZE).encode() if method in ("POST", "PUT") else b""
     with demo_server() as root:
@@ -75,11 +95,18 @@ async def test_every_path_but_healthz_needs_the_token(method, target):
     assert b"protocolVersion" not in answer and TOKEN.encode() not in answer
 
 
-@pytest.mark.parametrize(("authorization", "expected"), [
-    (f"Bearer {TOKEN} extra", 401), (f"Bearer\t{TOKEN}", 401), (f"Token {TOKEN}", 401), (TOKEN, 401),
-    (f"Bearer {TOKEN.upper()}", 401), ("Bearer " + TOKEN[:8], 401),
-    (f"Bearer {TOKEN}\x00", 400),  # the HTTP server refuses a header with a NUL outright, before our app
-])
+@pytest.mark.parametrize(
+    ("authorization", "expected"),
+    [
+        (f"Bearer {TOKEN} extra", 401),
+        (f"Bearer\t{TOKEN}", 401),
+        (f"Token {TOKEN}", 401),
+        (TOKEN, 401),
+        (f"Bearer {TOKEN.upper()}", 401),
+        ("Bearer " + TOKEN[:8], 401),
+        (f"Bearer {TOKEN}\x00", 400),  # the HTTP server refuses a header with a NUL outright, before our app
+    ],
+)
 async def test_near_miss_tokens_get_401(authorization, expected):
     with demo_server() as root:
         status, answer = _raw(root, "POST", "/mcp", {"Authorization": authorization}, json.dumps(INITIALIZE).encode())
@@ -91,8 +118,13 @@ async def test_healthz_says_status_and_version_only_whatever_is_asked():
     with demo_server() as root:
         answers = [
             _raw(root, "GET", "/healthz", headers)
-            for headers in ({}, {"Authorization": f"Bearer {TOKEN}"}, {"Host": "evil.example"},
-                            {"Origin": "http://evil.example"}, {"Accept": "text/html"})
+            for headers in (
+                {},
+                {"Authorization": f"Bearer {TOKEN}"},
+                {"Host": "evil.example"},
+                {"Origin": "http://evil.example"},
+                {"Accept": "text/html"},
+            )
         ]
         query = _raw(root, "GET", "/healthz?verbose=1&debug=true", {})
         post = _raw(root, "POST", "/healthz", {}, b"{}")
@@ -103,20 +135,24 @@ async def test_healthz_says_status_and_version_only_whatever_is_asked():
 
 # --- DNS rebinding -------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("headers", "expected"), [
-    ({"Host": "evil.example"}, 421),
-    ({"Host": "evil.example:8000"}, 421),
-    ({"Host": "127.0.0.1.evil.example:8000"}, 421),
-    ({"Host": "localhost.evil.example:80"}, 421),
-    ({"Host": "LOCALHOST.evil.example:80"}, 421),
-    ({"Host": ""}, 421),
-    ({"Origin": "http://evil.example"}, 403),
-    ({"Origin": "http://localhost.evil.example:80"}, 403),
-    ({"Origin": "null"}, 403),
-    ({"Origin": "https://127.0.0.1.evil.example"}, 403),
-    ({"Origin": "http://127.0.0.1:1234"}, 200),
-    ({"Host": "[::1]:8000"}, 200),
-])
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Host": "evil.example"}, 421),
+        ({"Host": "evil.example:8000"}, 421),
+        ({"Host": "127.0.0.1.evil.example:8000"}, 421),
+        ({"Host": "localhost.evil.example:80"}, 421),
+        ({"Host": "LOCALHOST.evil.example:80"}, 421),
+        ({"Host": ""}, 421),
+        ({"Origin": "http://evil.example"}, 403),
+        ({"Origin": "http://localhost.evil.example:80"}, 403),
+        ({"Origin": "null"}, 403),
+        ({"Origin": "https://127.0.0.1.evil.example"}, 403),
+        ({"Origin": "http://127.0.0.1:1234"}, 200),
+        ({"Host": "[::1]:8000"}, 200),
+    ],
+)
 async def test_host_and_origin_variants(headers, expected):
     auth = {"Authorization": f"Bearer {TOKEN}"}
     with demo_server() as root:
@@ -126,18 +162,33 @@ async def test_host_and_origin_variants(headers, expected):
 
 # --- secrets --------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("shape", ["openai-message", "azure-detail", "azure-target", "redirect-location"])
 async def test_an_upstream_text_cut_at_its_limit_never_shows_part_of_the_key(serve_fake, shape, captured_logs):
     """Upstream texts are shortened (300 characters for a message, 120 for a detail, 200 for a Location): the key
     must be masked before the cut, or a key that straddles the cut shows its first characters."""
     faults = {
-        "openai-message": Fault(status=400, body={"error": {
-            "message": "x" * 280 + " " + TEST_KEY, "type": "invalid_request_error", "param": None, "code": None}}),
-        "azure-detail": Fault(status=400, body=azure_error_body(
-            "BadRequest", "Bad.", details=[{"code": "X", "message": "y" * 100 + TEST_KEY}]),
-            headers={"apim-request-id": "0f3c5b7e-6a1d-4c52-9a43-1f6f3c2b8e10"}),
-        "azure-target": Fault(status=400, body=azure_error_body("BadRequest", "Bad.", target="t" * 105 + TEST_KEY),
-                              headers={"apim-request-id": "0f3c5b7e-6a1d-4c52-9a43-1f6f3c2b8e10"}),
+        "openai-message": Fault(
+            status=400,
+            body={
+                "error": {
+                    "message": "x" * 280 + " " + TEST_KEY,
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": None,
+                }
+            },
+        ),
+        "azure-detail": Fault(
+            status=400,
+            body=azure_error_body("BadRequest", "Bad.", details=[{"code": "X", "message": "y" * 100 + TEST_KEY}]),
+            headers={"apim-request-id": "0f3c5b7e-6a1d-4c52-9a43-1f6f3c2b8e10"},
+        ),
+        "azure-target": Fault(
+            status=400,
+            body=azure_error_body("BadRequest", "Bad.", target="t" * 105 + TEST_KEY),
+            headers={"apim-request-id": "0f3c5b7e-6a1d-4c52-9a43-1f6f3c2b8e10"},
+        ),
         "redirect-location": Fault(status=302, body=b"", headers={"location": "https://h/" + "a" * 180 + TEST_KEY}),
     }
     with serve_fake(FakeData(jobs=[job(JOB)])) as api:
@@ -152,9 +203,10 @@ async def test_an_upstream_text_cut_at_its_limit_never_shows_part_of_the_key(ser
 
 
 async def test_no_key_or_token_in_the_logs_of_an_http_server_at_debug(serve_fake, captured_logs):
-    with serve_fake(FakeData(jobs=[job(JOB)])) as api, serving(
-        create_app(api.settings, HttpOptions(auth_token=TOKEN))
-    ) as root:
+    with (
+        serve_fake(FakeData(jobs=[job(JOB)])) as api,
+        serving(create_app(api.settings, HttpOptions(auth_token=TOKEN))) as root,
+    ):
         async with mcp_client(root) as client:
             await client.call_tool("get_job", {"job_id": JOB})
         async with httpx2.AsyncClient() as http:
@@ -165,9 +217,15 @@ async def test_no_key_or_token_in_the_logs_of_an_http_server_at_debug(serve_fake
 
 # --- upstream error bodies of every shape --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body", [
-    b"[" * 100_000, b'{"error": ' * 50_000, b'{"error": {"innererror": ' + b'{"innererror": ' * 50_000,
-])
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000,
+        b'{"error": ' * 50_000,
+        b'{"error": {"innererror": ' + b'{"innererror": ' * 50_000,
+    ],
+)
 def test_a_deeply_nested_error_body_is_just_not_understood(body):
     assert parse_error_body(body) is None
 
@@ -180,11 +238,23 @@ async def test_a_deeply_nested_error_body_is_still_a_coded_tool_error(serve_fake
     assert text.startswith(f"invalid_argument: The API refused the request for job {JOB} (HTTP 400)."), text
 
 
-@pytest.mark.parametrize("body", [
-    b"", b"null", b"[]", b'"oops"', b"<html>502</html>", b"\xff\xfe\x00garbage", b'{"error": null}',
-    b'{"error": []}', b'{"error": {"message": {"nested": 1}, "code": true}}', b'{"error": {"code": 12345}}',
-    b'{"message": "top-level only"}', b'{"error": {"message": "' + b"z" * 2_000_000 + b'"}}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"null",
+        b"[]",
+        b'"oops"',
+        b"<html>502</html>",
+        b"\xff\xfe\x00garbage",
+        b'{"error": null}',
+        b'{"error": []}',
+        b'{"error": {"message": {"nested": 1}, "code": true}}',
+        b'{"error": {"code": 12345}}',
+        b'{"message": "top-level only"}',
+        b'{"error": {"message": "' + b"z" * 2_000_000 + b'"}}',
+    ],
+)
 async def test_error_bodies_of_every_shape_give_coded_errors(serve_fake, body):
     with serve_fake(FakeData(jobs=[job(JOB)])) as api:
         api.faults.add(Fault(status=400, body=body, content_type="application/json"))
@@ -237,6 +307,7 @@ async def test_a_write_refused_for_its_api_version_says_so(serve_fake_flavoured)
 
 # --- a write whose first answer was lost ---------------------------------------------------------------------------
 
+
 class LoseFirstAnswer:
     """Pass requests to `app`, but swallow its answer to the first POST whose path contains `part` and send a 502
     instead, as a proxy does when the upstream answer is lost: the write happened, the client cannot know."""
@@ -254,16 +325,27 @@ class LoseFirstAnswer:
             return None
 
         await self.app(scope, receive, swallow)
-        body = json.dumps({"error": {"message": "Bad gateway.", "type": "server_error", "param": None,
-                                     "code": None}}).encode()
-        await send({"type": "http.response.start", "status": 502,
-                    "headers": [(b"content-type", b"application/json"), (b"retry-after-ms", b"1")]})
+        body = json.dumps(
+            {"error": {"message": "Bad gateway.", "type": "server_error", "param": None, "code": None}}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 502,
+                "headers": [(b"content-type", b"application/json"), (b"retry-after-ms", b"1")],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
-@pytest.mark.parametrize(("tool", "before", "after"), [
-    ("cancel_job", "running", "cancelled"), ("pause_job", "running", "paused"), ("resume_job", "paused", "queued"),
-])
+@pytest.mark.parametrize(
+    ("tool", "before", "after"),
+    [
+        ("cancel_job", "running", "cancelled"),
+        ("pause_job", "running", "paused"),
+        ("resume_job", "paused", "queued"),
+    ],
+)
 async def test_a_retried_write_whose_first_answer_was_lost_reports_that_it_happened(tool, before, after):
     fake = FakeOpenAI(FakeData(jobs=[job(JOB, status=before)]), api_key=TEST_KEY)
     upstream = LoseFirstAnswer(fake, "/" + tool.removesuffix("_job"))
@@ -308,13 +390,25 @@ async def test_write_tools_cannot_be_reached_over_http_without_the_flag(mode, st
                 headers["Mcp-Session-Id"] = init.headers["mcp-session-id"]
                 initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
                 assert (await http.post(f"{root}/mcp", json=initialized, headers=headers)).status_code == 202
-            call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                    "params": {"name": "cancel_job", "arguments": {"job_id": RUNNING_DEMO_JOB}}}
-            raw = await http.post(f"{root}/mcp", json=call,
-                                  headers={**headers, "Mcp-Method": "tools/call", "Mcp-Name": "cancel_job"})
-            after = await http.post(f"{root}/mcp", headers=headers, json={
-                "jsonrpc": "2.0", "id": 3, "method": "tools/call",
-                "params": {"name": "get_job", "arguments": {"job_id": RUNNING_DEMO_JOB}}})
+            call = {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "tools/call",
+                "params": {"name": "cancel_job", "arguments": {"job_id": RUNNING_DEMO_JOB}},
+            }
+            raw = await http.post(
+                f"{root}/mcp", json=call, headers={**headers, "Mcp-Method": "tools/call", "Mcp-Name": "cancel_job"}
+            )
+            after = await http.post(
+                f"{root}/mcp",
+                headers=headers,
+                json={
+                    "jsonrpc": "2.0",
+                    "id": 3,
+                    "method": "tools/call",
+                    "params": {"name": "get_job", "arguments": {"job_id": RUNNING_DEMO_JOB}},
+                },
+            )
     assert not names & {"cancel_job", "pause_job", "resume_job"}
     assert job["status"] == "running"  # the demo job is untouched
     assert raw.status_code == 200 and '"code":-32602' in raw.text and "Unknown tool: cancel_job" in raw.text
@@ -322,8 +416,13 @@ async def test_write_tools_cannot_be_reached_over_http_without_the_flag(mode, st
 
 
 def test_an_azure_key_never_goes_out_as_bearer_from_the_environment():
-    azure = Settings.from_env({"AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com/", "AZURE_OPENAI_API_KEY": "k",
-                               "OPENAI_API_KEY": "sk-openai"})
+    azure = Settings.from_env(
+        {
+            "AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com/",
+            "AZURE_OPENAI_API_KEY": "k",
+            "OPENAI_API_KEY": "sk-openai",
+        }
+    )
     assert (azure.api_key, azure.auth_header) == ("k", "api-key")
     v1 = Settings.from_env({"OPENAI_BASE_URL": "https://r.openai.azure.com/openai/v1/", "AZURE_OPENAI_API_KEY": "k"})
     assert (v1.api_key, v1.auth_header, v1.api_version) == ("k", "api-key", None)
@@ -331,10 +430,18 @@ def test_an_azure_key_never_goes_out_as_bearer_from_the_environment():
     assert demo.azure is False and demo.api_key is None
 
 
-@pytest.mark.parametrize(("host", "token"), [
-    ("0.0.0.0", TOKEN), ("::", TOKEN), ("", TOKEN), ("10.1.2.3", TOKEN), ("mcp.internal", TOKEN), ("127.0.0.1", None),
-    ("localhost", None),
-])
+@pytest.mark.parametrize(
+    ("host", "token"),
+    [
+        ("0.0.0.0", TOKEN),
+        ("::", TOKEN),
+        ("", TOKEN),
+        ("10.1.2.3", TOKEN),
+        ("mcp.internal", TOKEN),
+        ("127.0.0.1", None),
+        ("localhost", None),
+    ],
+)
 async def test_dns_rebinding_protection_is_applied_whatever_address_is_bound(host, token):
     """The SDK turns the protection off for a non-loopback `host` unless told: the app built for any bind address
     still answers a foreign Host with 421 and a foreign Origin with 403 (served here on 127.0.0.1). A tokenless
@@ -361,8 +468,12 @@ async def test_a_rejected_request_cannot_forge_log_lines(captured_logs):
 
 @pytest.mark.parametrize("flavour", ["azure", "azure-v1"])
 async def test_a_write_refused_with_403_on_azure_gives_azure_advice(serve_fake_flavoured, flavour):
-    denied = Fault(status=403, body=azure_error_body("PermissionDenied", "Principal does not have access."),
-                   headers={"apim-request-id": "0f3c5b7e-6a1d-4c52-9a43-1f6f3c2b8e10"}, path_contains="/cancel")
+    denied = Fault(
+        status=403,
+        body=azure_error_body("PermissionDenied", "Principal does not have access."),
+        headers={"apim-request-id": "0f3c5b7e-6a1d-4c52-9a43-1f6f3c2b8e10"},
+        path_contains="/cancel",
+    )
     with serve_fake_flavoured(azure_dataset(), flavour) as api:
         api.faults.add(denied)
         async with api.client(allow_writes=True) as client:
@@ -371,9 +482,14 @@ async def test_a_write_refused_with_403_on_azure_gives_azure_advice(serve_fake_f
     assert "AZURE_OPENAI_ENDPOINT" in text and "OPENAI_ORG_ID" not in text and "OPENAI_PROJECT_ID" not in text
 
 
-@pytest.mark.parametrize(("bound", "host_header"), [
-    ("127.0.0.2", "127.0.0.2:8000"), ("127.8.9.10", "127.8.9.10:8000"), ("::ffff:127.0.0.1", "[::ffff:127.0.0.1]:8000"),
-])
+@pytest.mark.parametrize(
+    ("bound", "host_header"),
+    [
+        ("127.0.0.2", "127.0.0.2:8000"),
+        ("127.8.9.10", "127.8.9.10:8000"),
+        ("::ffff:127.0.0.1", "[::ffff:127.0.0.1]:8000"),
+    ],
+)
 async def test_a_server_bound_to_another_loopback_address_answers_its_own_host(bound, host_header):
     """Bound to a loopback address other than 127.0.0.1 (allowed without a token), the server must accept the Host
     header its clients send for that address, as it does for any other specific bound address."""
@@ -384,10 +500,23 @@ async def test_a_server_bound_to_another_loopback_address_answers_its_own_host(b
     assert (status, still) == (200, 421)
 
 
-@pytest.mark.parametrize("host", [
-    "0.0.0.0", "::", "[::]", "0:0:0:0:0:0:0:0", "::ffff:0.0.0.0", "::ffff:10.0.0.1", "127.1", "localhost.",
-    "localhost.example.com", "127.0.0.1.nip.io", "0", " 0.0.0.0 ",
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "0.0.0.0",
+        "::",
+        "[::]",
+        "0:0:0:0:0:0:0:0",
+        "::ffff:0.0.0.0",
+        "::ffff:10.0.0.1",
+        "127.1",
+        "localhost.",
+        "localhost.example.com",
+        "127.0.0.1.nip.io",
+        "0",
+        " 0.0.0.0 ",
+    ],
+)
 def test_blank_tokens_do_not_open_non_loopback_addresses(host):
     """A whitespace token counts as none; every spelling of "all interfaces" or of another address (and any name
     that would have to be resolved) needs a real one."""
@@ -403,6 +532,7 @@ def test_loopback_spellings_need_no_token(host):
 
 # --- the CI helper fails when a check fails ------------------------------------------------------------------------
 
+
 def _helper(*args: str) -> subprocess.CompletedProcess[str]:
     script = Path(__file__).resolve().parents[1] / ".ci" / "mcp_checks.py"
     return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=60)
@@ -415,8 +545,18 @@ def _inspector_output(tmp_path: Path, result: dict[str, Any]) -> str:
 
 
 def test_the_ci_helper_fails_on_a_bad_tools_list_or_tool_result(tmp_path):
-    core = [{"name": name} for name in ("list_jobs", "get_job", "list_checkpoints", "best_checkpoint",
-                                        "compare_jobs", "training_metrics", "list_events")]
+    core = [
+        {"name": name}
+        for name in (
+            "list_jobs",
+            "get_job",
+            "list_checkpoints",
+            "best_checkpoint",
+            "compare_jobs",
+            "training_metrics",
+            "list_events",
+        )
+    ]
     assert _helper("tools-list", _inspector_output(tmp_path, {"tools": core})).returncode == 0
     missing = _helper("tools-list", _inspector_output(tmp_path, {"tools": core[1:]}))
     writes = _helper("tools-list", _inspector_output(tmp_path, {"tools": [*core, {"name": "cancel_job"}]}))
@@ -424,8 +564,12 @@ def test_the_ci_helper_fails_on_a_bad_tools_list_or_tool_result(tmp_path):
     not_json = tmp_path / "bad.json"
     not_json.write_text("Error: connection refused")
     garbage = _helper("tools-list", str(not_json))
-    for run, needle in [(missing, "lacks ['list_jobs']"), (writes, "write tools ['cancel_job']"),
-                        (error, "returned an error"), (garbage, "is not JSON")]:
+    for run, needle in [
+        (missing, "lacks ['list_jobs']"),
+        (writes, "write tools ['cancel_job']"),
+        (error, "returned an error"),
+        (garbage, "is not JSON"),
+    ]:
         assert run.returncode == 1 and needle in run.stderr, run.stderr
 
 

@@ -12,22 +12,28 @@ from openai_checkpoints_mcp.api.models import Checkpoint, Job
 
 
 def _job(job_id: str, *losses: float, metric: str = "full_valid_loss", method: str = "supervised") -> JobCandidate:
-    checkpoints = [Candidate(f"{job_id}-ck{i}", 100 * (i + 1), {metric: loss, "train_loss": 0.1})
-                   for i, loss in enumerate(losses)]
+    checkpoints = [
+        Candidate(f"{job_id}-ck{i}", 100 * (i + 1), {metric: loss, "train_loss": 0.1}) for i, loss in enumerate(losses)
+    ]
     return JobCandidate(job_id, method, checkpoints)
 
 
 def test_each_job_is_represented_by_its_best_checkpoint_and_jobs_ranked_by_it():
     board = build_leaderboard([_job("a", 0.5, 0.4, 0.45), _job("b", 0.3, 0.35), _job("c", 0.6)])
-    assert [(e.job_id, e.best.step, e.value) for e in board.ranked] == [("b", 100, 0.3), ("a", 200, 0.4),
-                                                                         ("c", 100, 0.6)]
+    assert [(e.job_id, e.best.step, e.value) for e in board.ranked] == [
+        ("b", 100, 0.3),
+        ("a", 200, 0.4),
+        ("c", 100, 0.6),
+    ]
     assert board.winner.job_id == "b" and board.unranked == []
 
 
 def test_train_only_jobs_form_their_own_group_after_validation_ones():
     board = build_leaderboard([_job("t", 0.01, metric="train_loss"), _job("v", 0.5), _job("w", 0.4)])
     assert [(g.metric, [e.job_id for e in g.entries]) for g in board.groups] == [
-        ("full_valid_loss", ["w", "v"]), ("train_loss", ["t"])]
+        ("full_valid_loss", ["w", "v"]),
+        ("train_loss", ["t"]),
+    ]
     text = leaderboard_rationale(board)
     assert text.startswith("w wins with the lowest full_valid_loss") and "ranked separately by train_loss" in text
 
@@ -36,7 +42,9 @@ def test_methods_are_not_mixed():
     board = build_leaderboard([_job("s", 0.5), _job("d", 0.1, method="dpo")])
     # Equally trusted metrics of different methods: no overall winner, and each method's best is named.
     assert [(g.method, g.metric) for g in board.groups] == [
-        ("dpo", "full_valid_loss"), ("supervised", "full_valid_loss")]
+        ("dpo", "full_valid_loss"),
+        ("supervised", "full_valid_loss"),
+    ]
     assert board.undecided and board.winner is None
     text = leaderboard_rationale(board)
     assert text.startswith("No overall winner: these jobs use different fine-tuning methods (dpo, supervised)")
@@ -53,20 +61,25 @@ def test_jobs_without_checkpoints_or_metrics_are_unranked_with_a_reason():
     odd = JobCandidate("o", "supervised", [Candidate("o1", 1, {"custom": 1.0})])
     board = build_leaderboard([empty, odd, _job("a", 0.4)])
     assert [(e.job_id, e.note) for e in board.unranked] == [
-        ("e", "no checkpoints"), ("o", "no checkpoint has any of full_valid_loss, valid_loss, train_loss")]
+        ("e", "no checkpoints"),
+        ("o", "no checkpoint has any of full_valid_loss, valid_loss, train_loss"),
+    ]
     assert "Not ranked: e: no checkpoints" in leaderboard_rationale(board)
 
 
 def test_an_explicit_metric_and_goal_and_ties():
-    jobs = [_job("a", 0.9, metric="full_valid_mean_token_accuracy"),
-            _job("b", 0.9, metric="full_valid_mean_token_accuracy")]
+    jobs = [
+        _job("a", 0.9, metric="full_valid_mean_token_accuracy"),
+        _job("b", 0.9, metric="full_valid_mean_token_accuracy"),
+    ]
     board = build_leaderboard(jobs, metric="full_valid_mean_token_accuracy")
     assert board.groups[0].goal is Goal.MAX and [e.job_id for e in board.ranked] == ["a", "b"]  # tie: listing order
     assert "tied on full_valid_mean_token_accuracy" in leaderboard_rationale(board)
     with pytest.raises(MetricChoiceError, match="goal"):
         build_leaderboard([_job("a", 1.0, metric="custom")], metric="custom")
-    custom = build_leaderboard([_job("a", 1.0, metric="custom"), _job("b", 2.0, metric="custom")],
-                               metric="custom", goal=Goal.MAX)
+    custom = build_leaderboard(
+        [_job("a", 1.0, metric="custom"), _job("b", 2.0, metric="custom")], metric="custom", goal=Goal.MAX
+    )
     assert custom.winner.job_id == "b"
 
 

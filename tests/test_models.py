@@ -98,7 +98,10 @@ def test_running_dpo_sample_job() -> None:
     assert parsed.hyperparameters is None
     assert parsed.method_type == "dpo"
     assert parsed.effective_hyperparameters == {
-        "beta": 0.1, "batch_size": "auto", "learning_rate_multiplier": "auto", "n_epochs": "auto"
+        "beta": 0.1,
+        "batch_size": "auto",
+        "learning_rate_multiplier": "auto",
+        "n_epochs": "auto",
     }
     assert parsed.error is not None
     assert parsed.error_info is None
@@ -184,7 +187,8 @@ def test_unknown_fields_are_kept() -> None:
 
 def test_unknown_checkpoint_and_event_fields_are_kept() -> None:
     assert checkpoint(object="fine_tuning.job.checkpoint", brand_new=1).model_extra == {
-        "object": "fine_tuning.job.checkpoint", "brand_new": 1
+        "object": "fine_tuning.job.checkpoint",
+        "brand_new": 1,
     }
     assert Event.model_validate({"id": "ftevent-1", "extra": [1]}).model_extra == {"extra": [1]}
 
@@ -234,15 +238,19 @@ def test_metadata_values_become_strings() -> None:
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"user_provided_suffix": "weather", "fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme:other:Ab12Cd34"},
-         "weather"),
+        (
+            {"user_provided_suffix": "weather", "fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme:other:Ab12Cd34"},
+            "weather",
+        ),
         ({"fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme:support-bot:Bx72KpQd"}, "support-bot"),
         ({"fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme::Bx72KpQd"}, None),
         ({"fine_tuned_model": "gpt-4.1-2025-04-14.ft-0123456789abcdef0123456789abcdef"}, None),
         ({"fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme"}, None),
         ({"fine_tuned_model": None}, None),
-        ({"user_provided_suffix": "", "fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:personal:drone:9atiPjeC"},
-         "drone"),
+        (
+            {"user_provided_suffix": "", "fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:personal:drone:9atiPjeC"},
+            "drone",
+        ),
     ],
 )
 def test_suffix(fields: dict[str, Any], expected: str | None) -> None:
@@ -308,8 +316,17 @@ def test_step_number_wins_over_the_step_metric() -> None:
     assert checkpoint({"step": 99.0}, step_number=100).step == 100
 
 
-@pytest.mark.parametrize(("metrics", "expected"), [({"step": 88.0}, 88), ({"step": 88}, 88), ({"step": 88.5}, None),
-                                                   ({"step": True}, None), ({}, None), (None, None)])
+@pytest.mark.parametrize(
+    ("metrics", "expected"),
+    [
+        ({"step": 88.0}, 88),
+        ({"step": 88}, 88),
+        ({"step": 88.5}, None),
+        ({"step": True}, None),
+        ({}, None),
+        (None, None),
+    ],
+)
 def test_step_falls_back_to_the_step_metric(metrics: Any, expected: int | None) -> None:
     assert checkpoint(metrics).step == expected
 

@@ -53,9 +53,23 @@ def explicit(metric: str, goal: Goal | None = None, present: set[str] | None = N
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(1, 1.0), (0.25, 0.25), (-3, -3.0), (True, None), (False, None), (math.nan, None), (math.inf, None),
-     (-math.inf, None), ("0.5", None), (None, None), ({"x": 1}, None), ([1], None), (10**400, None),
-     (-(10**400), None), (2**1023, float(2**1023))],
+    [
+        (1, 1.0),
+        (0.25, 0.25),
+        (-3, -3.0),
+        (True, None),
+        (False, None),
+        (math.nan, None),
+        (math.inf, None),
+        (-math.inf, None),
+        ("0.5", None),
+        (None, None),
+        ({"x": 1}, None),
+        ([1], None),
+        (10**400, None),
+        (-(10**400), None),
+        (2**1023, float(2**1023)),
+    ],
 )
 def test_finite_number(value: Any, expected: float | None) -> None:
     assert finite_number(value) == expected
@@ -84,7 +98,11 @@ def test_auto_order_for_loss_trained_jobs(method_type: str | None) -> None:
 
 def test_auto_order_for_reinforcement() -> None:
     assert auto_order("reinforcement") == (
-        "full_valid_loss", "full_valid_mean_reward", "valid_loss", "train_loss", "train_mean_reward"
+        "full_valid_loss",
+        "full_valid_mean_reward",
+        "valid_loss",
+        "train_loss",
+        "train_mean_reward",
     )
 
 
@@ -186,7 +204,9 @@ def test_unknown_key_is_refused_even_with_a_goal() -> None:
 
 def test_min_goal_puts_the_lowest_first() -> None:
     candidates = [
-        cand(120, full_valid_loss=0.5102), cand(240, full_valid_loss=0.3705), cand(360, full_valid_loss=0.3521)
+        cand(120, full_valid_loss=0.5102),
+        cand(240, full_valid_loss=0.3705),
+        cand(360, full_valid_loss=0.3521),
     ]
     ranking = rank(candidates, explicit("full_valid_loss"))
     assert steps(ranking) == [360, 240, 120]
@@ -196,8 +216,11 @@ def test_min_goal_puts_the_lowest_first() -> None:
 
 
 def test_max_goal_puts_the_highest_first() -> None:
-    candidates = [cand(10, full_valid_mean_reward=0.42), cand(20, full_valid_mean_reward=0.68),
-                  cand(30, full_valid_mean_reward=0.55)]
+    candidates = [
+        cand(10, full_valid_mean_reward=0.42),
+        cand(20, full_valid_mean_reward=0.68),
+        cand(30, full_valid_mean_reward=0.55),
+    ]
     ranking = rank(candidates, explicit("full_valid_mean_reward"))
     assert steps(ranking) == [20, 30, 10]
     assert ranking.decided_by == "metric"
@@ -268,44 +291,64 @@ def test_nothing_ranked() -> None:
     ("candidates", "metric", "expected_steps", "decided_by"),
     [
         pytest.param(
-            [cand(100, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.89),
-             cand(200, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.91),
-             cand(300, full_valid_loss=0.40, full_valid_mean_token_accuracy=0.99)],
-            "full_valid_loss", [200, 100, 300], "complement",
+            [
+                cand(100, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.89),
+                cand(200, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.91),
+                cand(300, full_valid_loss=0.40, full_valid_mean_token_accuracy=0.99),
+            ],
+            "full_valid_loss",
+            [200, 100, 300],
+            "complement",
             id="tied_loss_is_broken_by_higher_accuracy",
         ),
         pytest.param(
-            [cand(100, valid_mean_token_accuracy=0.9, valid_loss=0.30),
-             cand(200, valid_mean_token_accuracy=0.9, valid_loss=0.25),
-             cand(300, valid_mean_token_accuracy=0.8, valid_loss=0.01)],
-            "valid_mean_token_accuracy", [200, 100, 300], "complement",
+            [
+                cand(100, valid_mean_token_accuracy=0.9, valid_loss=0.30),
+                cand(200, valid_mean_token_accuracy=0.9, valid_loss=0.25),
+                cand(300, valid_mean_token_accuracy=0.8, valid_loss=0.01),
+            ],
+            "valid_mean_token_accuracy",
+            [200, 100, 300],
+            "complement",
             id="tied_accuracy_is_broken_by_lower_loss",
         ),
         pytest.param(
             [cand(100, train_loss=0.2), cand(200, train_loss=0.2, train_mean_token_accuracy=0.1)],
-            "train_loss", [200, 100], "complement",
+            "train_loss",
+            [200, 100],
+            "complement",
             id="tied_loss_with_a_missing_complement_loses_to_one_that_has_it",
         ),
         pytest.param(
-            [cand(300, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.9),
-             cand(100, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.9),
-             cand(200, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.9)],
-            "full_valid_loss", [100, 200, 300], "step",
+            [
+                cand(300, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.9),
+                cand(100, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.9),
+                cand(200, full_valid_loss=0.35, full_valid_mean_token_accuracy=0.9),
+            ],
+            "full_valid_loss",
+            [100, 200, 300],
+            "step",
             id="full_tie_goes_to_the_earlier_step",
         ),
         pytest.param(
             [cand(20, train_loss=0.5), cand(10, train_loss=0.5)],
-            "train_loss", [10, 20], "step",
+            "train_loss",
+            [10, 20],
+            "step",
             id="tie_without_complements_goes_to_the_earlier_step",
         ),
         pytest.param(  # rewards have no complement in the catalogue: a tie goes straight to the step
             [cand(20, full_valid_mean_reward=0.7, full_valid_loss=0.1), cand(10, full_valid_mean_reward=0.7)],
-            "full_valid_mean_reward", [10, 20], "step",
+            "full_valid_mean_reward",
+            [10, 20],
+            "step",
             id="reward_ties_go_to_the_earlier_step",
         ),
         pytest.param(
             [cand(None, train_loss=0.5), cand(7, train_loss=0.5)],
-            "train_loss", [7, None], "step",
+            "train_loss",
+            [7, None],
+            "step",
             id="tie_with_an_unknown_step_puts_it_last",
         ),
     ],
@@ -413,8 +456,9 @@ def test_winner_of_a_job_without_a_final_model_yet() -> None:
     ranking = rank(candidates, explicit("full_valid_loss"))
     early = winner_sentence(ranking, last_step=200, best_is_final=False, has_final_model=False)
     assert early.endswith("deploy this checkpoint (the job has no final model yet).")
-    latest = winner_sentence(rank(candidates[:1], explicit("full_valid_loss")), last_step=100, best_is_final=True,
-                             has_final_model=False)
+    latest = winner_sentence(
+        rank(candidates[:1], explicit("full_valid_loss")), last_step=100, best_is_final=True, has_final_model=False
+    )
     assert latest.endswith("it is the job's latest checkpoint (the job has no final model yet).")
 
 
@@ -428,8 +472,10 @@ def test_winner_that_is_the_final_model() -> None:
 
 
 def test_winner_by_complement_names_it() -> None:
-    candidates = [cand(1, valid_loss=0.3, valid_mean_token_accuracy=0.8),
-                  cand(2, valid_loss=0.3, valid_mean_token_accuracy=0.9)]
+    candidates = [
+        cand(1, valid_loss=0.3, valid_mean_token_accuracy=0.8),
+        cand(2, valid_loss=0.3, valid_mean_token_accuracy=0.9),
+    ]
     ranking = rank(candidates, explicit("valid_loss"))
     sentence = winner_sentence(ranking, last_step=2, best_is_final=True)
     assert "(tied with step 1; valid_mean_token_accuracy broke the tie)" in sentence
@@ -438,8 +484,9 @@ def test_winner_by_complement_names_it() -> None:
 def test_winner_by_step_says_the_earlier_step_wins() -> None:
     ranking = rank([cand(1, valid_loss=0.3), cand(2, valid_loss=0.3)], explicit("valid_loss"))
     sentence = winner_sentence(ranking, last_step=2, best_is_final=False)
-    assert sentence.startswith("Step 1 is best of 2 ranked checkpoints with valid_loss 0.3 "
-                               "(tied with step 2; the earlier step wins)")
+    assert sentence.startswith(
+        "Step 1 is best of 2 ranked checkpoints with valid_loss 0.3 (tied with step 2; the earlier step wins)"
+    )
 
 
 def test_single_ranked_checkpoint_is_singular() -> None:

@@ -91,8 +91,10 @@ def test_full_validation_alias() -> None:
 
 
 def test_reinforcement_columns_are_kept_as_written() -> None:
-    header = ("step,train_mean_reward,full_valid_mean_reward,pg_loss_sum,total_loss_sum,entropy_loss_sum,"
-              "completion_tokens_mean,errors/graders/triage/train_sample_parse_error_count")
+    header = (
+        "step,train_mean_reward,full_valid_mean_reward,pg_loss_sum,total_loss_sum,entropy_loss_sum,"
+        "completion_tokens_mean,errors/graders/triage/train_sample_parse_error_count"
+    )
     table = parse(f"{header}\n1,0.41,,0.12,0.2,-0.08,755.5,0\n5,0.52,0.5,0.1,0.18,-0.07,700.25,2\n")
     assert list(table.columns) == header.split(",")[1:]
     assert table.renamed == {}
@@ -101,12 +103,18 @@ def test_reinforcement_columns_are_kept_as_written() -> None:
     assert table.columns["errors/graders/triage/train_sample_parse_error_count"] == (0.0, 2.0)
 
 
-@pytest.mark.parametrize(("columns", "base64_encoded"), [(SFT_COLUMNS, False), (SFT_COLUMNS, True),
-                                                         (RFT_COLUMNS, False)])
+@pytest.mark.parametrize(
+    ("columns", "base64_encoded"), [(SFT_COLUMNS, False), (SFT_COLUMNS, True), (RFT_COLUMNS, False)]
+)
 def test_reads_the_demo_result_files(columns: list[tuple[str, str]], base64_encoded: bool) -> None:
     if columns is SFT_COLUMNS:
-        rows = loss_rows(LossCurve(2.4, 0.42, 35, 0.25, valid_start=2.2, valid_floor=0.33, valid_tau=40),
-                         steps_per_epoch=30, n_epochs=2, validation=True, seed="test")
+        rows = loss_rows(
+            LossCurve(2.4, 0.42, 35, 0.25, valid_start=2.2, valid_floor=0.33, valid_tau=40),
+            steps_per_epoch=30,
+            n_epochs=2,
+            validation=True,
+            seed="test",
+        )
     else:
         rows = reward_rows(RewardCurve(0.4, 0.8, 10, 30, 0.001), total_steps=40, eval_interval=5, seed="test")
     body = result_csv(rows, columns)
@@ -146,8 +154,9 @@ def test_blank_and_bad_cells_are_missing() -> None:
     ],
     ids=["known-text", "unknown-text", "unknown-empty", "non-finite", "trailing-comma"],
 )
-def test_which_columns_are_kept(text: str, columns: dict[str, tuple[float | None, ...]],
-                                dropped: tuple[str, ...]) -> None:
+def test_which_columns_are_kept(
+    text: str, columns: dict[str, tuple[float | None, ...]], dropped: tuple[str, ...]
+) -> None:
     table = parse(text)
     assert (table.columns, table.dropped_columns) == (columns, dropped)
 
@@ -188,8 +197,18 @@ def test_duplicated_steps_last_row_wins_and_steps_are_sorted() -> None:
 
 @pytest.mark.parametrize(
     ("step_cell", "kept_step"),
-    [("7", 7), (" 7 ", 7), ("88.0", 88), ("0", 0), ("", None), ("abc", None), ("-1", None), ("1.5", None),
-     ("nan", None), ("inf", None)],
+    [
+        ("7", 7),
+        (" 7 ", 7),
+        ("88.0", 88),
+        ("0", 0),
+        ("", None),
+        ("abc", None),
+        ("-1", None),
+        ("1.5", None),
+        ("nan", None),
+        ("inf", None),
+    ],
 )
 def test_step_cells(step_cell: str, kept_step: int | None) -> None:
     table = parse(f"step,train_loss\n{step_cell},0.5\n")
@@ -215,18 +234,34 @@ def test_header_only_file_has_no_steps() -> None:
         (b"Cg==", "the result file is empty (after base64 decoding)"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not CSV and not base64 of CSV: the body is binary data (16 bytes"),
         (gzip.compress(SAMPLE_CSV, mtime=0), "not CSV and not base64 of CSV: the body is binary data"),
-        (b"<!DOCTYPE html>\n<html><head><title>502 Bad\n Gateway</title></head><body>nginx</body></html>",
-         "not CSV and not base64 of CSV: the body is an HTML page titled '502 Bad Gateway'"),
-        (b'{"error": {"message": "No such File object: file-abc", "type": "invalid_request_error"}}',
-         "not CSV and not base64 of CSV: the body is JSON with error message 'No such File object: file-abc'"),
+        (
+            b"<!DOCTYPE html>\n<html><head><title>502 Bad\n Gateway</title></head><body>nginx</body></html>",
+            "not CSV and not base64 of CSV: the body is an HTML page titled '502 Bad Gateway'",
+        ),
+        (
+            b'{"error": {"message": "No such File object: file-abc", "type": "invalid_request_error"}}',
+            "not CSV and not base64 of CSV: the body is JSON with error message 'No such File object: file-abc'",
+        ),
         (b'{"data": []}', "not CSV and not base64 of CSV: the body is JSON: '{\"data\": []}'"),
         (b"Not Found", "not CSV and not base64 of CSV; it starts with 'Not Found'"),
         (b"epoch,train_loss\n1,0.5\n", "no step column; header was: epoch,train_loss"),
         (base64.b64encode(b"epoch,loss\n1,2\n"), "no step column (in the base64-decoded CSV); header was: epoch,loss"),
         (b"\x00step,train_loss\n", "not CSV and not base64 of CSV: the body is binary data"),
     ],
-    ids=["empty", "whitespace", "base64-of-newline", "png", "gzip", "html", "json-error", "json-other", "text",
-         "no-step-column", "base64-no-step-column", "nul"],
+    ids=[
+        "empty",
+        "whitespace",
+        "base64-of-newline",
+        "png",
+        "gzip",
+        "html",
+        "json-error",
+        "json-other",
+        "text",
+        "no-step-column",
+        "base64-no-step-column",
+        "nul",
+    ],
 )
 def test_bodies_that_are_not_result_files(body: bytes, message: str) -> None:
     with pytest.raises(ResultFileError) as caught:

@@ -71,9 +71,26 @@ def test_client_error_status_is_not_retried(status: int) -> None:
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [(400, False), (401, False), (403, False), (404, False), (407, False), (408, True), (409, True),
-     (410, False), (422, False), (428, False), (429, True), (499, False), (500, True), (501, True),
-     (502, True), (503, True), (504, True), (599, True)],
+    [
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (407, False),
+        (408, True),
+        (409, True),
+        (410, False),
+        (422, False),
+        (428, False),
+        (429, True),
+        (499, False),
+        (500, True),
+        (501, True),
+        (502, True),
+        (503, True),
+        (504, True),
+        (599, True),
+    ],
 )
 def test_is_retryable_status(status: int, expected: bool) -> None:
     assert is_retryable_status(status) is expected
@@ -201,8 +218,13 @@ def test_long_http_date_wait_is_not_retried() -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{"retry-after": "0"}, {"retry-after-ms": "0"}, {"retry-after": "-3"}, {"retry-after-ms": "-5"},
-     {"retry-after": "Fri, 01 Aug 2025 07:59:50 GMT"}],
+    [
+        {"retry-after": "0"},
+        {"retry-after-ms": "0"},
+        {"retry-after": "-3"},
+        {"retry-after-ms": "-5"},
+        {"retry-after": "Fri, 01 Aug 2025 07:59:50 GMT"},
+    ],
 )
 def test_zero_or_negative_server_wait_falls_back_to_backoff(headers: dict[str, str]) -> None:
     decision = first_failure(429, headers)
@@ -230,9 +252,7 @@ def test_backoff_without_jitter(retries_taken: int, expected: float) -> None:
     assert backoff_delay(retries_taken, rand=zero) == expected
 
 
-@pytest.mark.parametrize(
-    ("retries_taken", "expected"), [(0, 0.375), (1, 0.75), (2, 1.5), (3, 3.0), (4, 6.0), (5, 6.0)]
-)
+@pytest.mark.parametrize(("retries_taken", "expected"), [(0, 0.375), (1, 0.75), (2, 1.5), (3, 3.0), (4, 6.0), (5, 6.0)])
 def test_backoff_with_full_jitter_is_75_percent(retries_taken: int, expected: float) -> None:
     assert backoff_delay(retries_taken, rand=one) == expected
 
@@ -271,9 +291,9 @@ def test_exhausted_connection_error_is_not_retried() -> None:
 # --- whole request loops (reference table, §4.4) -----------------------------------------
 
 
-def simulate(status: int | None, headers: dict[str, str], *, max_retries: int = DEFAULT_MAX_RETRIES) -> tuple[
-    int, list[float], RetryDecision
-]:
+def simulate(
+    status: int | None, headers: dict[str, str], *, max_retries: int = DEFAULT_MAX_RETRIES
+) -> tuple[int, list[float], RetryDecision]:
     """Drive `decide` as a request loop would against a server that always fails the same way.
 
     Returns the number of attempts, the waits slept in between, and the final decision.
@@ -281,8 +301,12 @@ def simulate(status: int | None, headers: dict[str, str], *, max_retries: int = 
     waits: list[float] = []
     for retries_taken in range(max_retries + 5):  # a bound, so a policy bug cannot loop forever
         decision = decide(
-            status=status, headers=headers, retries_taken=retries_taken, max_retries=max_retries,
-            rand=zero, now=fixed_now,
+            status=status,
+            headers=headers,
+            retries_taken=retries_taken,
+            max_retries=max_retries,
+            rand=zero,
+            now=fixed_now,
         )
         if not decision.retry:
             return retries_taken + 1, waits, decision
@@ -302,8 +326,16 @@ def simulate(status: int | None, headers: dict[str, str], *, max_retries: int = 
         (429, {"retry-after": "200"}, 1, []),
         (None, {}, 3, [0.5, 1.0]),
     ],
-    ids=["500", "409", "404", "429-retry-after-ms-10", "400-should-retry-true", "503-should-retry-false",
-         "429-retry-after-200", "connection-error"],
+    ids=[
+        "500",
+        "409",
+        "404",
+        "429-retry-after-ms-10",
+        "400-should-retry-true",
+        "503-should-retry-false",
+        "429-retry-after-200",
+        "connection-error",
+    ],
 )
 def test_request_loop_attempts(status: int | None, headers: dict[str, str], attempts: int, waits: list[float]) -> None:
     taken, slept, _ = simulate(status, headers)

@@ -22,7 +22,13 @@ pytestmark = pytest.mark.anyio
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 EXPECTED_TOOLS = {
-    "list_jobs", "get_job", "list_checkpoints", "best_checkpoint", "compare_jobs", "training_metrics", "list_events",
+    "list_jobs",
+    "get_job",
+    "list_checkpoints",
+    "best_checkpoint",
+    "compare_jobs",
+    "training_metrics",
+    "list_events",
 }
 WRITE_TOOLS = {"cancel_job", "pause_job", "resume_job"}
 """Registered only with --allow-writes; snapshotted from a server started with it."""
@@ -33,8 +39,10 @@ def updating_snapshots(env: Mapping[str, str] = os.environ) -> bool:
     if env.get("UPDATE_SNAPSHOTS") != "1":
         return False
     if env.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-        pytest.fail("UPDATE_SNAPSHOTS=1 under CI would compare every snapshot with itself; update the snapshots "
-                    "locally, review the diff and commit them.")
+        pytest.fail(
+            "UPDATE_SNAPSHOTS=1 under CI would compare every snapshot with itself; update the snapshots "
+            "locally, review the diff and commit them."
+        )
     return True
 
 
@@ -66,11 +74,17 @@ async def test_tool_matches_its_snapshot(name):
     )
 
 
-@pytest.mark.parametrize(("env", "expected"), [
-    ({}, False), ({"CI": "true"}, False), ({"UPDATE_SNAPSHOTS": "0", "CI": "true"}, False),
-    ({"UPDATE_SNAPSHOTS": "1"}, True), ({"UPDATE_SNAPSHOTS": "1", "CI": ""}, True),
-    ({"UPDATE_SNAPSHOTS": "1", "CI": "false"}, True),
-])
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, False),
+        ({"CI": "true"}, False),
+        ({"UPDATE_SNAPSHOTS": "0", "CI": "true"}, False),
+        ({"UPDATE_SNAPSHOTS": "1"}, True),
+        ({"UPDATE_SNAPSHOTS": "1", "CI": ""}, True),
+        ({"UPDATE_SNAPSHOTS": "1", "CI": "false"}, True),
+    ],
+)
 def test_snapshots_are_rewritten_only_when_asked_and_not_under_ci(env, expected):
     assert updating_snapshots(env) is expected
 
@@ -84,7 +98,10 @@ def test_updating_snapshots_under_ci_fails(ci):
 async def test_every_tool_is_read_only_typed_and_documented():
     for name, tool in (await _tools()).items():
         assert tool["annotations"] == {
-            "readOnlyHint": True, "destructiveHint": False, "idempotentHint": True, "openWorldHint": True,
+            "readOnlyHint": True,
+            "destructiveHint": False,
+            "idempotentHint": True,
+            "openWorldHint": True,
         }, name
         assert tool.get("outputSchema", {}).get("type") == "object", name
         assert len(tool["description"]) > 100, name
@@ -97,7 +114,10 @@ async def test_every_write_tool_is_destructive_typed_and_documented():
     for name in WRITE_TOOLS:
         tool = tools[name]
         assert tool["annotations"] == {
-            "readOnlyHint": False, "destructiveHint": True, "idempotentHint": False, "openWorldHint": True,
+            "readOnlyHint": False,
+            "destructiveHint": True,
+            "idempotentHint": False,
+            "openWorldHint": True,
         }, name
         assert tool.get("outputSchema", {}).get("type") == "object", name
         assert "for real" in tool["description"] and "confirm" in tool["description"], name

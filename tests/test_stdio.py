@@ -35,20 +35,43 @@ async def test_best_checkpoint_over_stdio_in_demo_mode():
 def test_stdout_carries_only_json_rpc():
     """Drive the server by hand: every stdout line must be a JSON-RPC message; logs go to stderr."""
     messages = [
-        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "0"},
+            },
+        },
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
-            "name": "best_checkpoint", "arguments": {"job_id": DEMO_JOB_IDS["support_bot"]}}},
-        {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
-            "name": "get_job", "arguments": {"job_id": "ftjob-../etc"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "best_checkpoint", "arguments": {"job_id": DEMO_JOB_IDS["support_bot"]}},
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": 4,
+            "method": "tools/call",
+            "params": {"name": "get_job", "arguments": {"job_id": "ftjob-../etc"}},
+        },
     ]
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
-    with tempfile.TemporaryFile("w+") as errlog, subprocess.Popen(
-        [console_script(), "--demo", "--log-level", "DEBUG"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=errlog, text=True, env=env,  # stderr to a file: a full pipe would block the server
-    ) as process:
+    with (
+        tempfile.TemporaryFile("w+") as errlog,
+        subprocess.Popen(
+            [console_script(), "--demo", "--log-level", "DEBUG"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errlog,
+            text=True,
+            env=env,  # stderr to a file: a full pipe would block the server
+        ) as process,
+    ):
         watchdog = threading.Timer(60, process.kill)
         watchdog.start()
         try:
@@ -81,7 +104,11 @@ def test_stdout_carries_only_json_rpc():
 def test_without_a_key_the_server_still_starts_and_says_what_to_set():
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
     done = subprocess.run(
-        [console_script(), "call", "list_jobs"], capture_output=True, text=True, timeout=60, env=env,
+        [console_script(), "call", "list_jobs"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.startswith("auth_missing: ") and "OPENAI_API_KEY" in done.stderr
@@ -89,8 +116,10 @@ def test_without_a_key_the_server_still_starts_and_says_what_to_set():
 
 def test_call_prints_the_structured_result():
     done = subprocess.run(
-        [console_script(), "call", "best_checkpoint", f"job_id={DEMO_JOB_IDS['support_bot']}", "top_k=2",
-         "--demo"], capture_output=True, text=True, timeout=60,
+        [console_script(), "call", "best_checkpoint", f"job_id={DEMO_JOB_IDS['support_bot']}", "top_k=2", "--demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
@@ -100,8 +129,13 @@ def test_call_prints_the_structured_result():
 async def test_real_key_mode_over_stdio_against_the_fake_keeps_the_key_out_of_every_stream(serve_fake):
     """Key from the environment, API at OPENAI_BASE_URL (the fake over HTTP), DEBUG logs: no key anywhere."""
     with serve_fake(demo_data()) as api, tempfile.TemporaryFile("w+") as errlog:
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
-               "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": api.base_url, "OPENAI_ORG_ID": "org-test"}
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "OPENAI_API_KEY": TEST_KEY,
+            "OPENAI_BASE_URL": api.base_url,
+            "OPENAI_ORG_ID": "org-test",
+        }
         params = StdioServerParameters(command=console_script(), args=["--log-level", "DEBUG"], env=env)
         with anyio.fail_after(60):
             async with Client(stdio_client(params, errlog=errlog)) as client:
@@ -126,7 +160,10 @@ def test_call_with_a_real_key_from_the_environment(serve_fake):
         env = {"PATH": os.environ.get("PATH", ""), "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": api.base_url}
         done = subprocess.run(
             [console_script(), "call", "list_checkpoints", f"job_id={DEMO_JOB_IDS['reinforcement']}"],
-            capture_output=True, text=True, timeout=60, env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
         )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)

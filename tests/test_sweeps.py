@@ -24,8 +24,13 @@ pytestmark = pytest.mark.anyio
 SWEEP = {"sweep": "lr-2026-11"}
 
 
-def sweep_data(*, lrs: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0), winner_lr: float = 1.0, others: int = 5,
-               without_validation: int = 0) -> tuple[FakeData, dict[float, str]]:
+def sweep_data(
+    *,
+    lrs: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0),
+    winner_lr: float = 1.0,
+    others: int = 5,
+    without_validation: int = 0,
+) -> tuple[FakeData, dict[float, str]]:
     """A sweep over learning rates (3 checkpoints each; the job at `winner_lr` has the lowest full_valid_loss, at
     its middle checkpoint), plus `others` unrelated jobs interleaved. The last `without_validation` sweep jobs have
     no validation file (only train metrics)."""
@@ -36,8 +41,9 @@ def sweep_data(*, lrs: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0), winner_lr: floa
         job_id = fake_id("ftjob-", 100 + n)
         ids[lr] = job_id
         has_validation = n < len(lrs) - without_validation
-        body = job(job_id, created_at=created + 10 * n, suffix="lr-sweep", metadata=dict(SWEEP),
-                   validation=has_validation)
+        body = job(
+            job_id, created_at=created + 10 * n, suffix="lr-sweep", metadata=dict(SWEEP), validation=has_validation
+        )
         body["method"]["supervised"]["hyperparameters"]["learning_rate_multiplier"] = lr
         body["hyperparameters"]["learning_rate_multiplier"] = lr
         data.jobs.append(body)
@@ -58,8 +64,9 @@ def sweep_data(*, lrs: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0), winner_lr: floa
 
 
 @asynccontextmanager
-async def metered(data: FakeData, *, latency: float = 0.03, fake_options: dict[str, Any] | None = None,
-                  **settings: Any) -> AsyncIterator[tuple[Client, FaultInjector]]:
+async def metered(
+    data: FakeData, *, latency: float = 0.03, fake_options: dict[str, Any] | None = None, **settings: Any
+) -> AsyncIterator[tuple[Client, FaultInjector]]:
     """An MCP client of a server for `data` (`settings` override its settings), served behind a fault injector that
     holds each request for `latency` seconds and counts the requests in flight (`faults.in_flight`, `faults.peak`);
     `fake_options` go to `FakeOpenAI`."""
@@ -88,8 +95,9 @@ async def test_sweep_by_suffix_finds_the_known_winner_and_its_checkpoint(serve_f
     assert out["winner"]["best_checkpoint"]["step_number"] == 200
     assert out["winner"]["value"] == pytest.approx(0.30)
     assert out["leaderboard"][0]["hyperparameters"]["learning_rate_multiplier"] == 1.0
-    assert out["winner"]["best_checkpoint"] == {k: out["leaderboard"][0]["best_checkpoint"][k] for k in (
-        "id", "step_number", "fine_tuned_model_checkpoint")}
+    assert out["winner"]["best_checkpoint"] == {
+        k: out["leaderboard"][0]["best_checkpoint"][k] for k in ("id", "step_number", "fine_tuned_model_checkpoint")
+    }
     assert [e["job_id"] for e in out["leaderboard"]] == [ids[1.0], ids[0.5], ids[2.0], ids[4.0]]
     assert [e["rank"] for e in out["leaderboard"]] == [1, 2, 3, 4]
     assert out["rationale"].startswith(f"{ids[1.0]} (lr-sweep, lr 1.0, 3 epochs) wins")
@@ -115,7 +123,9 @@ async def test_jobs_without_validation_are_ranked_separately_not_mixed(serve_fak
     assert out["metric"] == "full_valid_loss"
     assert out["winner"]["job_id"] == ids[1.0]  # best among jobs with validation metrics, not the train-only job
     assert [(e["job_id"], e["metric"], e["rank"]) for e in board] == [
-        (ids[1.0], "full_valid_loss", 1), (ids[0.5], "full_valid_loss", 2), (ids[2.0], "train_loss", 1),
+        (ids[1.0], "full_valid_loss", 1),
+        (ids[0.5], "full_valid_loss", 2),
+        (ids[2.0], "train_loss", 1),
     ]
     assert board[2]["has_validation_file"] is False
     assert "1 job ranked separately by train_loss" in out["rationale"]

@@ -25,8 +25,13 @@ Column = Sequence[float | None]
 
 
 def table(steps: Sequence[int], **columns: Column) -> ResultTable:
-    return ResultTable(steps=tuple(steps), columns={name: tuple(values) for name, values in columns.items()},
-                       renamed={}, encoding="csv", skipped_rows=0)
+    return ResultTable(
+        steps=tuple(steps),
+        columns={name: tuple(values) for name, values in columns.items()},
+        renamed={},
+        encoding="csv",
+        skipped_rows=0,
+    )
 
 
 def every(steps: Sequence[int], values: dict[int, float]) -> list[float | None]:
@@ -71,20 +76,33 @@ def test_u_shaped_validation_with_falling_train_is_overfitting() -> None:
 @pytest.mark.parametrize(
     ("validation", "train", "detected", "sentence_start"),
     [
-        (FALLING, FALLING_TRAIN, False,
-         "No sign of overfitting: the lowest full_valid_loss (0.1) is at the last evaluation, step 100."),
-        (PLATEAU, FALLING_TRAIN, False,
-         "No sign of overfitting: full_valid_loss ended at 0.46 (median of the 4 evaluations from step 70 to 100), "
-         "2.2% worse than its best (0.45 at step 50); 5.0% worse would have counted; train_loss fell"),
-        (U_SHAPED, [0.5] * 100, False,
-         "No clear sign of overfitting: full_valid_loss rose 38.9% from its best (0.45 at step 50) to 0.625 "
-         "(median of the 4 evaluations from step 70 to 100), but train_loss fell 0.0%"),
+        (
+            FALLING,
+            FALLING_TRAIN,
+            False,
+            "No sign of overfitting: the lowest full_valid_loss (0.1) is at the last evaluation, step 100.",
+        ),
+        (
+            PLATEAU,
+            FALLING_TRAIN,
+            False,
+            "No sign of overfitting: full_valid_loss ended at 0.46 (median of the 4 evaluations from step 70 to 100), "
+            "2.2% worse than its best (0.45 at step 50); 5.0% worse would have counted; train_loss fell",
+        ),
+        (
+            U_SHAPED,
+            [0.5] * 100,
+            False,
+            "No clear sign of overfitting: full_valid_loss rose 38.9% from its best (0.45 at step 50) to 0.625 "
+            "(median of the 4 evaluations from step 70 to 100), but train_loss fell 0.0%",
+        ),
         (U_SHAPED, FALLING_TRAIN, True, "Overfitting: full_valid_loss rose 38.9%"),
     ],
     ids=["monotone-falling", "plateau-within-threshold", "train-flat", "u-shaped"],
 )
-def test_overfitting_verdicts(validation: dict[int, float], train: list[float], detected: bool,
-                              sentence_start: str) -> None:
+def test_overfitting_verdicts(
+    validation: dict[int, float], train: list[float], detected: bool, sentence_start: str
+) -> None:
     signal, _ = overfitting_signal(table(STEPS, train_loss=train, full_valid_loss=every(STEPS, validation)))
     assert signal is not None
     assert signal.detected is detected
@@ -99,20 +117,21 @@ def test_a_single_low_outlier_in_per_batch_validation_is_not_the_best_level() ->
     signal, _ = overfitting_signal(job)
     assert signal is not None and not signal.detected
     assert (signal.best_validation_step, signal.best_validation_value, signal.late_validation_value) == (40, 0.5, 0.5)
-    assert ("no worse than its best level, 0.5 (median of the 4 evaluations from step 30 to 60)"
-            in signal.sentence)
+    assert "no worse than its best level, 0.5 (median of the 4 evaluations from step 30 to 60)" in signal.sentence
     best = best_validation(job, [120])
     assert best is not None and (best.step, best.value) == (60, 0.2)
-    assert best.sentence.endswith("valid_loss is measured on a single validation batch, so this minimum may be "
-                                  "partly noise.")
+    assert best.sentence.endswith(
+        "valid_loss is measured on a single validation batch, so this minimum may be partly noise."
+    )
 
 
 def test_noisy_u_shaped_per_batch_validation_is_overfitting() -> None:
     steps = range(1, 121)
     base = [1.0, 0.8, 0.6, 0.5, 0.45, 0.44, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]
     noisy = {10 * (i + 1): value + (0.02 if i % 2 else -0.02) for i, value in enumerate(base)}
-    signal, _ = overfitting_signal(table(steps, train_loss=[2.0 - 0.01 * s for s in steps],
-                                         valid_loss=every(steps, noisy)))
+    signal, _ = overfitting_signal(
+        table(steps, train_loss=[2.0 - 0.01 * s for s in steps], valid_loss=every(steps, noisy))
+    )
     assert signal is not None and signal.detected
     assert signal.validation_metric == "valid_loss"
     assert (signal.window_start_step, signal.best_validation_value) == (50, pytest.approx(0.445))
@@ -122,8 +141,11 @@ def test_a_rise_within_the_noise_of_per_batch_validation_does_not_count() -> Non
     """Alternating +-30% batches: the late median is 10% above the best, but that is within the noise."""
     steps = range(1, 121)
     values = [1.3, 0.7] * 4 + [1.4, 0.8] * 2
-    job = table(steps, train_loss=[2.0 - 0.01 * s for s in steps],
-                valid_loss=every(steps, dict(zip(range(10, 121, 10), values, strict=True))))
+    job = table(
+        steps,
+        train_loss=[2.0 - 0.01 * s for s in steps],
+        valid_loss=every(steps, dict(zip(range(10, 121, 10), values, strict=True))),
+    )
     signal, _ = overfitting_signal(job)
     assert signal is not None and not signal.detected
     assert signal.validation_change == pytest.approx(0.1)
@@ -143,8 +165,13 @@ def test_noisy_curves_that_never_overfit_are_not_flagged(
     """Validation loss falls to a floor and stays there; only per-batch noise could suggest a rise."""
     curve = LossCurve(2.4, 0.38, tau, 0.15, valid_start=2.3, valid_floor=0.31, valid_tau=tau, noise=noise)
     rows = loss_rows(curve, steps_per_epoch=steps_per_epoch, n_epochs=n_epochs, validation=True, seed=f"s{seed}")
-    signal, _ = overfitting_signal(table([row["step"] for row in rows], train_loss=[row["train_loss"] for row in rows],
-                                         valid_loss=[row.get("valid_loss") for row in rows]))
+    signal, _ = overfitting_signal(
+        table(
+            [row["step"] for row in rows],
+            train_loss=[row["train_loss"] for row in rows],
+            valid_loss=[row.get("valid_loss") for row in rows],
+        )
+    )
     assert signal is not None
     assert not signal.detected, signal.sentence
 
@@ -152,8 +179,11 @@ def test_noisy_curves_that_never_overfit_are_not_flagged(
 def test_reward_falling_while_train_reward_rises_is_overfitting() -> None:
     steps = range(1, 61)
     rewards = [0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.78, 0.74, 0.7, 0.66, 0.62, 0.6]
-    job = table(steps, train_mean_reward=[0.3 + 0.01 * s for s in steps],
-                full_valid_mean_reward=every(steps, dict(zip(range(5, 61, 5), rewards, strict=True))))
+    job = table(
+        steps,
+        train_mean_reward=[0.3 + 0.01 * s for s in steps],
+        full_valid_mean_reward=every(steps, dict(zip(range(5, 61, 5), rewards, strict=True))),
+    )
     signal, _ = overfitting_signal(job)
     assert signal is not None and signal.detected
     assert (signal.validation_metric, signal.train_metric) == ("full_valid_mean_reward", "train_mean_reward")
@@ -168,19 +198,29 @@ def test_reward_falling_while_train_reward_rises_is_overfitting() -> None:
     ("columns", "why"),
     [
         ({"train_loss": FALLING_TRAIN}, "Overfitting cannot be judged without validation metrics."),
-        ({"train_loss": FALLING_TRAIN, "full_valid_loss": every(STEPS, {50: 0.5, 100: 0.6})},
-         "Overfitting cannot be judged from so few evaluated steps (full_valid_loss has 2; at least 3 for "
-         "full_valid_loss)."),
-        ({"train_loss": FALLING_TRAIN, "full_valid_loss": every(STEPS, {50: 0.5, 100: 0.6}),
-          "valid_loss": every(STEPS, {20: 0.7, 40: 0.6, 60: 0.5, 80: 0.6, 100: 0.7})},
-         "Overfitting cannot be judged from so few evaluated steps (full_valid_loss has 2, valid_loss has 5; at "
-         "least 3 for full_valid_loss or 6 for valid_loss)."),
-        ({"full_valid_loss": every(STEPS, U_SHAPED)},
-         "Overfitting cannot be judged: train_loss has no values between steps 50 and 100, so its trend is "
-         "unknown."),
-        ({"train_loss": every(STEPS, {10: 1.0, 100: 0.5}), "full_valid_loss": every(STEPS, U_SHAPED)},
-         "Overfitting cannot be judged: train_loss has 1 value(s) between steps 50 and 100, so its trend is "
-         "unknown."),
+        (
+            {"train_loss": FALLING_TRAIN, "full_valid_loss": every(STEPS, {50: 0.5, 100: 0.6})},
+            "Overfitting cannot be judged from so few evaluated steps (full_valid_loss has 2; at least 3 for "
+            "full_valid_loss).",
+        ),
+        (
+            {
+                "train_loss": FALLING_TRAIN,
+                "full_valid_loss": every(STEPS, {50: 0.5, 100: 0.6}),
+                "valid_loss": every(STEPS, {20: 0.7, 40: 0.6, 60: 0.5, 80: 0.6, 100: 0.7}),
+            },
+            "Overfitting cannot be judged from so few evaluated steps (full_valid_loss has 2, valid_loss has 5; at "
+            "least 3 for full_valid_loss or 6 for valid_loss).",
+        ),
+        (
+            {"full_valid_loss": every(STEPS, U_SHAPED)},
+            "Overfitting cannot be judged: train_loss has no values between steps 50 and 100, so its trend is unknown.",
+        ),
+        (
+            {"train_loss": every(STEPS, {10: 1.0, 100: 0.5}), "full_valid_loss": every(STEPS, U_SHAPED)},
+            "Overfitting cannot be judged: train_loss has 1 value(s) between steps 50 and 100, so its trend is "
+            "unknown.",
+        ),
     ],
     ids=["no-validation", "too-few-full", "too-few-either", "no-train", "sparse-train"],
 )
@@ -190,8 +230,12 @@ def test_overfitting_cannot_be_judged(columns: dict[str, Column], why: str) -> N
 
 def test_sparse_full_validation_falls_back_to_per_batch_validation() -> None:
     batch = {step: value + 0.1 for step, value in U_SHAPED.items()}
-    job = table(STEPS, train_loss=FALLING_TRAIN, full_valid_loss=every(STEPS, {50: 0.5, 100: 0.6}),
-                valid_loss=every(STEPS, batch))
+    job = table(
+        STEPS,
+        train_loss=FALLING_TRAIN,
+        full_valid_loss=every(STEPS, {50: 0.5, 100: 0.6}),
+        valid_loss=every(STEPS, batch),
+    )
     signal, _ = overfitting_signal(job)
     assert signal is not None and signal.validation_metric == "valid_loss"
     assert validation_metric(job) == "full_valid_loss"  # the best step still speaks of the whole validation set
@@ -207,17 +251,33 @@ BRIEF_LOSS = [0.5, 0.41234, 0.42, 0.45]
 @pytest.mark.parametrize(
     ("retained", "is_retained", "nearest", "sentence"),
     [
-        ([1500, 2000], False, 1500,
-         "The lowest full_valid_loss (0.41234) was at step 1430, which was not kept; the closest kept checkpoint is "
-         "step 1500 (full_valid_loss 0.42 there)."),
-        ([1800, 1200], False, 1200,  # 230 away vs 370 away
-         "The lowest full_valid_loss (0.41234) was at step 1430, which was not kept; the closest kept checkpoint is "
-         "step 1200."),
-        ([1330, 1530], False, 1530,  # equally near: the later one
-         "The lowest full_valid_loss (0.41234) was at step 1430, which was not kept; the closest kept checkpoint is "
-         "step 1530."),
-        ([1000, 1430, 1500], True, None,
-         "The lowest full_valid_loss (0.41234) was at step 1430, where the job kept a checkpoint."),
+        (
+            [1500, 2000],
+            False,
+            1500,
+            "The lowest full_valid_loss (0.41234) was at step 1430, which was not kept; the closest kept checkpoint is "
+            "step 1500 (full_valid_loss 0.42 there).",
+        ),
+        (
+            [1800, 1200],
+            False,
+            1200,  # 230 away vs 370 away
+            "The lowest full_valid_loss (0.41234) was at step 1430, which was not kept; the closest kept checkpoint is "
+            "step 1200.",
+        ),
+        (
+            [1330, 1530],
+            False,
+            1530,  # equally near: the later one
+            "The lowest full_valid_loss (0.41234) was at step 1430, which was not kept; the closest kept checkpoint is "
+            "step 1530.",
+        ),
+        (
+            [1000, 1430, 1500],
+            True,
+            None,
+            "The lowest full_valid_loss (0.41234) was at step 1430, where the job kept a checkpoint.",
+        ),
         ([], False, None, "The lowest full_valid_loss (0.41234) was at step 1430, but the job kept no checkpoints."),
     ],
     ids=["nearest-later", "nearest-earlier", "tie-later", "retained", "none-kept"],
@@ -254,8 +314,10 @@ def test_gap_uses_the_median_train_value_around_the_last_step_with_both() -> Non
     assert gap is not None
     assert (gap.step, gap.validation, gap.train, gap.train_raw, gap.train_window) == (20, 1.5, 1.0, 0.2, (15, 20))
     assert gap.gap == pytest.approx(0.5)
-    assert gap.sentence == ("At step 20, full_valid_loss was 1.5 and train_loss 1 (median of steps 15-20): "
-                            "validation is 0.5 (50.0%) higher than training.")
+    assert gap.sentence == (
+        "At step 20, full_valid_loss was 1.5 and train_loss 1 (median of steps 15-20): "
+        "validation is 0.5 (50.0%) higher than training."
+    )
 
 
 def test_no_gap_without_a_step_that_has_both() -> None:
@@ -268,18 +330,32 @@ def test_no_gap_without_a_step_that_has_both() -> None:
 
 @pytest.mark.parametrize(
     ("name", "goal"),
-    [("train_loss", Goal.MIN), ("valid_mean_token_accuracy", Goal.MAX), ("full_valid_mean_reward", Goal.MAX),
-     ("pg_loss_sum", Goal.MIN), ("mean_unresponsive_rewards", Goal.MAX), ("dpo_accuracy", Goal.MAX),
-     ("errors/graders/x/train_sample_parse_error_count", Goal.MIN), ("completion_tokens_mean", None),
-     ("reward_loss", None), ("glossary", None)],
+    [
+        ("train_loss", Goal.MIN),
+        ("valid_mean_token_accuracy", Goal.MAX),
+        ("full_valid_mean_reward", Goal.MAX),
+        ("pg_loss_sum", Goal.MIN),
+        ("mean_unresponsive_rewards", Goal.MAX),
+        ("dpo_accuracy", Goal.MAX),
+        ("errors/graders/x/train_sample_parse_error_count", Goal.MIN),
+        ("completion_tokens_mean", None),
+        ("reward_loss", None),
+        ("glossary", None),
+    ],
 )
 def test_metric_goal(name: str, goal: Goal | None) -> None:
     assert metric_goal(name) is goal
 
 
 def test_summaries_list_known_metrics_first_and_skip_empty_columns() -> None:
-    job = table([1, 2, 3], grad_norm=[3.0, 9.0, 1.0], train_loss=[1.0, 0.4, 0.6], pg_loss_sum=[None, 0.2, 0.1],
-                full_valid_loss=[None, None, 0.7], valid_loss=[None, None, None])
+    job = table(
+        [1, 2, 3],
+        grad_norm=[3.0, 9.0, 1.0],
+        train_loss=[1.0, 0.4, 0.6],
+        pg_loss_sum=[None, 0.2, 0.1],
+        full_valid_loss=[None, None, 0.7],
+        valid_loss=[None, None, None],
+    )
     assert summaries(job) == [
         MetricSummary("full_valid_loss", "min", 1, 3, 0.7, 3, 0.7, 3, 0.7),
         MetricSummary("train_loss", "min", 3, 1, 1.0, 3, 0.6, 2, 0.4),
@@ -296,11 +372,16 @@ def test_analyse_puts_overfitting_first_then_the_best_step() -> None:
     assert (analysis.steps, analysis.first_step, analysis.last_step) == (100, 1, 100)
     assert [m.name for m in analysis.metrics] == ["full_valid_loss", "train_loss"]
     assert analysis.overfitting is not None and analysis.best_validation is not None and analysis.gap is not None
-    assert analysis.findings[:3] == [analysis.overfitting.sentence, analysis.best_validation.sentence,
-                                     analysis.gap.sentence]
-    assert analysis.best_validation.sentence == ("The lowest full_valid_loss (0.45) was at step 50, which was not "
-                                                 "kept; the closest kept checkpoint is step 60 (full_valid_loss 0.5 "
-                                                 "there).")
+    assert analysis.findings[:3] == [
+        analysis.overfitting.sentence,
+        analysis.best_validation.sentence,
+        analysis.gap.sentence,
+    ]
+    assert analysis.best_validation.sentence == (
+        "The lowest full_valid_loss (0.45) was at step 50, which was not "
+        "kept; the closest kept checkpoint is step 60 (full_valid_loss 0.5 "
+        "there)."
+    )
     assert analysis.findings[3] == "train_loss went from 1.985 at step 1 to 0.5 at step 100 (best 0.5 at step 100)."
 
 
@@ -312,8 +393,15 @@ def test_analyse_without_overfitting_lists_the_best_step_first() -> None:
 
 
 def test_analyse_without_validation() -> None:
-    job = ResultTable(steps=(1, 2, 3), columns={"train_loss": (1.0, 0.8, 0.7), "valid_loss": (None, None, None)},
-                      renamed={}, encoding="csv", skipped_rows=2, duplicate_rows=1, dropped_columns=("note",))
+    job = ResultTable(
+        steps=(1, 2, 3),
+        columns={"train_loss": (1.0, 0.8, 0.7), "valid_loss": (None, None, None)},
+        renamed={},
+        encoding="csv",
+        skipped_rows=2,
+        duplicate_rows=1,
+        dropped_columns=("note",),
+    )
     analysis = analyse(job, [3])
     assert (analysis.best_validation, analysis.overfitting, analysis.gap) == (None, None, None)
     assert analysis.findings == [
@@ -328,8 +416,7 @@ def test_analyse_without_validation() -> None:
 
 
 def test_analyse_says_why_overfitting_cannot_be_judged() -> None:
-    analysis = analyse(table(STEPS, train_loss=FALLING_TRAIN, full_valid_loss=every(STEPS, {50: 0.5, 100: 0.6})),
-                       [100])
+    analysis = analyse(table(STEPS, train_loss=FALLING_TRAIN, full_valid_loss=every(STEPS, {50: 0.5, 100: 0.6})), [100])
     assert analysis.overfitting is None
     assert analysis.findings[1].startswith("Overfitting cannot be judged from so few evaluated steps")
 
@@ -344,8 +431,20 @@ def test_analyse_header_only() -> None:
     ("curve", "detected"),
     [
         # the demo's overfitting support bot, and the learning-rate sweep's good run
-        (LossCurve(2.4, 0.42, 35, 0.25, valid_start=2.2, valid_floor=0.33, valid_tau=40, overfit_from=200,
-                   overfit_rate=2.7e-6), True),
+        (
+            LossCurve(
+                2.4,
+                0.42,
+                35,
+                0.25,
+                valid_start=2.2,
+                valid_floor=0.33,
+                valid_tau=40,
+                overfit_from=200,
+                overfit_rate=2.7e-6,
+            ),
+            True,
+        ),
         (LossCurve(2.4, 0.38, 35, 0.15, valid_start=2.3, valid_floor=0.31, valid_tau=38), False),
     ],
     ids=["overfits", "does-not"],

@@ -55,8 +55,17 @@ def test_flag_and_environment_variable_set_allow_writes(monkeypatch):
     assert _settings(parse(["--allow-writes", "call", "cancel_job"])).allow_writes is True
     monkeypatch.setenv(ALLOW_WRITES_ENV, "1")
     assert _settings(parse([])).allow_writes is True
-    for value, expected in [("1", True), ("true", True), ("YES", True), (" on ", True), ("", False), ("0", False),
-                            ("false", False), ("no", False), ("off", False)]:
+    for value, expected in [
+        ("1", True),
+        ("true", True),
+        ("YES", True),
+        (" on ", True),
+        ("", False),
+        ("0", False),
+        ("false", False),
+        ("no", False),
+        ("off", False),
+    ]:
         assert Settings.from_env({ALLOW_WRITES_ENV: value}).allow_writes is expected, value
     assert Settings.from_env({}).allow_writes is False
 
@@ -93,11 +102,21 @@ async def test_allow_writes_adds_exactly_the_write_tools_with_write_annotations(
         tool = tools[name]
         annotations = tool.annotations
         assert annotations is not None
-        assert (annotations.read_only_hint, annotations.destructive_hint, annotations.idempotent_hint,
-                annotations.open_world_hint) == (False, True, False, True), name
+        assert (
+            annotations.read_only_hint,
+            annotations.destructive_hint,
+            annotations.idempotent_hint,
+            annotations.open_world_hint,
+        ) == (False, True, False, True), name
         assert tool.output_schema is not None
-        assert set(tool.output_schema["properties"]) == {"id", "status", "model", "fine_tuned_model", "message",
-                                                         "notice"}
+        assert set(tool.output_schema["properties"]) == {
+            "id",
+            "status",
+            "model",
+            "fine_tuned_model",
+            "message",
+            "notice",
+        }
         assert list(tool.input_schema["properties"]) == ["job_id"] and tool.input_schema["required"] == ["job_id"]
         assert "for real" in tool.description and "confirm" in tool.description
     assert "Only a running job can be paused" in tools["pause_job"].description
@@ -141,7 +160,11 @@ async def test_each_tool_changes_the_job_with_one_post(serve_fake, mode, tool, b
     assert result.is_error is False
     data = result.structured_content
     assert {k: v for k, v in data.items() if k != "message"} == {
-        "id": JOB, "status": after, "model": BASE, "fine_tuned_model": None, "notice": None,
+        "id": JOB,
+        "status": after,
+        "model": BASE,
+        "fine_tuned_model": None,
+        "notice": None,
     }
     assert data["message"].startswith(f"Job {JOB} ") and said in data["message"]
     assert api.fake.data.jobs[0]["status"] == after
@@ -189,8 +212,14 @@ async def test_refusals_are_clear_tool_errors(serve_fake, tool, status, needle):
 
 
 async def test_a_refusal_is_explained_even_when_the_status_cannot_be_read(serve_fake):
-    refusal = {"error": {"message": "Job is not in a cancellable state.", "type": "invalid_request_error",
-                         "param": None, "code": None}}
+    refusal = {
+        "error": {
+            "message": "Job is not in a cancellable state.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
     with serve_fake(_data("running")) as api:
         api.faults.add(Fault(status=400, body=refusal, path_contains="/cancel"), Fault(status=503))
         async with api.client(allow_writes=True, max_retries=0) as client:
@@ -214,8 +243,14 @@ async def test_unknown_job_is_not_found(serve_fake):
 
 
 async def test_a_403_says_the_key_may_not_change_jobs_and_never_shows_the_key(serve_fake, captured_logs):
-    leaky = {"error": {"message": f"key {TEST_KEY} lacks the api.fine_tuning.jobs.write scope",
-                       "type": "invalid_request_error", "param": None, "code": None}}
+    leaky = {
+        "error": {
+            "message": f"key {TEST_KEY} lacks the api.fine_tuning.jobs.write scope",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
     with serve_fake(_data("running")) as api:
         api.faults.add(Fault(status=403, body=leaky, path_contains="/pause"))
         async with api.client(allow_writes=True) as client:
@@ -321,10 +356,14 @@ async def test_the_fake_changes_jobs_as_the_api_does():
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
     assert paused.json()["object"] == "fine_tuning.job" and paused.json()["id"] == JOB
     assert paused_again.status_code == 400
-    assert paused_again.json() == {"error": {
-        "message": f"Cannot pause job {JOB}: only running jobs can be paused (status: paused).",
-        "type": "invalid_request_error", "param": None, "code": None,
-    }}
+    assert paused_again.json() == {
+        "error": {
+            "message": f"Cannot pause job {JOB}: only running jobs can be paused (status: paused).",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
     assert resumed.json()["status"] == "queued"
     body = cancelled.json()
     assert body["status"] == "cancelled" and body["finished_at"] >= body["created_at"]
@@ -332,8 +371,14 @@ async def test_the_fake_changes_jobs_as_the_api_does():
     assert cancelled_again.status_code == 400
     assert cancelled_again.json()["error"]["message"] == f"Cannot cancel job {JOB}: the job has already been cancelled."
     assert sorted(e["message"] for e in events) == [
-        "Fine-tuning job cancelled", "Fine-tuning job paused", "Fine-tuning job resumed",
+        "Fine-tuning job cancelled",
+        "Fine-tuning job paused",
+        "Fine-tuning job resumed",
     ]
     assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in fake.requests][4:9] == [
-        ("POST", "pause"), ("POST", "pause"), ("POST", "resume"), ("POST", "cancel"), ("POST", "cancel"),
+        ("POST", "pause"),
+        ("POST", "pause"),
+        ("POST", "resume"),
+        ("POST", "cancel"),
+        ("POST", "cancel"),
     ]

@@ -86,13 +86,18 @@ class BearerAuth:
                 self._warned_open = True
                 logger.error(
                     "refused a request that arrived on %s: no %s is set, so only loopback connections are served",
-                    server[0], AUTH_TOKEN_ENV,
+                    server[0],
+                    AUTH_TOKEN_ENV,
                 )
-            await _reply(send, 403, {
-                "error": "forbidden",
-                "error_description": f"This server has no bearer token configured, so it serves only loopback "
-                f"connections. Set {AUTH_TOKEN_ENV} on the server to accept others.",
-            })
+            await _reply(
+                send,
+                403,
+                {
+                    "error": "forbidden",
+                    "error_description": f"This server has no bearer token configured, so it serves only loopback "
+                    f"connections. Set {AUTH_TOKEN_ENV} on the server to accept others.",
+                },
+            )
             return
         presented = _bearer_credentials(scope)
         if presented is not None and hmac.compare_digest(presented, self._token):
@@ -100,17 +105,21 @@ class BearerAuth:
             return
         client = scope.get("client")
         logger.warning(  # the path is the client's, decoded: escaped so that it cannot forge log lines
-            "rejected %s %s from %s: %s bearer token", scope.get("method"),
+            "rejected %s %s from %s: %s bearer token",
+            scope.get("method"),
             scope["path"].encode("unicode_escape").decode("ascii")[:200],
-            client[0] if client else "?", "missing" if presented is None else "wrong",
+            client[0] if client else "?",
+            "missing" if presented is None else "wrong",
         )
         challenge = f'Bearer realm="{REALM}"' if presented is None else f'Bearer realm="{REALM}", error="invalid_token"'
         await _reply(
-            send, 401,
+            send,
+            401,
             {
                 "error": "invalid_token",
                 "error_description": "Send the server's token as 'Authorization: Bearer <token>'."
-                if presented is None else "The bearer token is not the one this server was started with.",
+                if presented is None
+                else "The bearer token is not the one this server was started with.",
             },
             [(b"www-authenticate", challenge.encode("ascii"))],
         )
@@ -127,11 +136,15 @@ def _bearer_credentials(scope: Scope) -> bytes | None:
 
 async def _reply(send: Send, status: int, body: dict[str, str], headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     payload = json.dumps(body).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *headers,
-        ],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})

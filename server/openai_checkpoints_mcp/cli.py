@@ -1,8 +1,8 @@
 """Command line: run the server (stdio, or streamable HTTP), or ``call`` one tool once and print its result as JSON.
 
-    openai-checkpoints-mcp [--demo] [--timeout S] [--max-retries N] [--deadline S] [--log-level L]
-    openai-checkpoints-mcp --transport streamable-http [--host H] [--port P] [--auth-token-file F] [...]
-    openai-checkpoints-mcp call TOOL [key=value ...] [--demo] [...]
+openai-checkpoints-mcp [--demo] [--timeout S] [--max-retries N] [--deadline S] [--log-level L]
+openai-checkpoints-mcp --transport streamable-http [--host H] [--port P] [--auth-token-file F] [...]
+openai-checkpoints-mcp call TOOL [key=value ...] [--demo] [...]
 """
 
 from __future__ import annotations
@@ -37,7 +37,11 @@ Number = TypeVar("Number", int, float)
 
 
 def _number(
-    convert: Callable[[str], Number], *, low: float, high: float | None = None, above: bool = False,
+    convert: Callable[[str], Number],
+    *,
+    low: float,
+    high: float | None = None,
+    above: bool = False,
     what: str | None = None,
 ) -> Callable[[str], Number]:
     """An argparse type: `convert` the text and check its range (``above``: strictly greater than `low`)."""
@@ -82,43 +86,62 @@ def _common_options(*, in_subcommand: bool = False) -> argparse.ArgumentParser:
     so a flag given before ``call`` is not reset by the subcommand's defaults."""
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS if in_subcommand else None)
     common.add_argument(
-        "--demo", action="store_true",
+        "--demo",
+        action="store_true",
         help="serve the bundled demo dataset in-process: no key, no network; every result says it is a demo",
     )
     common.add_argument(
-        "--timeout", type=_positive, metavar="SECONDS",
+        "--timeout",
+        type=_positive,
+        metavar="SECONDS",
         help=f"seconds to wait for one API response (default {DEFAULT_TIMEOUT:g})",
     )
     common.add_argument(
-        "--max-retries", type=_retries, metavar="N",
+        "--max-retries",
+        type=_retries,
+        metavar="N",
         help=f"retries of a failed request, as openai-python (default {DEFAULT_MAX_RETRIES})",
     )
     common.add_argument(
-        "--deadline", type=_positive, metavar="SECONDS",
+        "--deadline",
+        type=_positive,
+        metavar="SECONDS",
         help=f"seconds one tool call may take in all (default {DEFAULT_DEADLINE:g})",
     )
     common.add_argument(
-        "--max-items", type=_at_least_one, metavar="N",
+        "--max-items",
+        type=_at_least_one,
+        metavar="N",
         help=f"most items one listing collects before its result says it was truncated (default {DEFAULT_MAX_ITEMS:,})",
     )
     common.add_argument(
-        "--concurrency", type=_concurrency, metavar="N",
+        "--concurrency",
+        type=_concurrency,
+        metavar="N",
         help=f"requests for different jobs in flight at once (default {DEFAULT_CONCURRENCY})",
     )
     common.add_argument(
-        "--cache-size", type=_non_negative_int, metavar="N",
+        "--cache-size",
+        type=_non_negative_int,
+        metavar="N",
         help=f"finished jobs kept in memory, 0 to disable (default {DEFAULT_CACHE_SIZE})",
     )
     common.add_argument(
-        "--cache-ttl", type=_non_negative_float, metavar="SECONDS",
+        "--cache-ttl",
+        type=_non_negative_float,
+        metavar="SECONDS",
         help=f"seconds a cached finished job object is reused (default {DEFAULT_CACHE_TTL:g})",
     )
     common.add_argument(
-        "--allow-writes", action="store_true", default=argparse.SUPPRESS if in_subcommand else None,
+        "--allow-writes",
+        action="store_true",
+        default=argparse.SUPPRESS if in_subcommand else None,
         help=f"also register cancel_job, pause_job and resume_job (or set {ALLOW_WRITES_ENV}=1)",
     )
     common.add_argument(
-        "--auth-header", metavar="NAME", type=_header_name,
+        "--auth-header",
+        metavar="NAME",
+        type=_header_name,
         help="header that carries the API key: Authorization (default, sent as 'Bearer <key>') or another name "
         "such as api-key, sent as the bare key",
     )
@@ -142,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[_common_options(in_subcommand=True)],
         help="run one tool once and print its structured result as JSON",
         description="Run one tool once and print its structured result as JSON on stdout. Values are JSON when they "
-        "parse as JSON and the argument is not a string (top_k=5, metadata='{\"team\":\"nlp\"}'), else text. "
+        'parse as JSON and the argument is not a string (top_k=5, metadata=\'{"team":"nlp"}\'), else text. '
         "Exit status: 0 ok, 1 tool error (text on stderr), 2 usage.",
     )
     call.add_argument("tool", help="tool name, e.g. best_checkpoint")
@@ -151,8 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 HTTP_FLAGS = {
-    "host": "--host", "port": "--port", "auth_token_file": "--auth-token-file", "allowed_host": "--allowed-host",
-    "allowed_origin": "--allowed-origin", "stateless": "--stateless",
+    "host": "--host",
+    "port": "--port",
+    "auth_token_file": "--auth-token-file",
+    "allowed_host": "--allowed-host",
+    "allowed_origin": "--allowed-origin",
+    "stateless": "--stateless",
 }
 
 
@@ -162,27 +189,38 @@ def _add_http_options(parser: argparse.ArgumentParser) -> None:
         "serving over HTTP", "with --transport streamable-http; MCP is served at /mcp, GET /healthz is public"
     )
     http.add_argument(
-        "--transport", choices=("stdio", "streamable-http"), default="stdio",
+        "--transport",
+        choices=("stdio", "streamable-http"),
+        default="stdio",
         help="stdio (default: launched by the client) or streamable-http (a server clients connect to)",
     )
     http.add_argument("--host", metavar="HOST", help="address to listen on (default 127.0.0.1)")
     http.add_argument("--port", type=_port, metavar="PORT", help="port to listen on (default 8000)")
     http.add_argument(
-        "--auth-token-file", metavar="PATH",
+        "--auth-token-file",
+        metavar="PATH",
         help="file holding the bearer token clients must send (default: $MCP_AUTH_TOKEN); required to listen on "
         "anything but loopback",
     )
     http.add_argument(
-        "--allowed-host", action="append", default=[], metavar="HOST",
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST",
         help="also accept this Host header (name, name:port or name:*; a bare name allows any port); repeatable. "
         "Loopback and the --host address are always accepted",
     )
     http.add_argument(
-        "--allowed-origin", action="append", default=[], metavar="ORIGIN",
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
         help="also accept this Origin header (scheme://host[:port], :* for any port); repeatable",
     )
     http.add_argument(
-        "--stateless", action="store_true", default=None,
+        "--stateless",
+        action="store_true",
+        default=None,
         help="no sessions, so any worker can answer any request (or set OPENAI_CHECKPOINTS_MCP_STATELESS=1); "
         "clients on the 2025-11-25 protocol then cannot cancel calls",
     )
@@ -194,8 +232,12 @@ def _serve_http(args: argparse.Namespace, settings: Settings, level: str) -> Non
 
     try:
         options = HttpOptions.from_env(
-            host=args.host, port=args.port, auth_token_file=args.auth_token_file,
-            allowed_hosts=args.allowed_host, allowed_origins=args.allowed_origin, stateless=args.stateless,
+            host=args.host,
+            port=args.port,
+            auth_token_file=args.auth_token_file,
+            allowed_hosts=args.allowed_host,
+            allowed_origins=args.allowed_origin,
+            stateless=args.stateless,
         )
     except HttpConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -216,9 +258,16 @@ def _version() -> str:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
-        timeout=args.timeout, max_retries=args.max_retries, deadline=args.deadline, max_items=args.max_items,
-        demo=bool(args.demo), concurrency=args.concurrency, cache_size=args.cache_size, cache_ttl=args.cache_ttl,
-        allow_writes=args.allow_writes, auth_header=args.auth_header,
+        timeout=args.timeout,
+        max_retries=args.max_retries,
+        deadline=args.deadline,
+        max_items=args.max_items,
+        demo=bool(args.demo),
+        concurrency=args.concurrency,
+        cache_size=args.cache_size,
+        cache_ttl=args.cache_ttl,
+        allow_writes=args.allow_writes,
+        auth_header=args.auth_header,
     )
 
 

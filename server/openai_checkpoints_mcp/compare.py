@@ -135,6 +135,7 @@ async def compare_jobs(
                     group.start_soon(load, job_id, None)
                 work.listing_done = True
             else:
+
                 def start(job_id: str, listed: Job | None) -> None:
                     group.start_soon(load, job_id, listed)
 
@@ -154,8 +155,13 @@ async def compare_jobs(
 
 
 async def _select(
-    store: JobStore, work: _Work, where: JobFilter, metadata: Mapping[str, str] | None, max_jobs: int,
-    refresh: bool, start: Callable[[str, Job | None], None],
+    store: JobStore,
+    work: _Work,
+    where: JobFilter,
+    metadata: Mapping[str, str] | None,
+    max_jobs: int,
+    refresh: bool,
+    start: Callable[[str, Job | None], None],
 ) -> None:
     """Walk the listing (newest first), starting a read for each job that matches, up to `max_jobs`. A job object
     is handed on only when it can be trusted: read just now, finished, or read again (`_recheck_unfinished`)."""
@@ -225,13 +231,20 @@ def _label(job: Job) -> str | None:
 
 
 def _result(
-    work: _Work, job_ids: Sequence[str] | None, where: JobFilter, metadata: Mapping[str, str] | None,
-    metric: str, goal: Goal | None, requests: int,
+    work: _Work,
+    job_ids: Sequence[str] | None,
+    where: JobFilter,
+    metadata: Mapping[str, str] | None,
+    metric: str,
+    goal: Goal | None,
+    requests: int,
 ) -> CompareJobsResult:
     loaded = [work.loaded[job_id] for job_id in work.order if job_id in work.loaded]
     candidates = [
         JobCandidate(
-            item.job.id, item.job.method_type, [Candidate(c.id, c.step, c.metrics or {}) for c in item.checkpoints],
+            item.job.id,
+            item.job.method_type,
+            [Candidate(c.id, c.step, c.metrics or {}) for c in item.checkpoints],
             label=_label(item.job),
         )
         for item in loaded
@@ -250,8 +263,10 @@ def _result(
     if work.order:
         rationale = leaderboard_rationale(board, failed=len(failed))
     else:
-        rationale = (f"No job matched ({selection}) among the {work.scanned} jobs read; list_jobs shows the jobs' "
-                     "suffixes, metadata and statuses.")
+        rationale = (
+            f"No job matched ({selection}) among the {work.scanned} jobs read; list_jobs shows the jobs' "
+            "suffixes, metadata and statuses."
+        )
     if work.other_statuses:
         count = sum(work.other_statuses.values())
         statuses = ", ".join(f"{n} {status}" for status, n in sorted(work.other_statuses.items()))
@@ -290,8 +305,7 @@ def leaderboard_metrics(metrics: dict[str, float]) -> dict[str, float]:
     """A checkpoint's metrics for comparing jobs: a per-batch ``valid_*`` metric is left out when its whole-set
     ``full_valid_*`` counterpart is there, since one batch's value invites misleading comparisons across jobs."""
     return {
-        name: value for name, value in metrics.items()
-        if not (name.startswith("valid_") and f"full_{name}" in metrics)
+        name: value for name, value in metrics.items() if not (name.startswith("valid_") and f"full_{name}" in metrics)
     }
 
 
@@ -324,7 +338,8 @@ def _entry(best: JobBest, loaded: _Loaded, rank: int | None) -> LeaderboardEntry
     if best.best is not None:
         checkpoint = next(c for c in checkpoints if c.id == best.best.id)
         info = RankedCheckpoint(
-            id=checkpoint.id, step_number=checkpoint.step,
+            id=checkpoint.id,
+            step_number=checkpoint.step,
             fine_tuned_model_checkpoint=checkpoint.fine_tuned_model_checkpoint,
             metrics=leaderboard_metrics(checkpoint.numeric_metrics),
         )

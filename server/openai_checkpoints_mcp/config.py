@@ -168,8 +168,14 @@ def _azure_values(read: Callable[[str], str | None], auth_header: object) -> dic
             unused.append("OPENAI_API_VERSION")
         note = "AZURE_OPENAI_ENDPOINT is set and wins" + (f"; not used: {', '.join(unused)}" if unused else "")
         return {
-            "api_key": azure_key, "base_url": base, "organization": None, "project": None,
-            "auth_header": AZURE_KEY_HEADER, "azure": True, "key_env": "AZURE_OPENAI_API_KEY", "azure_note": note,
+            "api_key": azure_key,
+            "base_url": base,
+            "organization": None,
+            "project": None,
+            "auth_header": AZURE_KEY_HEADER,
+            "azure": True,
+            "key_env": "AZURE_OPENAI_API_KEY",
+            "azure_note": note,
             "api_version": None if v1 else read("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION,
         }
     if base_url and is_azure_host(base_url):

@@ -173,7 +173,7 @@ def host_patterns(value: str) -> list[str]:
         )
     if host.startswith("["):
         end = host.find("]")
-        suffix = host[end + 1:] if end > 1 else None
+        suffix = host[end + 1 :] if end > 1 else None
         if suffix is None or (suffix and not _is_port_suffix(suffix)):
             raise HttpConfigError(f"--allowed-host: a bracketed IPv6 address is [addr] or [addr]:port; got {value!r}")
         has_port = bool(suffix)
@@ -283,10 +283,13 @@ async def serve_http(settings: Settings, options: HttpOptions, *, log_level: str
 
     warn_if_no_key(settings)
     logger.info(
-        "serving MCP over streamable HTTP at http://%s:%d%s (%s, %s): %s", _url_host(options.host), options.port,
+        "serving MCP over streamable HTTP at http://%s:%d%s (%s, %s): %s",
+        _url_host(options.host),
+        options.port,
         MCP_PATH,
         "bearer token required" if options.auth_token else "no token: loopback only",
-        "stateless" if options.stateless else "sessions", settings,
+        "stateless" if options.stateless else "sessions",
+        settings,
     )
     config = uvicorn.Config(
         build_app(settings, options, log_level=log_level),

@@ -114,9 +114,7 @@ class BestCheckpointResult(ToolResult):
 
 class JobSummary(BaseModel):
     id: str
-    status: str | None = Field(
-        description="validating_files, queued, running, paused, succeeded, failed or cancelled."
-    )
+    status: str | None = Field(description="validating_files, queued, running, paused, succeeded, failed or cancelled.")
     model: str | None = Field(description="Base model.")
     fine_tuned_model: str | None = Field(description="Resulting model name; null until the job succeeds.")
     suffix: str | None
@@ -291,9 +289,7 @@ class LeaderboardEntry(BaseModel):
     model: str | None = Field(description="Base model.")
     metric: str | None = Field(description="The metric this job was ranked by (compare only equal metrics).")
     value: float | None = Field(description="That metric's value at the job's best checkpoint.")
-    best_checkpoint: RankedCheckpoint | None = Field(
-        description="The job's best checkpoint, with the model to deploy."
-    )
+    best_checkpoint: RankedCheckpoint | None = Field(description="The job's best checkpoint, with the model to deploy.")
     best_is_final: bool | None = Field(
         description="Whether the best checkpoint is the job's final model; null when that cannot be told (no final "
         "model yet, or a reinforcement job)."

@@ -85,13 +85,17 @@ def base_model_matches(wanted: str, model: str | None) -> bool:
     wanted, model = wanted.lower(), (model or "").lower()
     if model == wanted:
         return True
-    rest = model[len(wanted):] if model.startswith(wanted) else ""
+    rest = model[len(wanted) :] if model.startswith(wanted) else ""
     return (rest[:1] == "-" and rest[1:2].isdigit()) or (wanted.endswith("-") and model.startswith(wanted))
 
 
 def job_filter(
-    *, status: str | None = None, model: str | None = None, suffix: str | None = None,
-    created_after: str | None = None, created_before: str | None = None,
+    *,
+    status: str | None = None,
+    model: str | None = None,
+    suffix: str | None = None,
+    created_after: str | None = None,
+    created_before: str | None = None,
 ) -> JobFilter:
     """Check and convert the filter arguments (no request is made on bad input)."""
     try:
@@ -150,25 +154,35 @@ def coverage_of(job: Job, checkpoints: list[Checkpoint]) -> Coverage:
     method = job.method_type
     has_validation = job.has_validation_file
     if method == "reinforcement":
-        retention = ("The API keeps only the 3 checkpoints with the best validation reward, so the checkpoints "
-                     "are not evenly spaced and earlier evaluations are gone.")
+        retention = (
+            "The API keeps only the 3 checkpoints with the best validation reward, so the checkpoints "
+            "are not evenly spaced and earlier evaluations are gone."
+        )
     elif method == "dpo":
-        retention = ("The API keeps checkpoints of only the last 3 epochs (one per epoch), as for supervised jobs; "
-                     "retention for DPO is not separately documented.")
+        retention = (
+            "The API keeps checkpoints of only the last 3 epochs (one per epoch), as for supervised jobs; "
+            "retention for DPO is not separately documented."
+        )
     else:
         retention = "The API keeps checkpoints of only the last 3 epochs (one per epoch); earlier ones are gone."
     present = {key for c in checkpoints for key in c.numeric_metrics}
     if not has_validation:
-        note = ("No validation file, so there are no valid_*/full_valid_* metrics: only training metrics, which "
-                "cannot show overfitting.")
+        note = (
+            "No validation file, so there are no valid_*/full_valid_* metrics: only training metrics, which "
+            "cannot show overfitting."
+        )
     elif not any(key.startswith(("full_valid", "valid")) for key in present) and checkpoints:
         note = "The job has a validation file, but these checkpoints carry no validation metrics."
     elif method == "reinforcement" and not any(key.startswith("valid") for key in present):
-        note = ("full_valid_mean_reward is the grader's mean reward over the whole validation set, the one to trust; "
-                "train_mean_reward is measured on training samples.")
+        note = (
+            "full_valid_mean_reward is the grader's mean reward over the whole validation set, the one to trust; "
+            "train_mean_reward is measured on training samples."
+        )
     else:
-        note = ("full_valid_* metrics cover the whole validation set and are the ones to trust; per-step valid_* "
-                "metrics come from one batch and are noisy.")
+        note = (
+            "full_valid_* metrics cover the whole validation set and are the ones to trust; per-step valid_* "
+            "metrics come from one batch and are noisy."
+        )
     if not checkpoints:
         note = f"No checkpoints (job status: {job.status}). " + note
     return Coverage(method=method, has_validation_file=has_validation, retention=retention, note=note)
@@ -212,8 +226,10 @@ def _no_checkpoints_reason(job: Job) -> str:
     if status == "cancelled":
         return "The job was cancelled before it saved any checkpoint, so there is nothing to rank."
     if status in ACTIVE_STATUSES:
-        return (f"The job is {status} and has not saved a checkpoint yet; checkpoints appear at the end of each "
-                "epoch. Call again later.")
+        return (
+            f"The job is {status} and has not saved a checkpoint yet; checkpoints appear at the end of each "
+            "epoch. Call again later."
+        )
     return f"The job (status {status}) has no checkpoints to rank."
 
 
@@ -236,7 +252,12 @@ async def best_checkpoint(
 
     def result(rationale: str, **fields: Any) -> BestCheckpointResult:
         unranked: dict[str, Any] = {
-            "best": None, "metric": None, "goal": None, "ranking": [], "excluded": [], "best_is_final": None,
+            "best": None,
+            "metric": None,
+            "goal": None,
+            "ranking": [],
+            "excluded": [],
+            "best_is_final": None,
         }
         return BestCheckpointResult(
             job_id=job_id,
@@ -249,8 +270,9 @@ async def best_checkpoint(
         )
 
     if not checkpoints:
-        return result(_no_checkpoints_reason(job), metric=None if metric == "auto" else metric,
-                      goal=goal.value if goal else None)
+        return result(
+            _no_checkpoints_reason(job), metric=None if metric == "auto" else metric, goal=goal.value if goal else None
+        )
     present = numeric_keys(candidates)
     try:
         choice = choose_metric(metric, goal, method_type=job.method_type, present=present)
@@ -260,8 +282,10 @@ async def best_checkpoint(
         return result(
             f"No checkpoint has {', '.join(auto_order(job.method_type))} (metrics present: "
             f"{', '.join(sorted(present)) or 'none'}); call again with metric=<one of those> and goal='min' or 'max'.",
-            excluded=[ExcludedCheckpoint(id=c.id, step_number=c.step, reason="has none of the metrics auto ranks by")
-                      for c in checkpoints],
+            excluded=[
+                ExcludedCheckpoint(id=c.id, step_number=c.step, reason="has none of the metrics auto ranks by")
+                for c in checkpoints
+            ],
         )
     ranking = rank(candidates, choice)
     chosen: dict[str, Any] = {
@@ -278,8 +302,11 @@ async def best_checkpoint(
     sentences = [
         metric_reason(ranking, has_validation_file=job.has_validation_file),
         winner_sentence(
-            ranking, last_step=checkpoints[-1].step, best_is_final=is_last,
-            has_final_model=bool(job.fine_tuned_model), keeps_best=keeps_best,
+            ranking,
+            last_step=checkpoints[-1].step,
+            best_is_final=is_last,
+            has_final_model=bool(job.fine_tuned_model),
+            keeps_best=keeps_best,
         ),
         exclusion_note(ranking),
     ]
@@ -309,7 +336,12 @@ def _event_metrics(event: Event) -> dict[str, float] | None:
 
 
 async def list_events(
-    store: JobStore, job_id: str, *, level: str | None, limit: int, after: str | None,
+    store: JobStore,
+    job_id: str,
+    *,
+    level: str | None,
+    limit: int,
+    after: str | None,
     progress: Progress | None = None,
 ) -> EventList:
     """The job's events, newest first. With `level` (the API cannot filter), pages of 100 are scanned."""

@@ -162,9 +162,12 @@ def register_tools(server: MCPServer) -> None:
         status: Annotated[JobStatus | None, Field(description="Only jobs with this status; omit for all.")] = None,
         model: Annotated[
             str | None,
-            Field(description="Only jobs of this base model: a full name, or a family or date prefix of the "
-                  "snapshot (gpt-4o matches gpt-4o-2024-08-06, not gpt-4o-mini-2024-07-18); case-insensitive.",
-                  min_length=1, max_length=200),
+            Field(
+                description="Only jobs of this base model: a full name, or a family or date prefix of the "
+                "snapshot (gpt-4o matches gpt-4o-2024-08-06, not gpt-4o-mini-2024-07-18); case-insensitive.",
+                min_length=1,
+                max_length=200,
+            ),
         ] = None,
         suffix: Annotated[
             str | None, Field(description="Only jobs with exactly this suffix.", min_length=1, max_length=64)
@@ -173,8 +176,10 @@ def register_tools(server: MCPServer) -> None:
         created_after: Annotated[IsoTime | None, Field(description="Only jobs created at or after this time.")] = None,
         created_before: Annotated[IsoTime | None, Field(description="Only jobs created before this time.")] = None,
         max_results: Annotated[
-            int, Field(description="How many matching jobs to return (1-1000); pages are followed until then.",
-                       ge=1, le=1000)
+            int,
+            Field(
+                description="How many matching jobs to return (1-1000); pages are followed until then.", ge=1, le=1000
+            ),
         ] = 20,
         after: Annotated[
             str | None,
@@ -189,7 +194,11 @@ def register_tools(server: MCPServer) -> None:
             status=status, model=model, suffix=suffix, created_after=created_after, created_before=created_before
         )
         result = await queries.list_jobs(
-            _store(ctx), where=where, max_results=max_results, after=after, metadata=metadata,
+            _store(ctx),
+            where=where,
+            max_results=max_results,
+            after=after,
+            metadata=metadata,
             progress=ctx.report_progress,
         )
         return finish(ctx, result)
@@ -227,7 +236,12 @@ def register_tools(server: MCPServer) -> None:
         refresh: Refresh = False,
     ) -> BestCheckpointResult:
         result = await queries.best_checkpoint(
-            _store(ctx), job_id, metric=metric, goal=_goal(metric, goal), top_k=top_k, refresh=refresh,
+            _store(ctx),
+            job_id,
+            metric=metric,
+            goal=_goal(metric, goal),
+            top_k=top_k,
+            refresh=refresh,
             progress=ctx.report_progress,
         )
         return finish(ctx, result)
@@ -237,8 +251,11 @@ def register_tools(server: MCPServer) -> None:
         ctx: Context[AppState],
         job_ids: Annotated[
             list[JobId] | None,
-            Field(description="The jobs to compare (their status does not matter); or omit and give a filter.",
-                  min_length=1, max_length=100),
+            Field(
+                description="The jobs to compare (their status does not matter); or omit and give a filter.",
+                min_length=1,
+                max_length=100,
+            ),
         ] = None,
         suffix: Annotated[
             str | None, Field(description="Filter: jobs with exactly this suffix.", min_length=1, max_length=64)
@@ -246,8 +263,11 @@ def register_tools(server: MCPServer) -> None:
         metadata: Metadata = None,
         model: Annotated[
             str | None,
-            Field(description="Filter: jobs of this base model (gpt-4o matches gpt-4o-2024-08-06, not gpt-4o-mini).",
-                  min_length=1, max_length=200),
+            Field(
+                description="Filter: jobs of this base model (gpt-4o matches gpt-4o-2024-08-06, not gpt-4o-mini).",
+                min_length=1,
+                max_length=200,
+            ),
         ] = None,
         status: Annotated[
             JobStatus | Literal["any"],
@@ -262,8 +282,15 @@ def register_tools(server: MCPServer) -> None:
     ) -> CompareJobsResult:
         where = queries.job_filter(status=None if status == "any" or job_ids else status, model=model, suffix=suffix)
         result = await compare.compare_jobs(
-            _store(ctx), job_ids=job_ids, where=where, metadata=metadata, metric=metric, goal=_goal(metric, goal),
-            max_jobs=max_jobs, refresh=refresh, progress=ctx.report_progress,
+            _store(ctx),
+            job_ids=job_ids,
+            where=where,
+            metadata=metadata,
+            metric=metric,
+            goal=_goal(metric, goal),
+            max_jobs=max_jobs,
+            refresh=refresh,
+            progress=ctx.report_progress,
         )
         return finish(ctx, result)
 
@@ -291,8 +318,11 @@ def register_tools(server: MCPServer) -> None:
         limit: Annotated[int, Field(description="How many events to return (1-100).", ge=1, le=100)] = 50,
         after: Annotated[
             str | None,
-            Field(description="Cursor: the next_after of an earlier call, to read older events.",
-                  pattern=r"^[A-Za-z0-9_-]+$", max_length=100),
+            Field(
+                description="Cursor: the next_after of an earlier call, to read older events.",
+                pattern=r"^[A-Za-z0-9_-]+$",
+                max_length=100,
+            ),
         ] = None,
     ) -> EventList:
         result = await queries.list_events(

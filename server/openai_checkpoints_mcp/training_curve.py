@@ -33,8 +33,10 @@ from .queries import Progress
 def _no_result_file(job: Job) -> str:
     status = job.status or "unknown"
     if status in ACTIVE_STATUSES:
-        return (f"The job is {status}; its result file is written when it finishes. Meanwhile list_events shows "
-                "the per-step metrics events and list_checkpoints the checkpoints saved so far.")
+        return (
+            f"The job is {status}; its result file is written when it finishes. Meanwhile list_events shows "
+            "the per-step metrics events and list_checkpoints the checkpoints saved so far."
+        )
     if status == "failed":
         return "The job failed and has no result file."
     if status == "cancelled":
@@ -68,15 +70,30 @@ async def training_metrics(
     with count_requests() as requests:
         job, collected = await store.job_and_checkpoints(job_id, refresh=refresh)
         checkpoints = by_step(collected.items)
-        retained = [RetainedCheckpoint(step_number=c.step, fine_tuned_model_checkpoint=c.fine_tuned_model_checkpoint)
-                    for c in checkpoints]
+        retained = [
+            RetainedCheckpoint(step_number=c.step, fine_tuned_model_checkpoint=c.fine_tuned_model_checkpoint)
+            for c in checkpoints
+        ]
         if not job.result_files:
             reason = _no_result_file(job)
             return TrainingMetricsResult(
-                job_id=job_id, status=job.status, available=False, reason=reason, result_file=None,
-                steps=0, first_step=None, last_step=None, metrics=[], best_validation=None, overfitting=None,
-                gap=None, findings=[reason], retained_checkpoints=retained, renamed_columns={},
-                curve=None, upstream_requests=requests[0],
+                job_id=job_id,
+                status=job.status,
+                available=False,
+                reason=reason,
+                result_file=None,
+                steps=0,
+                first_step=None,
+                last_step=None,
+                metrics=[],
+                best_validation=None,
+                overfitting=None,
+                gap=None,
+                findings=[reason],
+                retained_checkpoints=retained,
+                renamed_columns={},
+                curve=None,
+                upstream_requests=requests[0],
             )
         file_id = job.result_files[0]
         if progress is not None:
@@ -90,8 +107,13 @@ async def training_metrics(
 
 
 def _result(
-    job: Job, file_id: str, table: ResultTable, checkpoints: list[Checkpoint], retained: list[RetainedCheckpoint],
-    points: int, requests: int,
+    job: Job,
+    file_id: str,
+    table: ResultTable,
+    checkpoints: list[Checkpoint],
+    retained: list[RetainedCheckpoint],
+    points: int,
+    requests: int,
 ) -> TrainingMetricsResult:
     steps = [c.step for c in checkpoints if c.step is not None]
     analysis = analyse(table, steps)
@@ -108,8 +130,9 @@ def _result(
         last_step=analysis.last_step,
         metrics=[MetricSummaryInfo(**_fields(MetricSummaryInfo, m)) for m in analysis.metrics],
         best_validation=BestValidationInfo(**_fields(BestValidationInfo, best)) if best else None,
-        overfitting=(OverfittingInfo(**_fields(OverfittingInfo, analysis.overfitting))
-                     if analysis.overfitting else None),
+        overfitting=(
+            OverfittingInfo(**_fields(OverfittingInfo, analysis.overfitting)) if analysis.overfitting else None
+        ),
         gap=GapInfo(**_fields(GapInfo, analysis.gap)) if analysis.gap else None,
         findings=analysis.findings,
         retained_checkpoints=retained,

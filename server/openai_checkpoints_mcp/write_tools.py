@@ -50,27 +50,39 @@ class JobChange(ToolResult):
 
 def _cancel_outcome(job: Job) -> str:
     if job.status == "cancelled":
-        return (f"Job {job.id} is cancelled: training has stopped and the job will not produce a fine-tuned model. "
-                "This cannot be undone; to train again, a new fine-tuning job is needed.")
-    return (f"The API accepted the cancellation of job {job.id} but still reports it as {job.status}: cancelling "
-            "takes effect asynchronously, so it becomes cancelled shortly (get_job shows it). This cannot be undone.")
+        return (
+            f"Job {job.id} is cancelled: training has stopped and the job will not produce a fine-tuned model. "
+            "This cannot be undone; to train again, a new fine-tuning job is needed."
+        )
+    return (
+        f"The API accepted the cancellation of job {job.id} but still reports it as {job.status}: cancelling "
+        "takes effect asynchronously, so it becomes cancelled shortly (get_job shows it). This cannot be undone."
+    )
 
 
 def _pause_outcome(job: Job) -> str:
     if job.status == "paused":
-        return (f"Job {job.id} is paused: training has stopped. resume_job continues it from its last checkpoint; "
-                "cancel_job ends it for good.")
-    return (f"The API accepted the pause of job {job.id} but still reports it as {job.status}: it becomes paused "
-            "shortly (get_job shows it); then resume_job continues it.")
+        return (
+            f"Job {job.id} is paused: training has stopped. resume_job continues it from its last checkpoint; "
+            "cancel_job ends it for good."
+        )
+    return (
+        f"The API accepted the pause of job {job.id} but still reports it as {job.status}: it becomes paused "
+        "shortly (get_job shows it); then resume_job continues it."
+    )
 
 
 def _resume_outcome(job: Job) -> str:
     if job.status in {"queued", "running", "validating_files"}:
         state = "queued and will be running again shortly" if job.status == "queued" else job.status
-        return (f"Job {job.id} was resumed: it is {state}, continuing from its last checkpoint. get_job shows its "
-                "progress, list_checkpoints its new checkpoints.")
-    return (f"The API accepted the resume of job {job.id} but still reports it as {job.status}: it goes back to "
-            "queued, then running, shortly (get_job shows it).")
+        return (
+            f"Job {job.id} was resumed: it is {state}, continuing from its last checkpoint. get_job shows its "
+            "progress, list_checkpoints its new checkpoints."
+        )
+    return (
+        f"The API accepted the resume of job {job.id} but still reports it as {job.status}: it goes back to "
+        "queued, then running, shortly (get_job shows it)."
+    )
 
 
 @dataclass(frozen=True)
@@ -87,18 +99,31 @@ class _Action:
 
 
 _CANCEL = _Action(
-    verb="cancel", past="cancelled", accepted_from=ACTIVE_STATUSES,
+    verb="cancel",
+    past="cancelled",
+    accepted_from=ACTIVE_STATUSES,
     already=frozenset({"cancelled"}),
     rule="only a job that is validating_files, queued, running or paused can be cancelled",
-    send=OpenAIClient.cancel_job, outcome=_cancel_outcome,
+    send=OpenAIClient.cancel_job,
+    outcome=_cancel_outcome,
 )
 _PAUSE = _Action(
-    verb="pause", past="paused", accepted_from=frozenset({"running"}), already=frozenset({"paused"}),
-    rule="only a running job can be paused", send=OpenAIClient.pause_job, outcome=_pause_outcome,
+    verb="pause",
+    past="paused",
+    accepted_from=frozenset({"running"}),
+    already=frozenset({"paused"}),
+    rule="only a running job can be paused",
+    send=OpenAIClient.pause_job,
+    outcome=_pause_outcome,
 )
 _RESUME = _Action(
-    verb="resume", past="resumed", accepted_from=frozenset({"paused"}), already=frozenset({"queued", "running"}),
-    rule="only a paused job can be resumed", send=OpenAIClient.resume_job, outcome=_resume_outcome,
+    verb="resume",
+    past="resumed",
+    accepted_from=frozenset({"paused"}),
+    already=frozenset({"queued", "running"}),
+    rule="only a paused job can be resumed",
+    send=OpenAIClient.resume_job,
+    outcome=_resume_outcome,
 )
 
 
@@ -129,7 +154,10 @@ async def perform(store: JobStore, job_id: str, action: _Action) -> JobChange:
     finally:
         store.job_changed(job_id)
     return JobChange(
-        id=job.id, status=job.status, model=job.model, fine_tuned_model=job.fine_tuned_model,
+        id=job.id,
+        status=job.status,
+        model=job.model,
+        fine_tuned_model=job.fine_tuned_model,
         message=action.outcome(job) + retried_note,
     )
 
@@ -170,7 +198,9 @@ async def _explain(
         azure = "AZURE_OPENAI_ENDPOINT" in exc.message
         fix = (
             "a key of the Azure OpenAI resource that owns the job (AZURE_OPENAI_ENDPOINT), or an Entra ID identity "
-            "with a role on it that may manage fine-tuning jobs" if azure else "a key with write access to "
+            "with a role on it that may manage fine-tuning jobs"
+            if azure
+            else "a key with write access to "
             "fine-tuning (a restricted key may only read) in the job's organisation and project (OPENAI_ORG_ID, "
             "OPENAI_PROJECT_ID)"
         )
@@ -185,16 +215,20 @@ async def _explain(
 
 def _refusal(action: _Action, job_id: str, status: str | None, http_status: int) -> str:
     if status is None:
-        return (f"The API refused to {action.verb} job {job_id} (HTTP {http_status}): {action.rule}. Check its "
-                "status with get_job.")
+        return (
+            f"The API refused to {action.verb} job {job_id} (HTTP {http_status}): {action.rule}. Check its "
+            "status with get_job."
+        )
     if status in action.already:
         return f"Job {job_id} is already {status}, so there is nothing to {action.verb}."
     if status in TERMINAL_STATUSES:
         return f"Job {job_id} has already finished ({status}), so it cannot be {action.past}."
     if status not in action.accepted_from:
         return f"Job {job_id} is {status}, so it cannot be {action.past}: {action.rule}."
-    return (f"The API would not {action.verb} job {job_id} (HTTP {http_status}), although it is {status}. Check its "
-            "status with get_job before trying again.")
+    return (
+        f"The API would not {action.verb} job {job_id} (HTTP {http_status}), although it is {status}. Check its "
+        "status with get_job before trying again."
+    )
 
 
 CANCEL_JOB = """Cancel a fine-tuning job. This changes the job for real and cannot be undone: training stops and the

@@ -14,7 +14,11 @@ from itertools import pairwise
 from .result_file import ResultTable
 
 PRIMARY_ORDER: tuple[str, ...] = (
-    "full_valid_loss", "valid_loss", "full_valid_mean_reward", "train_loss", "train_mean_reward",
+    "full_valid_loss",
+    "valid_loss",
+    "full_valid_mean_reward",
+    "train_loss",
+    "train_mean_reward",
 )
 """The series the fill follows: the first of these with a value, else the first column with a value."""
 
@@ -124,8 +128,15 @@ def downsample_rows(table: ResultTable, points: int, *, must_keep: Iterable[int]
             break
         column = table.columns[name]
         rows = series[name]
-        chosen.update(_fill(rows, [float(table.steps[row]) for row in rows],
-                            [_value(column[row]) for row in rows], chosen, points - len(chosen)))
+        chosen.update(
+            _fill(
+                rows,
+                [float(table.steps[row]) for row in rows],
+                [_value(column[row]) for row in rows],
+                chosen,
+                points - len(chosen),
+            )
+        )
 
     if len(chosen) < points:
         rest = [row for row in range(n) if row not in chosen]
@@ -168,6 +179,6 @@ def _fill(rows: list[int], xs: list[float], ys: list[float], chosen: set[int], b
             spare -= 1
     for (a, b), share in zip(segments, shares, strict=True):
         if share:
-            inside = lttb(xs[a:b + 1], ys[a:b + 1], share + 2)[1:-1]
+            inside = lttb(xs[a : b + 1], ys[a : b + 1], share + 2)[1:-1]
             picked.extend(a + p for p in inside)
     return [rows[p] for p in picked]

@@ -157,18 +157,22 @@ def leaderboard_rationale(board: Leaderboard, *, failed: int = 0) -> str:
     sentences: list[str] = []
     winner = board.winner
     if board.undecided:
-        tied = [g for g in board.groups if _trust(g.metric, g.method) == _trust(board.groups[0].metric,
-                                                                                  board.groups[0].method)]
+        tied = [
+            g
+            for g in board.groups
+            if _trust(g.metric, g.method) == _trust(board.groups[0].metric, board.groups[0].method)
+        ]
         bests = "; ".join(
             f"best {g.method} job by {g.metric}: {_name(g.entries[0])}, {format_value(g.entries[0].value)} at "
-            f"{_at(g.entries[0])}" for g in tied
+            f"{_at(g.entries[0])}"
+            for g in tied
         )
         sentences.append(
             f"No overall winner: these jobs use different fine-tuning methods ({', '.join(g.method for g in tied)}), "
             f"whose {tied[0].metric} values measure different objectives and cannot be compared. {bests}. Compare "
             "them by evaluating the candidate checkpoints on the same held-out data."
         )
-        groups_after = board.groups[len(tied):]
+        groups_after = board.groups[len(tied) :]
     elif winner is None:
         sentences.append("No job could be ranked: none has a checkpoint with a usable metric.")
         groups_after = []

@@ -54,8 +54,12 @@ CATALOGUE: dict[str, MetricInfo] = {
         MetricInfo("train_loss", Goal.MIN, "train_mean_token_accuracy", _TRAIN),
         MetricInfo("train_mean_token_accuracy", Goal.MAX, "train_loss", _TRAIN),
         MetricInfo("full_valid_mean_reward", Goal.MAX, None, "the mean grader reward " + _FULL_VALID),
-        MetricInfo("train_mean_reward", Goal.MAX, None, "the mean grader reward on training samples, so it "
-                   "cannot detect overfitting"),
+        MetricInfo(
+            "train_mean_reward",
+            Goal.MAX,
+            None,
+            "the mean grader reward on training samples, so it cannot detect overfitting",
+        ),
     )
 }
 """Metrics with a known direction. Any other numeric key needs an explicit goal."""

@@ -97,8 +97,7 @@ def choose_metric(
     if info is None and requested not in present:
         accepted = ", ".join(["auto", *CATALOGUE, *sorted(present - set(CATALOGUE))])
         raise MetricChoiceError(
-            f"metric {requested!r} is not a known metric and no checkpoint {scope} has it. "
-            f"Accepted here: {accepted}."
+            f"metric {requested!r} is not a known metric and no checkpoint {scope} has it. Accepted here: {accepted}."
         )
     if info is None and goal is None:
         raise MetricChoiceError(

@@ -11,7 +11,6 @@ def format_value(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.5g}"
 
 
-
 def _direction(goal: Goal) -> str:
     return "lower is better" if goal is Goal.MIN else "higher is better"
 
@@ -29,14 +28,20 @@ def metric_reason(ranking: Ranking, *, has_validation_file: bool) -> str:
     if choice.metric in FULL_VALID_REWARDS:
         return f"{head}; reinforcement jobs report grader rewards rather than a validation loss."
     if not has_validation_file and choice.metric.startswith("train"):
-        return f"The job has no validation file, so ranked by {choice.metric} ({_direction(choice.goal)}), " \
-               f"which cannot detect overfitting."
+        return (
+            f"The job has no validation file, so ranked by {choice.metric} ({_direction(choice.goal)}), "
+            f"which cannot detect overfitting."
+        )
     missing = " or ".join(choice.skipped)
     return f"No checkpoint has {missing}, so {head[0].lower()}{head[1:]}."
 
 
 def winner_sentence(
-    ranking: Ranking, *, last_step: int | None, best_is_final: bool, has_final_model: bool = True,
+    ranking: Ranking,
+    *,
+    last_step: int | None,
+    best_is_final: bool,
+    has_final_model: bool = True,
     keeps_best: bool = False,
 ) -> str:
     """Who won, by how much, and whether it is the job's final model.
@@ -60,9 +65,11 @@ def winner_sentence(
     elif ranking.decided_by == "step":
         text += f" (tied with step {ranking.ranked[1].step}; the earlier step wins)"
     if keeps_best:
-        return text + ("; reinforcement jobs keep only their best checkpoints by validation reward, not the last ones, "
-                       "so the final model cannot be compared from the checkpoints: training_metrics shows the "
-                       "reward at the last step.")
+        return text + (
+            "; reinforcement jobs keep only their best checkpoints by validation reward, not the last ones, "
+            "so the final model cannot be compared from the checkpoints: training_metrics shows the "
+            "reward at the last step."
+        )
     if best_is_final:
         if has_final_model:
             return text + "; it is the job's last checkpoint, so the final model is the one to deploy."
@@ -73,15 +80,21 @@ def winner_sentence(
         return text + f"; the last checkpoint (step {last_step}) has no {metric}, so it could not be compared."
     final_value = ranking.value(final)
     if final_value == value:
-        return text + f"; the last checkpoint (step {last_step}) ties on {metric}, and the tie-break prefers " \
-                      f"step {best.step}."
-    return text + f", better than the last checkpoint (step {last_step}, {format_value(final_value)}): deploy this " \
-                  f"checkpoint {instead}."
+        return (
+            text + f"; the last checkpoint (step {last_step}) ties on {metric}, and the tie-break prefers "
+            f"step {best.step}."
+        )
+    return (
+        text + f", better than the last checkpoint (step {last_step}, {format_value(final_value)}): deploy this "
+        f"checkpoint {instead}."
+    )
 
 
 def exclusion_note(ranking: Ranking) -> str:
     count = len(ranking.excluded)
     if not count:
         return ""
-    return f"{count} checkpoint{'s' if count != 1 else ''} without {ranking.choice.metric} " \
-           f"{'were' if count != 1 else 'was'} not ranked."
+    return (
+        f"{count} checkpoint{'s' if count != 1 else ''} without {ranking.choice.metric} "
+        f"{'were' if count != 1 else 'was'} not ranked."
+    )

@@ -94,8 +94,9 @@ def parse_result_file(content: bytes) -> ResultTable:
             if _step_index(header) is not None:
                 return _table(lines, "base64")
             if len(header) > 1:
-                raise ResultFileError(f"no step column (in the base64-decoded CSV); header was: "
-                                      f"{_preview(','.join(header))}")
+                raise ResultFileError(
+                    f"no step column (in the base64-decoded CSV); header was: {_preview(','.join(header))}"
+                )
     raise ResultFileError(_diagnose(content, text))
 
 
@@ -288,5 +289,12 @@ def _table(lines: list[list[str]], encoding: Literal["csv", "base64"]) -> Result
             renamed.pop(source, None)
             continue
         columns[name] = tuple(values)
-    return ResultTable(steps=steps, columns=columns, renamed=renamed, encoding=encoding, skipped_rows=skipped,
-                       duplicate_rows=duplicates, dropped_columns=tuple(dropped))
+    return ResultTable(
+        steps=steps,
+        columns=columns,
+        renamed=renamed,
+        encoding=encoding,
+        skipped_rows=skipped,
+        duplicate_rows=duplicates,
+        dropped_columns=tuple(dropped),
+    )

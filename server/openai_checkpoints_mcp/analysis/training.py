@@ -188,7 +188,13 @@ def analyse(table: ResultTable, retained_steps: Sequence[int]) -> TrainingAnalys
     """
     if not table.steps:
         return TrainingAnalysis(
-            steps=0, first_step=None, last_step=None, metrics=[], best_validation=None, overfitting=None, gap=None,
+            steps=0,
+            first_step=None,
+            last_step=None,
+            metrics=[],
+            best_validation=None,
+            overfitting=None,
+            gap=None,
             findings=["The result file has a header but no rows yet, so there is no curve to analyse."],
         )
     metrics = summaries(table)
@@ -200,9 +206,11 @@ def analyse(table: ResultTable, retained_steps: Sequence[int]) -> TrainingAnalys
     if overfitting is not None and overfitting.detected:
         findings.append(overfitting.sentence)
     if best is None:
-        findings.append("The result file has no validation metrics (the job probably had no validation file), "
-                        "so the best step and overfitting cannot be judged; train metrics alone cannot reveal "
-                        "overfitting.")
+        findings.append(
+            "The result file has no validation metrics (the job probably had no validation file), "
+            "so the best step and overfitting cannot be judged; train metrics alone cannot reveal "
+            "overfitting."
+        )
     else:
         findings.append(best.sentence)
     if overfitting is not None and not overfitting.detected:
@@ -214,8 +222,14 @@ def analyse(table: ResultTable, retained_steps: Sequence[int]) -> TrainingAnalys
     findings.extend(_progress(metrics))
     findings.extend(_data_notes(table))
     return TrainingAnalysis(
-        steps=len(table.steps), first_step=table.steps[0], last_step=table.steps[-1], metrics=metrics,
-        best_validation=best, overfitting=overfitting, gap=gap, findings=findings,
+        steps=len(table.steps),
+        first_step=table.steps[0],
+        last_step=table.steps[-1],
+        metrics=metrics,
+        best_validation=best,
+        overfitting=overfitting,
+        gap=gap,
+        findings=findings,
     )
 
 
@@ -233,10 +247,19 @@ def summaries(table: ResultTable) -> list[MetricSummary]:
             continue
         goal = metric_goal(name)
         best_step, best = _best(points, goal) if goal is not None else (None, None)
-        result.append(MetricSummary(
-            name=name, goal=_literal(goal), count=len(points), first_step=points[0][0], first=points[0][1],
-            last_step=points[-1][0], last=points[-1][1], best_step=best_step, best=best,
-        ))
+        result.append(
+            MetricSummary(
+                name=name,
+                goal=_literal(goal),
+                count=len(points),
+                first_step=points[0][0],
+                first=points[0][1],
+                last_step=points[-1][0],
+                last=points[-1][1],
+                best_step=best_step,
+                best=best,
+            )
+        )
     return result
 
 
@@ -273,8 +296,15 @@ def best_validation(table: ResultTable, retained_steps: Sequence[int]) -> BestVa
     if metric == "valid_loss":
         sentence += " valid_loss is measured on a single validation batch, so this minimum may be partly noise."
     return BestValidation(
-        metric=metric, goal=_literal_goal(goal), step=step, value=value, retained=retained,
-        nearest_retained_step=nearest, sentence=sentence, nearest_retained_value=nearest_value, points=len(points),
+        metric=metric,
+        goal=_literal_goal(goal),
+        step=step,
+        value=value,
+        retained=retained,
+        nearest_retained_step=nearest,
+        sentence=sentence,
+        nearest_retained_value=nearest_value,
+        points=len(points),
     )
 
 
@@ -330,10 +360,12 @@ def overfitting_signal(table: ResultTable) -> tuple[OverfittingSignal | None, st
     train = [value for step, value in table.values(train_metric) if window_start <= step <= window_end]
     if len(train) < 2:
         have = "no values" if not table.values(train_metric) else f"{len(train)} value(s)"
-        return None, (f"Overfitting cannot be judged: {train_metric} has {have} between steps {window_start} "
-                      f"and {window_end}, so its trend is unknown.")
+        return None, (
+            f"Overfitting cannot be judged: {train_metric} has {have} between steps {window_start} "
+            f"and {window_end}, so its trend is unknown."
+        )
     half = len(train) // 2
-    train_first, train_second = statistics.median(train[:half]), statistics.median(train[len(train) - half:])
+    train_first, train_second = statistics.median(train[:half]), statistics.median(train[len(train) - half :])
     train_change = train_second - train_first
     train_better = -sign * train_change / max(abs(train_first), _EPS)
 
@@ -341,27 +373,44 @@ def overfitting_signal(table: ResultTable) -> tuple[OverfittingSignal | None, st
     improving = train_better >= TRAIN_FALL
     detected = worsened and improving
     worse, better = ("rose", "fell") if goal is Goal.MIN else ("fell", "rose")
-    train_text = (f"{train_metric} {better if train_better >= 0 else worse} {_pct(abs(train_better))} "
-                  f"(median {format_value(train_first)} in the first half of steps {window_start}-{window_end}, "
-                  f"{format_value(train_second)} in the second)")
+    train_text = (
+        f"{train_metric} {better if train_better >= 0 else worse} {_pct(abs(train_better))} "
+        f"(median {format_value(train_first)} in the first half of steps {window_start}-{window_end}, "
+        f"{format_value(train_second)} in the second)"
+    )
     move = f"{metric} {worse} {_pct(validation_worse)} from {level.best_text} to {level.late_text}"
     if detected:
         sentence = f"Overfitting: {move}, while {train_text}."
     elif level.late_count == 0:
-        sentence = (f"No sign of overfitting: the {'lowest' if goal is Goal.MIN else 'highest'} {metric} "
-                    f"({format_value(level.best)}) is at the last evaluation, step {level.best_step}.")
+        sentence = (
+            f"No sign of overfitting: the {'lowest' if goal is Goal.MIN else 'highest'} {metric} "
+            f"({format_value(level.best)}) is at the last evaluation, step {level.best_step}."
+        )
     elif worsened:
-        sentence = (f"No clear sign of overfitting: {move}, but {train_text}, so training had stopped improving; "
-                    f"this looks like noise or instability rather than overfitting.")
+        sentence = (
+            f"No clear sign of overfitting: {move}, but {train_text}, so training had stopped improving; "
+            f"this looks like noise or instability rather than overfitting."
+        )
     else:
         change = f"{_pct(validation_worse)} worse than" if validation_worse >= 0.0005 else "no worse than"
-        sentence = (f"No sign of overfitting: {metric} ended at {level.late_text}, {change} {level.best_text}; "
-                    f"{_pct(level.threshold)} worse would have counted; {train_text}.")
+        sentence = (
+            f"No sign of overfitting: {metric} ended at {level.late_text}, {change} {level.best_text}; "
+            f"{_pct(level.threshold)} worse would have counted; {train_text}."
+        )
     signal = OverfittingSignal(
-        detected=detected, validation_metric=metric, train_metric=train_metric, window_start_step=window_start,
-        window_end_step=window_end, validation_change=validation_change, train_change=train_change,
-        sentence=sentence, best_validation_step=level.best_step, best_validation_value=level.best,
-        late_validation_value=level.late, validation_points=len(points), threshold=level.threshold,
+        detected=detected,
+        validation_metric=metric,
+        train_metric=train_metric,
+        window_start_step=window_start,
+        window_end_step=window_end,
+        validation_change=validation_change,
+        train_change=train_change,
+        sentence=sentence,
+        best_validation_step=level.best_step,
+        best_validation_value=level.best,
+        late_validation_value=level.late,
+        validation_points=len(points),
+        threshold=level.threshold,
     )
     return signal, ""
 
@@ -394,9 +443,16 @@ def _exact_levels(points: list[tuple[int, float]], goal: Goal) -> _Levels:
     late_points = [point for i, point in enumerate(points) if i >= start and i > best_index]
     late = statistics.median(value for _, value in late_points) if late_points else best
     late_steps = (late_points[0][0], late_points[-1][0]) if late_points else (points[start][0], points[-1][0])
-    return _Levels(best=best, best_step=best_step, best_text=f"its best ({format_value(best)} at step {best_step})",
-                   late=late, late_steps=late_steps, late_count=len(late_points),
-                   late_text=_median_text(late, len(late_points), late_steps), threshold=VALIDATION_RISE)
+    return _Levels(
+        best=best,
+        best_step=best_step,
+        best_text=f"its best ({format_value(best)} at step {best_step})",
+        late=late,
+        late_steps=late_steps,
+        late_count=len(late_points),
+        late_text=_median_text(late, len(late_points), late_steps),
+        threshold=VALIDATION_RISE,
+    )
 
 
 def _noisy_levels(points: list[tuple[int, float]], goal: Goal) -> _Levels:
@@ -406,7 +462,7 @@ def _noisy_levels(points: list[tuple[int, float]], goal: Goal) -> _Levels:
     size = _late_window(points)
     last = len(points) - size
     starts = sorted({*range(0, last + 1, max(1, size // 4)), last})
-    medians = [(statistics.median(values[start:start + size]), start) for start in starts]
+    medians = [(statistics.median(values[start : start + size]), start) for start in starts]
     best, start = min(medians, key=lambda item: (sign * item[0], item[1]))
     late = medians[-1][0]
     changes = [abs(b - a) / max((abs(a) + abs(b)) / 2, _EPS) for a, b in pairwise(values)]
@@ -415,9 +471,14 @@ def _noisy_levels(points: list[tuple[int, float]], goal: Goal) -> _Levels:
     run = (points[start][0], points[start + size - 1][0])
     late_steps = (points[last][0], points[-1][0])
     return _Levels(
-        best=best, best_step=points[start + (size - 1) // 2][0],
-        best_text=f"its best level, {_median_text(best, size, run)}", late=late, late_steps=late_steps,
-        late_count=size, late_text=_median_text(late, size, late_steps), threshold=threshold,
+        best=best,
+        best_step=points[start + (size - 1) // 2][0],
+        best_text=f"its best level, {_median_text(best, size, run)}",
+        late=late,
+        late_steps=late_steps,
+        late_count=size,
+        late_text=_median_text(late, size, late_steps),
+        threshold=threshold,
     )
 
 
@@ -443,18 +504,27 @@ def train_validation_gap(table: ResultTable) -> TrainValidationGap | None:
         return None
     step, validation = both[-1]
     i = train_at[step]
-    around = train_points[max(0, i - GAP_TRAIN_RADIUS): i + GAP_TRAIN_RADIUS + 1]
+    around = train_points[max(0, i - GAP_TRAIN_RADIUS) : i + GAP_TRAIN_RADIUS + 1]
     train = statistics.median(value for _, value in around)
     gap = validation - train
     relative = f" ({_pct(abs(gap) / abs(train))})" if abs(train) > _EPS else ""
     direction = "higher" if gap >= 0 else "lower"
     window = (around[0][0], around[-1][0])
     smoothing = f"median of steps {window[0]}-{window[1]}" if len(around) > 1 else "a single step"
-    sentence = (f"At step {step}, {metric} was {format_value(validation)} and {train_metric} {format_value(train)} "
-                f"({smoothing}): validation is {format_value(abs(gap))}{relative} {direction} than training.")
+    sentence = (
+        f"At step {step}, {metric} was {format_value(validation)} and {train_metric} {format_value(train)} "
+        f"({smoothing}): validation is {format_value(abs(gap))}{relative} {direction} than training."
+    )
     return TrainValidationGap(
-        train_metric=train_metric, validation_metric=metric, step=step, train=train, validation=validation, gap=gap,
-        sentence=sentence, train_raw=train_points[i][1], train_window=window,
+        train_metric=train_metric,
+        validation_metric=metric,
+        step=step,
+        train=train,
+        validation=validation,
+        gap=gap,
+        sentence=sentence,
+        train_raw=train_points[i][1],
+        train_window=window,
     )
 
 
@@ -466,8 +536,10 @@ def _progress(metrics: list[MetricSummary]) -> list[str]:
     for summary in metrics:
         if summary.name in ("train_loss", "train_mean_reward") and summary.count > 1:
             best = "" if summary.best is None else f" (best {format_value(summary.best)} at step {summary.best_step})"
-            return [f"{summary.name} went from {format_value(summary.first)} at step {summary.first_step} to "
-                    f"{format_value(summary.last)} at step {summary.last_step}{best}."]
+            return [
+                f"{summary.name} went from {format_value(summary.first)} at step {summary.first_step} to "
+                f"{format_value(summary.last)} at step {summary.last_step}{best}."
+            ]
     return []
 
 
@@ -499,7 +571,5 @@ def _literal(goal: Goal | None) -> GoalName | None:
     return None if goal is None else _literal_goal(goal)
 
 
-
 def _pct(fraction: float) -> str:
     return f"{fraction * 100:.1f}%"
-

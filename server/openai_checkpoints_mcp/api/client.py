@@ -145,7 +145,11 @@ class OpenAIClient:
             if decision.retry and decision.wait <= _time_left():
                 logger.info(
                     "%s %s failed (%s); retry %d of %d in %.2f s",
-                    method, path, status or type(failure).__name__, attempts, self._settings.max_retries,
+                    method,
+                    path,
+                    status or type(failure).__name__,
+                    attempts,
+                    self._settings.max_retries,
                     decision.wait,
                 )
                 await self._sleep(decision.wait)
@@ -154,16 +158,19 @@ class OpenAIClient:
             doing = "reading" if method == "GET" else "changing"
             if response is not None:
                 raise error_from_status(
-                    response.status_code, response.content, response.headers, what=what, attempts=attempts,
-                    server_wait=decision.server_wait, secrets=self._secrets,
+                    response.status_code,
+                    response.content,
+                    response.headers,
+                    what=what,
+                    attempts=attempts,
+                    server_wait=decision.server_wait,
+                    secrets=self._secrets,
                     azure=self._settings.azure or None,  # None: recognise Azure by its answer (the v1 surface)
                     doing=doing,
                 )
             raise self._transport_error(failure, what=what, attempts=attempts, doing=doing)
 
-    def _transport_error(
-        self, failure: Exception | None, *, what: str, attempts: int, doing: str
-    ) -> CheckpointsError:
+    def _transport_error(self, failure: Exception | None, *, what: str, attempts: int, doing: str) -> CheckpointsError:
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
         if isinstance(failure, httpx2.TimeoutException):
             return CheckpointsError(
@@ -226,9 +233,7 @@ class OpenAIClient:
                 params.append(("after", cursor))
             return await self._list_page(path, params, Checkpoint, what=what)
 
-        return await collect_pages(
-            fetch, max_items=self._settings.max_items, after=after, what=what, on_page=on_page
-        )
+        return await collect_pages(fetch, max_items=self._settings.max_items, after=after, what=what, on_page=on_page)
 
     async def _list_page(self, path: str, params: QueryParams, model: type[ObjectT], *, what: str) -> Page[ObjectT]:
         payload = await self.get_json(path, params, what=what)
@@ -258,15 +263,19 @@ def _decode_json(response: httpx2.Response, *, what: str) -> Any:
     body = response.content
     if "html" in content_type or body.lstrip()[:1] == b"<":
         raise bad_response(
-            what, f"HTML instead of JSON (HTTP {response.status_code})", status=response.status_code,
+            what,
+            f"HTML instead of JSON (HTTP {response.status_code})",
+            status=response.status_code,
             request_id=request_id,
         )
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting too deep to decode
         raise bad_response(
-            what, f"malformed JSON (HTTP {response.status_code}, {len(body)} bytes)",
-            status=response.status_code, request_id=request_id,
+            what,
+            f"malformed JSON (HTTP {response.status_code}, {len(body)} bytes)",
+            status=response.status_code,
+            request_id=request_id,
         ) from None
 
 

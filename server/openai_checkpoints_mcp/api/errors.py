@@ -78,14 +78,16 @@ def parse_error_body(body: bytes, secrets: tuple[str, ...] = ()) -> UpstreamErro
         inner = inner.get("innererror")
     details = error.get("details")
     detail_messages = tuple(
-        text for item in (details if isinstance(details, list) else [])[:2]
+        text
+        for item in (details if isinstance(details, list) else [])[:2]
         if isinstance(item, dict) and (text := _text(item.get("message"), secrets, _MAX_DETAIL))
     )
     return UpstreamError(
         message=_text(error.get("message"), secrets, _MAX_UPSTREAM_MESSAGE),
         code=code,
-        target=_text(error.get("param") if error.get("param") is not None else error.get("target"), secrets,
-                     _MAX_DETAIL),
+        target=_text(
+            error.get("param") if error.get("param") is not None else error.get("target"), secrets, _MAX_DETAIL
+        ),
         inner_code=inner_code if inner_code != code else None,
         details=detail_messages,
         azure_shaped="type" not in error and any(key in error for key in ("target", "details", "innererror")),
@@ -161,13 +163,13 @@ def error_from_status(
         location = headers.get("location", "")
         target = f" to {redact(location, secrets)[:200]}" if location else ""
         fix = (
-            "AZURE_OPENAI_ENDPOINT to the resource's endpoint (https://<resource>.openai.azure.com)" if azure
+            "AZURE_OPENAI_ENDPOINT to the resource's endpoint (https://<resource>.openai.azure.com)"
+            if azure
             else "OPENAI_BASE_URL to the API's final address (it usually ends in /v1)"
         )
         return make(
             ErrorCode.BAD_RESPONSE,
-            f"The API redirected the request for {what} (HTTP {status}{target}) instead of answering it. Set "
-            f"{fix}.",
+            f"The API redirected the request for {what} (HTTP {status}{target}) instead of answering it. Set {fix}.",
         )
     if status == 401:
         if azure:
@@ -185,7 +187,8 @@ def error_from_status(
     if status == 403:
         fix = (
             "a key (or Entra ID role) of the Azure OpenAI resource that owns the job (AZURE_OPENAI_ENDPOINT)"
-            if azure else "a key with access to fine-tuning in the job's organisation and project (OPENAI_ORG_ID, "
+            if azure
+            else "a key with access to fine-tuning in the job's organisation and project (OPENAI_ORG_ID, "
             "OPENAI_PROJECT_ID)"
         )
         return make(ErrorCode.PERMISSION_DENIED, f"The API key may not read {what} (HTTP 403).{said} Use {fix}.")
@@ -200,7 +203,8 @@ def error_from_status(
             )
         where = (
             "the jobs of this resource) and that AZURE_OPENAI_ENDPOINT is the resource the job was created on"
-            if azure else "the jobs this key can see) and that the key belongs to the job's organisation and project"
+            if azure
+            else "the jobs this key can see) and that the key belongs to the job's organisation and project"
         )
         return make(
             ErrorCode.NOT_FOUND,

@@ -130,7 +130,7 @@ async def collect_pages(
                     continue
                 collected.items.append(item)
                 if len(collected.items) == max_items:
-                    collected.truncated = _more_would_match(page.items[index + 1:], more, keep, stop_at)
+                    collected.truncated = _more_would_match(page.items[index + 1 :], more, keep, stop_at)
                     if collected.truncated:
                         collected.next_after = item.id
                     more = False
@@ -149,7 +149,9 @@ async def collect_pages(
 
 
 def _more_would_match(
-    rest: Sequence[ItemT], more_pages: bool, keep: Callable[[ItemT], bool] | None,
+    rest: Sequence[ItemT],
+    more_pages: bool,
+    keep: Callable[[ItemT], bool] | None,
     stop_at: Callable[[ItemT], bool] | None,
 ) -> bool:
     """At the cap: whether continuing could collect anything. The rest of the page is already in hand, so it is

@@ -82,8 +82,14 @@ class ApiError(Exception):
     Azure's (`azure_body`; `azure` gives its code and message when they differ from the generic ones)."""
 
     def __init__(
-        self, status: int, message: str, *, error_type: str = "invalid_request_error",
-        param: str | None = None, code: str | None = None, headers: dict[str, str] | None = None,
+        self,
+        status: int,
+        message: str,
+        *,
+        error_type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
         azure: tuple[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -112,8 +118,15 @@ AZURE_ACCESS_DENIED = (
     "active subscription and use a correct regional API endpoint for your resource."
 )
 """What Azure's gateway answers (HTTP 401, code "401") to a missing or wrong key, on every API surface."""
-_AZURE_CODES = {400: "BadRequest", 403: "PermissionDenied", 404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict",
-                429: "429", 500: "InternalServerError"}
+_AZURE_CODES = {
+    400: "BadRequest",
+    403: "PermissionDenied",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    429: "429",
+    500: "InternalServerError",
+}
 _AZURE_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
 _BASE_PATHS = {"openai": "/v1", "azure": "/openai", "azure-v1": "/openai/v1"}
 FLAVOURS = tuple(_BASE_PATHS)
@@ -121,7 +134,11 @@ FLAVOURS = tuple(_BASE_PATHS)
 
 
 def azure_error_body(
-    code: str, message: str, *, target: str | None = None, inner_code: str | None = None,
+    code: str,
+    message: str,
+    *,
+    target: str | None = None,
+    inner_code: str | None = None,
     details: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Azure's legacy error body (Microsoft REST guidelines): `code` and `message`, and `target`, `details`
@@ -267,8 +284,14 @@ class FakeOpenAI:
     """
 
     def __init__(
-        self, data: FakeData, *, api_key: str | None = "sk-fake-key", max_page_size: int = 100,
-        base64_results: bool = False, base_path: str | None = None, flavour: str = "openai",
+        self,
+        data: FakeData,
+        *,
+        api_key: str | None = "sk-fake-key",
+        max_page_size: int = 100,
+        base64_results: bool = False,
+        base_path: str | None = None,
+        flavour: str = "openai",
         auth_header: str | None = None,
     ) -> None:
         if flavour not in FLAVOURS:
@@ -353,14 +376,20 @@ class FakeOpenAI:
         else:
             accepted = bool(version and _AZURE_API_VERSION.fullmatch(version))
         if not accepted:
-            raise ApiError(400, "API version not supported", param="api-version", code="BadRequest",
-                           azure=("BadRequest", "API version not supported"))
+            raise ApiError(
+                400,
+                "API version not supported",
+                param="api-version",
+                code="BadRequest",
+                azure=("BadRequest", "API version not supported"),
+            )
 
     def _check_auth(self, request: Request) -> None:
         if self.api_key is None:
             return
         bearer_ok = self.flavour == "azure-v1" and request.headers.get("authorization", "").lower().startswith(
-            "bearer ")  # Azure's v1 API also takes the key as a bearer token, as the plain OpenAI client sends it
+            "bearer "
+        )  # Azure's v1 API also takes the key as a bearer token, as the plain OpenAI client sends it
         if self.auth_header != "authorization" and not bearer_ok:
             key = request.headers.get(self.auth_header, "").strip()
             missing = f"You didn't provide an API key. Send it in the {self.auth_header} header."
@@ -368,10 +397,14 @@ class FakeOpenAI:
         else:
             scheme, _, key = request.headers.get("authorization", "").partition(" ")
             key = key.strip() if scheme.lower() == "bearer" else ""
-            missing = ("You didn't provide an API key. Send it in an Authorization header using Bearer auth "
-                       "(Authorization: Bearer YOUR_KEY).")
-            wrong = (f"Incorrect API key provided: {mask_key(key)}. You can find your API key at "
-                     "https://platform.openai.com/account/api-keys.")
+            missing = (
+                "You didn't provide an API key. Send it in an Authorization header using Bearer auth "
+                "(Authorization: Bearer YOUR_KEY)."
+            )
+            wrong = (
+                f"Incorrect API key provided: {mask_key(key)}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys."
+            )
         if not key:
             raise ApiError(401, missing)
         if not hmac.compare_digest(key.encode(), self.api_key.encode()):
@@ -381,8 +414,13 @@ class FakeOpenAI:
         for job in self.data.jobs:
             if job["id"] == job_id:
                 return job
-        raise ApiError(404, f"Could not find fine tune: {job_id}", param="fine_tune_id", code="fine_tune_not_found",
-                       azure=("NotFound", f"The specified job '{job_id}' was not found."))
+        raise ApiError(
+            404,
+            f"Could not find fine tune: {job_id}",
+            param="fine_tune_id",
+            code="fine_tune_not_found",
+            azure=("NotFound", f"The specified job '{job_id}' was not found."),
+        )
 
     async def _list_jobs(self, request: Request, match: re.Match[str]) -> Response:
         wanted = _metadata_filter(request.url.query)
@@ -414,10 +452,17 @@ class FakeOpenAI:
         if new_status == "cancelled":
             job["finished_at"] = now
         event = "cancelled" if action == "cancel" else f"{action}d"
-        self.data.events.setdefault(job["id"], []).append({
-            "object": "fine_tuning.job.event", "id": f"ftevent-{secrets.token_hex(12)}", "created_at": now,
-            "level": "info", "message": f"Fine-tuning job {event}", "data": {}, "type": "message",
-        })
+        self.data.events.setdefault(job["id"], []).append(
+            {
+                "object": "fine_tuning.job.event",
+                "id": f"ftevent-{secrets.token_hex(12)}",
+                "created_at": now,
+                "level": "info",
+                "message": f"Fine-tuning job {event}",
+                "data": {},
+                "type": "message",
+            }
+        )
         return JSONResponse(job)
 
     async def _list_checkpoints(self, request: Request, match: re.Match[str]) -> Response:
@@ -428,13 +473,15 @@ class FakeOpenAI:
             reverse=True,
         )
         page, has_more = self._paged(ordered, request, CHECKPOINTS_DEFAULT_LIMIT)
-        return JSONResponse({
-            "object": "list",
-            "data": page,
-            "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None,
-            "has_more": has_more,
-        })
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": page,
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None,
+                "has_more": has_more,
+            }
+        )
 
     async def _list_events(self, request: Request, match: re.Match[str]) -> Response:
         job_id = self._job(match["job"])["id"]
@@ -443,7 +490,10 @@ class FakeOpenAI:
         return JSONResponse({"object": "list", "data": page, "has_more": has_more})
 
     def _paged(
-        self, ordered: list[dict[str, Any]], request: Request, default_limit: int,
+        self,
+        ordered: list[dict[str, Any]],
+        request: Request,
+        default_limit: int,
         keep: Callable[[dict[str, Any]], bool] = lambda _: True,
     ) -> tuple[list[dict[str, Any]], bool]:
         """One cursor page of `ordered`: the kept items after the `after` id, at most `limit`."""
@@ -460,8 +510,12 @@ class FakeOpenAI:
     def _file(self, file_id: str) -> FakeFile:
         stored = self.data.files.get(file_id)
         if stored is None:
-            raise ApiError(404, f"No such File object: {file_id}", param="id",
-                           azure=("NotFound", f"File with id '{file_id}' was not found."))
+            raise ApiError(
+                404,
+                f"No such File object: {file_id}",
+                param="id",
+                azure=("NotFound", f"File with id '{file_id}' was not found."),
+            )
         return stored
 
     async def _get_file(self, request: Request, match: re.Match[str]) -> Response:

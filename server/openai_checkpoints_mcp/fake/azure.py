@@ -30,8 +30,13 @@ __all__ = [
 
 AZURE_BASE_MODEL = "gpt-4o-mini-2024-07-18"
 AZURE_RESULT_COLUMNS = (
-    "step", "train_loss", "train_mean_token_accuracy", "valid_loss", "validation_mean_token_accuracy",
-    "full_valid_loss", "full_valid_mean_token_accuracy",
+    "step",
+    "train_loss",
+    "train_mean_token_accuracy",
+    "valid_loss",
+    "validation_mean_token_accuracy",
+    "full_valid_loss",
+    "full_valid_mean_token_accuracy",
 )
 """The columns of Azure's ``results.csv`` (note ``validation_mean_token_accuracy``, not OpenAI's name)."""
 
@@ -99,7 +104,13 @@ def azure_checkpoint(job: Mapping[str, Any], step: int, metrics: Mapping[str, An
 
 
 def azure_event(
-    job_id: str, n: int, message: str, *, created_at: int, level: str = "info", kind: str = "message",
+    job_id: str,
+    n: int,
+    message: str,
+    *,
+    created_at: int,
+    level: str = "info",
+    kind: str = "message",
     data: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A ``fine_tuning.job.event`` (``ftevent-<32 hex>``); `kind` is ``message`` or ``metrics``."""
@@ -122,8 +133,14 @@ def azure_results_csv(rows: Iterable[Mapping[str, float | int | None]]) -> bytes
 def azure_results_file(file_id: str, content: bytes, *, created_at: int) -> FakeFile:
     """A ``fine-tune-results`` file as Azure lists it (``results.csv``)."""
     meta = {
-        "object": "file", "id": file_id, "bytes": len(content), "created_at": created_at,
-        "filename": "results.csv", "purpose": "fine-tune-results", "status": "processed", "status_details": None,
+        "object": "file",
+        "id": file_id,
+        "bytes": len(content),
+        "created_at": created_at,
+        "filename": "results.csv",
+        "purpose": "fine-tune-results",
+        "status": "processed",
+        "status_details": None,
     }
     return FakeFile(meta=meta, content=content)
 
@@ -143,28 +160,53 @@ def azure_dataset(seed: str = "azure-demo") -> FakeData:
         train = 1.2 - 0.033 * step
         rows.append({"step": step, "train_loss": train, "train_mean_token_accuracy": 0.6 + 0.011 * step})
     for step, (tl, ta, vl, va, fl, fa) in curve.items():
-        rows[step - 1] |= {"train_loss": tl, "train_mean_token_accuracy": ta, "valid_loss": vl,
-                           "validation_mean_token_accuracy": va, "full_valid_loss": fl,
-                           "full_valid_mean_token_accuracy": fa}
+        rows[step - 1] |= {
+            "train_loss": tl,
+            "train_mean_token_accuracy": ta,
+            "valid_loss": vl,
+            "validation_mean_token_accuracy": va,
+            "full_valid_loss": fl,
+            "full_valid_mean_token_accuracy": fa,
+        }
     checkpoints = [
-        azure_checkpoint(done, step, {"train_loss": tl, "train_mean_token_accuracy": ta, "valid_loss": vl,
-                                      "valid_mean_token_accuracy": va, "full_valid_loss": fl,
-                                      "full_valid_mean_token_accuracy": fa})
+        azure_checkpoint(
+            done,
+            step,
+            {
+                "train_loss": tl,
+                "train_mean_token_accuracy": ta,
+                "valid_loss": vl,
+                "valid_mean_token_accuracy": va,
+                "full_valid_loss": fl,
+                "full_valid_mean_token_accuracy": fa,
+            },
+        )
         for step, (tl, ta, vl, va, fl, fa) in curve.items()
     ]
     start = int(done["created_at"])
     events = [azure_event(done["id"], 0, "Job enqueued. Waiting for jobs ahead to complete.", created_at=start)]
     events += [
-        azure_event(done["id"], step, f"Step {step}/30: training loss={tl:.2f}", created_at=start + 60 * step,
-                    kind="metrics", data={"step": step, "train_loss": tl, "train_mean_token_accuracy": ta})
+        azure_event(
+            done["id"],
+            step,
+            f"Step {step}/30: training loss={tl:.2f}",
+            created_at=start + 60 * step,
+            kind="metrics",
+            data={"step": step, "train_loss": tl, "train_mean_token_accuracy": ta},
+        )
         for step, (tl, ta, *_) in curve.items()
     ]
     events.append(azure_event(done["id"], 99, "Job succeeded.", created_at=int(done["finished_at"])))
     result_id = done["result_files"][0]
     failed = azure_job(
-        f"{seed}/failed", status="failed", created_at=1754121600,
-        error={"code": "invalid_training_file", "message": "The training file has too few examples.",
-               "param": "training_file"},
+        f"{seed}/failed",
+        status="failed",
+        created_at=1754121600,
+        error={
+            "code": "invalid_training_file",
+            "message": "The training file has too few examples.",
+            "param": "training_file",
+        },
     )
     running = azure_job(f"{seed}/running", status="running", created_at=1754208000, suffix="contoso-v2")
     return FakeData(

@@ -53,15 +53,17 @@ class JobBuilder:
         return f"ft:{self.model}:{ORG_SLUG}:{self.suffix or ''}:{self.new_id('', 8)}"
 
     def event(self, at: int, message: str, *, level: str = "info", data: Any = None, kind: str = "message") -> None:
-        self.events.append({
-            "object": "fine_tuning.job.event",
-            "id": self.new_id("ftevent-"),
-            "created_at": at,
-            "level": level,
-            "message": message,
-            "data": {} if data is None else data,
-            "type": kind,
-        })
+        self.events.append(
+            {
+                "object": "fine_tuning.job.event",
+                "id": self.new_id("ftevent-"),
+                "created_at": at,
+                "level": level,
+                "message": message,
+                "data": {} if data is None else data,
+                "type": kind,
+            }
+        )
 
     def prepare(self, training_file: str, validation_file: str | None) -> int:
         """Creation and file validation events; returns when training started."""
@@ -76,8 +78,14 @@ class JobBuilder:
         return started
 
     def train(
-        self, rows: list[Row], *, total_steps: int, started: int, seconds_per_step: int,
-        keep: set[int], metrics_every: int = 10,
+        self,
+        rows: list[Row],
+        *,
+        total_steps: int,
+        started: int,
+        seconds_per_step: int,
+        keep: set[int],
+        metrics_every: int = 10,
     ) -> int:
         """Metrics events and retained checkpoints for `rows`; returns the time of the last step."""
         at = started
@@ -94,15 +102,17 @@ class JobBuilder:
     def checkpoint(self, row: Row, at: int) -> None:
         """A retained checkpoint for `row`'s step, with its own model name, and its event."""
         step = row["step"]
-        self.checkpoints.append({
-            "object": "fine_tuning.job.checkpoint",
-            "id": self.new_id("ftckpt_"),
-            "created_at": at,
-            "fine_tuned_model_checkpoint": f"{self.model_name()}:ckpt-step-{step}",
-            "fine_tuning_job_id": self.id,
-            "step_number": step,
-            "metrics": _checkpoint_metrics(row),
-        })
+        self.checkpoints.append(
+            {
+                "object": "fine_tuning.job.checkpoint",
+                "id": self.new_id("ftckpt_"),
+                "created_at": at,
+                "fine_tuned_model_checkpoint": f"{self.model_name()}:ckpt-step-{step}",
+                "fine_tuning_job_id": self.id,
+                "step_number": step,
+                "metrics": _checkpoint_metrics(row),
+            }
+        )
         self.event(at, f"Checkpoint created at step {step}")
 
     def finish(self, last_step_at: int, csv_bytes: bytes) -> tuple[str, str, int]:
@@ -111,9 +121,15 @@ class JobBuilder:
         file_id = self.new_id("file-", 22)
         self.files[file_id] = FakeFile(
             meta={
-                "object": "file", "id": file_id, "purpose": "fine-tune-results", "filename": "step_metrics.csv",
-                "bytes": len(csv_bytes), "created_at": last_step_at + 41, "expires_at": None,
-                "status": "processed", "status_details": None,
+                "object": "file",
+                "id": file_id,
+                "purpose": "fine-tune-results",
+                "filename": "step_metrics.csv",
+                "bytes": len(csv_bytes),
+                "created_at": last_step_at + 41,
+                "expires_at": None,
+                "status": "processed",
+                "status_details": None,
             },
             content=csv_bytes,
         )
@@ -127,12 +143,28 @@ class JobBuilder:
     def job(self, **fields: Any) -> dict[str, Any]:
         """The FineTuningJob object, keys in the order the API sends them."""
         job: dict[str, Any] = {
-            "object": "fine_tuning.job", "id": self.id, "model": self.model, "created_at": self.created_at,
-            "finished_at": None, "fine_tuned_model": None, "organization_id": ORG_ID, "result_files": [],
-            "status": "succeeded", "validation_file": None, "training_file": None, "hyperparameters": None,
-            "trained_tokens": None, "integrations": [], "seed": self.rng.randrange(10**8, 2**31),
-            "estimated_finish": None, "method": None, "metadata": None, "error": None,
-            "user_provided_suffix": self.suffix, "usage_metrics": None, "shared_with_openai": False,
+            "object": "fine_tuning.job",
+            "id": self.id,
+            "model": self.model,
+            "created_at": self.created_at,
+            "finished_at": None,
+            "fine_tuned_model": None,
+            "organization_id": ORG_ID,
+            "result_files": [],
+            "status": "succeeded",
+            "validation_file": None,
+            "training_file": None,
+            "hyperparameters": None,
+            "trained_tokens": None,
+            "integrations": [],
+            "seed": self.rng.randrange(10**8, 2**31),
+            "estimated_finish": None,
+            "method": None,
+            "metadata": None,
+            "error": None,
+            "user_provided_suffix": self.suffix,
+            "usage_metrics": None,
+            "shared_with_openai": False,
         }
         job.update(fields)
         return job
@@ -150,8 +182,10 @@ def _step_message(row: Row, total: int) -> str:
     if "train_mean_reward" in row:
         text = f"Step {step}/{total} , train mean reward={row['train_mean_reward']:.2f}"
         if "full_valid_mean_reward" in row:
-            text += (f", full validation mean reward={row['full_valid_mean_reward']:.2f}"
-                     f", full validation mean parse error={row['full_valid_mean_parse_error']:.2f}")
+            text += (
+                f", full validation mean reward={row['full_valid_mean_reward']:.2f}"
+                f", full validation mean parse error={row['full_valid_mean_parse_error']:.2f}"
+            )
         return text
     parts = [f"training loss={row['train_loss']:.2f}"]
     if "valid_loss" in row:
@@ -164,7 +198,9 @@ def _step_message(row: Row, total: int) -> str:
 def _scores(row: Row) -> dict[str, Any]:
     """The nested `scores` block of RFT metrics (per grader)."""
     grader: dict[str, Any] = {
-        "name": RFT_GRADER["name"], "type": RFT_GRADER["type"], "train_reward_mean": row["train_mean_reward"]
+        "name": RFT_GRADER["name"],
+        "type": RFT_GRADER["type"],
+        "train_reward_mean": row["train_mean_reward"],
     }
     scores: dict[str, Any] = {"train_reward_mean": row["train_mean_reward"], "graders": [grader]}
     if "full_valid_mean_reward" in row:
@@ -175,8 +211,12 @@ def _scores(row: Row) -> dict[str, Any]:
 def _event_data(row: Row) -> dict[str, Any]:
     if "train_mean_reward" not in row:
         return dict(row)
-    return {**row, "mean_unresponsive_rewards": 0.0, "scores": _scores(row),
-            "usage": {"samples": {"train_reasoning_tokens_mean": row["reasoning_tokens_mean"]}}}
+    return {
+        **row,
+        "mean_unresponsive_rewards": 0.0,
+        "scores": _scores(row),
+        "usage": {"samples": {"train_reasoning_tokens_mean": row["reasoning_tokens_mean"]}},
+    }
 
 
 def _checkpoint_metrics(row: Row) -> dict[str, Any]:
