@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from .api.retry import DEFAULT_MAX_RETRIES
 from .config import (
     ALLOW_WRITES_ENV,
     DEFAULT_CACHE_SIZE,
@@ -24,7 +25,6 @@ from .config import (
     DEFAULT_CONCURRENCY,
     DEFAULT_DEADLINE,
     DEFAULT_MAX_ITEMS,
-    DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     HEADER_NAME,
     MAX_CONCURRENCY,
@@ -228,7 +228,7 @@ def _add_http_options(parser: argparse.ArgumentParser) -> None:
 
 def _serve_http(args: argparse.Namespace, settings: Settings, level: str) -> None:
     """Check the HTTP options (exit 2 with one line on stderr if they cannot work), then serve until interrupted."""
-    from .http import HttpConfigError, HttpOptions, bind_refusal, serve_http
+    from .transport.http import HttpConfigError, HttpOptions, bind_refusal, serve_http
 
     try:
         options = HttpOptions.from_env(

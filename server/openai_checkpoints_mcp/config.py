@@ -8,7 +8,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .api.retry import DEFAULT_MAX_RETRIES  # retries after the first attempt, as openai-python: 3 attempts in all
+from .api.retry import (
+    DEFAULT_MAX_RETRIES as DEFAULT_MAX_RETRIES,
+)  # retries after the first attempt, as openai-python: 3 attempts in all
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEMO_BASE_URL = "http://demo.openai-checkpoints-mcp.invalid/v1"

@@ -1,5 +1,9 @@
 """The MCP server: `create_server()` builds it, `serve()` runs it over stdio.
 
+`tool_table()` is the registration table: every tool, declared once in its family's module
+under `tools/`. Which are served follows from their annotations: a tool that is not
+read-only is served only with --allow-writes (`served_tools`).
+
 Start-up stays as cheap as the SDK allows (the time to answer ``initialize`` is what
 a user waits for when a client launches the server): the tools, their schemas and
 the API layer are only imported and registered when a client first lists or calls
@@ -27,7 +31,9 @@ from .state import AppState
 if TYPE_CHECKING:
     import httpx2
     from mcp.server.mcpserver.tools.base import Tool as RegisteredTool
-    from mcp.types import Tool
+    from mcp.types import CallToolResult, Tool
+
+    from .tools.common import ToolSpec
 
 logger = logging.getLogger(__name__)
 
@@ -44,17 +50,50 @@ rate_limited, upstream_unavailable, timeout, bad_response) followed by what to d
 
 READ_ONLY_ACCESS = "All tools are read-only."
 WRITE_ACCESS = (
-    "Writes are enabled: cancel_job, pause_job and resume_job change a job for real, so call them only when the user "
-    "asks, after confirming which job with them; the other tools are read-only."
+    "Writes are enabled: {names} change a job for real, so call them only when the user asks, after confirming which "
+    "job with them; the other tools are read-only."
 )
 
 DEMO_INSTRUCTIONS = """DEMO MODE: every job, checkpoint and metric comes from a bundled, invented demo dataset, not
 from an OpenAI account; say so when you show results. """
 
 
+def tool_table() -> tuple[ToolSpec, ...]:
+    """Every tool, in the order tools/list shows them. Adding a tool: declare it in its family's module with
+    `tools.common.tool`, and add one line here."""
+    from .tools import checkpoints, curves, events, jobs, sweeps, writes
+
+    return (
+        jobs.list_jobs,
+        jobs.get_job,
+        checkpoints.list_checkpoints,
+        checkpoints.best_checkpoint,
+        sweeps.compare_jobs,
+        curves.training_metrics,
+        events.list_events,
+        writes.cancel_job,
+        writes.pause_job,
+        writes.resume_job,
+    )
+
+
+def served_tools(settings: Settings) -> tuple[ToolSpec, ...]:
+    """The tools this server serves: the read-only ones, and the others only with --allow-writes (without it they
+    do not exist, not even as names)."""
+    return tuple(spec for spec in tool_table() if spec.read_only or settings.allow_writes)
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def instructions(settings: Settings) -> str:
-    """The server's instructions: the demo warning first in demo mode; write tools mentioned only when enabled."""
-    access = WRITE_ACCESS if settings.allow_writes else READ_ONLY_ACCESS
+    """The server's instructions: the demo warning first in demo mode; write tools mentioned only when enabled
+    (only then are the tools imported at start-up)."""
+    if settings.allow_writes:
+        access = WRITE_ACCESS.format(names=_names([s.name for s in served_tools(settings) if not s.read_only]))
+    else:
+        access = READ_ONLY_ACCESS
     return (DEMO_INSTRUCTIONS if settings.demo else "") + INSTRUCTIONS.format(access=access)
 
 
@@ -68,8 +107,9 @@ def server_version() -> str:
 class CheckpointsServer(MCPServer[AppState]):
     """`MCPServer` with this project's conventions.
 
-    * Tool errors start with a short code: our `CheckpointsError`s keep their text, and arguments that fail the
-      input schema become ``invalid_argument`` sentences naming the argument and what is accepted.
+    * Tool errors start with a short code, translated here and only here: our `CheckpointsError`s keep their text,
+      a metric or goal that cannot be used (`MetricChoiceError`) and arguments that fail the input schema become
+      ``invalid_argument`` sentences naming the argument and what is accepted.
     * Each call has an overall deadline (``timeout`` when it passes).
     * An unknown tool is a protocol error (``-32602``), not a tool result.
     * Tools are registered on first use (listing or calling), keeping start-up cheap.
@@ -77,19 +117,14 @@ class CheckpointsServer(MCPServer[AppState]):
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._settings = settings
         self._deadline = settings.deadline
-        self._allow_writes = settings.allow_writes
         self._tools_registered = False
 
     def _ensure_tools(self) -> None:
         if not self._tools_registered:
-            from .tools import register_tools
-
-            register_tools(self)
-            if self._allow_writes:  # opt-in: without the flag the write tools do not exist, not even as names
-                from .write_tools import register_write_tools
-
-                register_write_tools(self)
+            for spec in served_tools(self._settings):
+                self.add_tool(spec.fn, title=spec.title, description=spec.description, annotations=spec.annotations)
             self._tools_registered = True
 
     async def list_tools(self) -> list[Tool]:
@@ -114,7 +149,9 @@ class CheckpointsServer(MCPServer[AppState]):
                 f"{', '.join(accepted) or 'no arguments'}."
             )
 
-    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None):
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
+    ) -> CallToolResult | Any:
         self._ensure_tools()
         tool = self._tool_manager.get_tool(name)
         if tool is None:
@@ -132,14 +169,19 @@ class CheckpointsServer(MCPServer[AppState]):
                 ).text
             ) from None
         except UnexpectedToolError as exc:
-            if isinstance(exc.__cause__, CheckpointsError):
-                raise ToolError(exc.__cause__.text) from exc.__cause__
+            from .analysis.ranking import MetricChoiceError
+
+            cause = exc.__cause__
+            if isinstance(cause, CheckpointsError):
+                raise ToolError(cause.text) from cause
+            if isinstance(cause, MetricChoiceError):
+                raise ToolError(CheckpointsError(ErrorCode.INVALID_ARGUMENT, str(cause)).text) from cause
             raise
         except ToolError as exc:
             from pydantic import ValidationError
 
             if isinstance(exc.__cause__, ValidationError):
-                from .inputs import describe_validation_error
+                from .tools.arguments import describe_validation_error
 
                 raise ToolError(describe_validation_error(exc.__cause__)) from exc.__cause__
             raise
@@ -169,7 +211,7 @@ def create_server(
         instructions=instructions(settings),
         lifespan=lifespan,
         subscriptions=False,
-        log_level=log_level,  # type: ignore[arg-type]
+        log_level=log_level,
     )
 
 

@@ -1,4 +1,4 @@
-"""What the server's lifespan gives every tool call: the settings and the one API client.
+"""What the server's lifespan gives every tool call: the settings and the store (the one gateway to the API).
 
 The HTTP client is created on first use rather than when the server starts: building
 it (TLS context, or the demo dataset in demo mode) would otherwise delay the answer to
@@ -29,9 +29,8 @@ class AppState:
     _client: OpenAIClient | None = field(default=None, init=False, repr=False)
     _store: JobStore | None = field(default=None, init=False, repr=False)
 
-    @property
-    def client(self) -> OpenAIClient:
-        """The API client, created on first use."""
+    def _api_client(self) -> OpenAIClient:
+        """The API client, created on first use; only the store uses it."""
         if self._client is None:
             from .api.client import OpenAIClient, create_http_client
 
@@ -44,15 +43,18 @@ class AppState:
 
     @property
     def store(self) -> JobStore:
-        """The API client behind the cache of finished jobs, created on first use."""
+        """The one gateway to the API: the client behind the cache of finished jobs, created on first use."""
         if self._store is None:
-            from .api.cache import ResponseCache
+            from .api.cache import MemoryBackend
             from .api.store import JobStore
 
-            cache = ResponseCache(
-                self.settings.cache_size, job_ttl=self.settings.cache_ttl, listing_ttl=self.settings.listing_ttl
+            settings = self.settings
+            self._store = JobStore(
+                self._api_client(),
+                MemoryBackend(settings.cache_size),
+                job_ttl=settings.cache_ttl,
+                listing_ttl=settings.listing_ttl,
             )
-            self._store = JobStore(self.client, cache)
         return self._store
 
     async def aclose(self) -> None:

@@ -104,6 +104,12 @@ def _error_or_none(value: Any) -> Any:
     return value if isinstance(value, dict) else None
 
 
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+"""Statuses after which a job no longer changes: its checkpoints and result file are final."""
+ACTIVE_STATUSES = frozenset({"validating_files", "queued", "running", "paused"})
+"""Statuses of a job that has not finished (it may still gain checkpoints, a result file, or fail)."""
+
+
 class Job(ApiObject):
     """A ``fine_tuning.job``."""
 
@@ -127,12 +133,16 @@ class Job(ApiObject):
     user_provided_suffix: LenientStr = None
 
     @property
+    def is_finished(self) -> bool:
+        """Whether the job has ended (succeeded, failed or cancelled) and so no longer changes."""
+        return self.status in TERMINAL_STATUSES
+
+    @property
     def method_type(self) -> str:
         """``supervised``, ``dpo``, ``reinforcement`` (or whatever the API says); jobs from before
         the ``method`` field existed are supervised."""
-        if self.method and isinstance(self.method.get("type"), str):
-            return self.method["type"]
-        return "supervised"
+        kind = self.method.get("type") if self.method else None
+        return kind if isinstance(kind, str) else "supervised"
 
     @property
     def effective_hyperparameters(self) -> dict[str, Any]:

@@ -1,23 +1,34 @@
-"""Reads jobs, checkpoints, result files and job listings through the `ResponseCache`.
+"""`JobStore`: the one gateway to the API, and the owner of every caching rule.
 
-A finished job's checkpoints are cached only when they were read after the job was
-known to be finished (from the cache or a listing), or when the job finished long
-enough ago that no checkpoint can still be on its way: a listing read in the same
-instant as the job's last checkpoint must not be kept for ever.
+Every read and write of the tools goes through the store; nothing else touches
+`OpenAIClient`. The store decides what may be kept in its `CacheBackend` and for how long:
+
+* only what cannot change is kept: a finished job's object (served for `job_ttl` seconds, since
+  rare details such as metadata may still change), its complete checkpoint list and its result
+  file (until evicted); nothing of a running, queued or paused job;
+* a finished job's checkpoints are kept only when they were read after the job was known to be
+  finished, or when it finished at least `SETTLED_AFTER` seconds before: a list read in the same
+  instant as the job's last checkpoint must not be kept for ever;
+* job listings, which do change, are reused for `listing_ttl` seconds from their first page, and
+  are dropped by any write;
+* ``refresh=True`` reads from the API and stores the fresh answer.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 
 from ..errors import CheckpointsError
-from .cache import ResponseCache, is_finished
-from .client import OpenAIClient
-from .models import Checkpoint, Job
+from .cache import CacheBackend, CacheKey
+from .client import OpenAIClient, count_requests
+from .models import Checkpoint, Event, Job
 from .pagination import Collected, OnPage, Page, iterate_pages, page_has_more
 
 SETTLED_AFTER = 300
@@ -33,44 +44,105 @@ class JobPage:
     """Whether another page follows."""
 
 
+@dataclass(frozen=True)
+class _Listing:
+    """The pages of a job listing read so far, and where it stopped (None: read to the end)."""
+
+    pages: tuple[tuple[Job, ...], ...]
+    next_after: str | None
+
+
 class JobStore:
-    """The API client with the cache in front. Every method may raise `CheckpointsError`."""
+    """The API client with the cache in front. Every method may raise `CheckpointsError`.
 
-    def __init__(self, client: OpenAIClient, cache: ResponseCache) -> None:
-        self.client = client
-        self.cache = cache
+    Args:
+        client: the API client (its requests are bounded and retried there).
+        backend: where finished jobs are kept.
+        job_ttl: seconds a finished job object is served before it is read again.
+        listing_ttl: seconds a job listing is reused.
+        clock: monotonic seconds (tests pass a fake one).
+    """
 
-    def job_changed(self, job_id: str) -> None:
-        """A write was sent for `job_id`: listings that may show its old status are dropped."""
-        self.cache.forget_listings()
+    def __init__(
+        self,
+        client: OpenAIClient,
+        backend: CacheBackend,
+        *,
+        job_ttl: float,
+        listing_ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._backend = backend
+        self._job_ttl = job_ttl
+        self._listing_ttl = listing_ttl
+        self._clock = clock
+
+    @staticmethod
+    def count_requests() -> AbstractContextManager[list[int]]:
+        """Count the API requests (retries included) made in this context and the tasks it starts: ``[n]``."""
+        return count_requests()
+
+    # --- the cache rules --------------------------------------------------------------------------------------
+
+    def _cached(self, key: CacheKey, ttl: float | None = None) -> Any:
+        entry = self._backend.get(key)
+        if entry is None:
+            return None
+        if ttl is not None and self._clock() - entry.stored_at > ttl:
+            self._backend.drop(key)
+            return None
+        return entry.value
+
+    def _keep(self, key: CacheKey, value: Any, *, size: int = 0, stored_at: float | None = None) -> None:
+        self._backend.put(key, value, stored_at=self._clock() if stored_at is None else stored_at, size=size)
+
+    def _cached_job(self, job_id: str) -> Job | None:
+        job: Job | None = self._cached(("job", job_id), self._job_ttl)
+        return job
+
+    def _keep_job(self, job: Job) -> None:
+        if job.is_finished:
+            self._keep(("job", job.id), job)
+
+    def _cached_checkpoints(self, job_id: str) -> list[Checkpoint] | None:
+        found = self._cached(("checkpoints", job_id))
+        return None if found is None else list(found)
+
+    def _keep_checkpoints(self, job_id: str, checkpoints: list[Checkpoint]) -> None:
+        """Only for a finished job's complete list (the callers check both)."""
+        self._keep(("checkpoints", job_id), tuple(checkpoints))
+
+    # --- jobs and checkpoints ---------------------------------------------------------------------------------
 
     async def job(self, job_id: str, *, refresh: bool = False) -> Job:
-        cached = None if refresh else self.cache.job(job_id)
+        """The job object: a finished one from the cache within `job_ttl`, anything else from the API."""
+        cached = None if refresh else self._cached_job(job_id)
         if cached is not None:
             return cached
-        job = await self.client.get_job(job_id)
-        self.cache.store_job(job)
+        job = await self._client.get_job(job_id)
+        self._keep_job(job)
         return job
 
     async def checkpoints_of(
         self, job: Job, *, refresh: bool = False, on_page: OnPage | None = None
     ) -> Collected[Checkpoint]:
         """Every checkpoint of a job whose object is already in hand (read before this call)."""
-        if is_finished(job) and not refresh:
-            cached = self.cache.checkpoints(job.id)
+        if job.is_finished and not refresh:
+            cached = self._cached_checkpoints(job.id)
             if cached is not None:
                 return Collected(items=cached, scanned=len(cached))
-        collected = await self.client.list_checkpoints(job.id, on_page=on_page)
-        if is_finished(job) and not collected.truncated:
-            self.cache.store_checkpoints(job.id, collected.items)
+        collected = await self._client.list_checkpoints(job.id, on_page=on_page)
+        if job.is_finished and not collected.truncated:
+            self._keep_checkpoints(job.id, collected.items)
         return collected
 
     async def job_and_checkpoints(
         self, job_id: str, *, refresh: bool = False, after: str | None = None, on_page: OnPage | None = None
     ) -> tuple[Job, Collected[Checkpoint]]:
         """The job and its checkpoints; when neither is cached, both are read concurrently (one round trip)."""
-        cached = None if refresh else self.cache.job(job_id)
-        if after is None and not refresh and (cached is not None or self.cache.checkpoints(job_id) is not None):
+        cached = None if refresh else self._cached_job(job_id)
+        if after is None and not refresh and (cached is not None or self._cached_checkpoints(job_id) is not None):
             # A finished job: its kept checkpoints need no request, and the job object at most one.
             finished = cached or await self.job(job_id)
             return finished, await self.checkpoints_of(finished, on_page=on_page)
@@ -82,7 +154,7 @@ class JobStore:
         async def read_checkpoints() -> None:
             nonlocal collected, checkpoints_error
             try:
-                collected = await self.client.list_checkpoints(job_id, after=after, on_page=on_page)
+                collected = await self._client.list_checkpoints(job_id, after=after, on_page=on_page)
             except CheckpointsError as exc:  # reported after the job's own answer, which explains it better
                 checkpoints_error = exc
 
@@ -90,7 +162,7 @@ class JobStore:
         async with anyio.create_task_group() as group:
             group.start_soon(read_checkpoints)
             try:
-                job = cached or await self.client.get_job(job_id)
+                job = cached or await self._client.get_job(job_id)
             except CheckpointsError as exc:
                 job_error = exc
                 group.cancel_scope.cancel()
@@ -99,21 +171,35 @@ class JobStore:
         if checkpoints_error is not None:
             raise checkpoints_error
         assert job is not None and collected is not None
-        self.cache.store_job(job)
+        self._keep_job(job)
         if after is None and not collected.truncated and _settled(job):
-            self.cache.store_checkpoints(job_id, collected.items)
+            self._keep_checkpoints(job_id, collected.items)
         return job, collected
 
-    async def result_file(self, file_id: str, *, finished: bool, refresh: bool = False) -> bytes:
-        """A file's content, cached by id once its job has finished (`finished`); the file of a job that is still
-        going (a paused job may already list one) may yet grow, so it is always read afresh."""
-        cached = None if refresh or not finished else self.cache.file(file_id)
+    async def result_file(self, job: Job, file_id: str, *, refresh: bool = False) -> bytes:
+        """The content of one of `job`'s result files, cached once the job has finished; the file of a job that is
+        still going (a paused job may already list one) may yet grow, so it is always read afresh."""
+        key: CacheKey = ("file", file_id)
+        cached = None if refresh or not job.is_finished else self._cached(key)
         if cached is not None:
-            return cached
-        content = await self.client.get_file_content(file_id)
-        if finished:
-            self.cache.store_file(file_id, content)
+            content: bytes = cached
+            return content
+        content = await self._client.get_file_content(file_id)
+        if job.is_finished:
+            self._keep(key, content, size=len(content))
         return content
+
+    # --- listings -------------------------------------------------------------------------------------------------
+
+    async def jobs_page(
+        self, *, limit: int, after: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> Page[Job]:
+        """One page of the job listing, newest first, always from the API (list_jobs is always fresh)."""
+        return await self._client.list_jobs_page(limit=limit, after=after, metadata=metadata)
+
+    async def events_page(self, job_id: str, *, limit: int, after: str | None = None) -> Page[Event]:
+        """One page of a job's events, newest first, always from the API (events are never cached)."""
+        return await self._client.list_events_page(job_id, limit=limit, after=after)
 
     async def job_pages(
         self, *, page_size: int, metadata: Mapping[str, str] | None = None, refresh: bool = False
@@ -122,40 +208,68 @@ class JobStore:
 
         The consumer may stop early; what was read so far is kept and a later call continues from it.
         """
-        key = (page_size, tuple(sorted((metadata or {}).items())))
-        listing = None if refresh else self.cache.listing(key)
+        key: CacheKey = ("listing", json.dumps([page_size, sorted((metadata or {}).items())]))
+        entry = None if refresh else self._backend.get(key)
+        if entry is not None and self._clock() - entry.stored_at > self._listing_ttl:
+            self._backend.drop(key)
+            entry = None
         pages: list[tuple[Job, ...]] = []
         cursor: str | None = None
         since: float | None = None
-        if listing is not None:
-            age = self.cache.age(listing)
+        if entry is not None:
+            listing: _Listing = entry.value
+            age = max(0.0, self._clock() - entry.stored_at)
             for index, jobs in enumerate(listing.pages):
                 pages.append(jobs)
                 yield JobPage(jobs, age, more=index < len(listing.pages) - 1 or listing.next_after is not None)
             if listing.next_after is None:
                 return
             cursor = listing.next_after
-            since = listing.stored_at
+            since = entry.stored_at  # a continued listing expires with its first page, never looking newer
 
         async def fetch(after: str | None) -> Page[Job]:
-            return await self.client.list_jobs_page(limit=page_size, after=after, metadata=metadata)
+            return await self._client.list_jobs_page(limit=page_size, after=after, metadata=metadata)
 
         source = iterate_pages(fetch, after=cursor, what="fine-tuning jobs")
         try:
             async for page in source:
                 jobs = tuple(page.items)
                 for job in jobs:
-                    self.cache.store_job(job)  # a listed job is the whole job object
+                    self._keep_job(job)  # a listed job is the whole job object
                 pages.append(jobs)
                 more = page_has_more(page)
-                self.cache.store_listing(key, pages, jobs[-1].id if more else None, since=since)
+                if since is None:
+                    since = self._clock()
+                self._keep(key, _Listing(tuple(pages), jobs[-1].id if more else None), stored_at=since)
                 yield JobPage(jobs, None, more=more)
         finally:
             await source.aclose()
 
+    # --- writes ---------------------------------------------------------------------------------------------------
+
+    async def cancel_job(self, job_id: str) -> Job:
+        """Ask the API to cancel the job; returns the job as the API answered."""
+        return await self._write(job_id, self._client.cancel_job)
+
+    async def pause_job(self, job_id: str) -> Job:
+        """Ask the API to pause a running job; returns the job as the API answered."""
+        return await self._write(job_id, self._client.pause_job)
+
+    async def resume_job(self, job_id: str) -> Job:
+        """Ask the API to resume a paused job; returns the job as the API answered."""
+        return await self._write(job_id, self._client.resume_job)
+
+    async def _write(self, job_id: str, send: Callable[[str], Any]) -> Job:
+        """Send a write, then (landed or not) drop the cached listings, which may show the job's old status, and the
+        job itself. The cache holds only finished jobs, which no write changes, so nothing else is stale."""
+        try:
+            job: Job = await send(job_id)
+        finally:
+            self._backend.drop_kind("listing")
+            self._backend.drop(("job", job_id))
+        return job
+
 
 def _settled(job: Job) -> bool:
     """Finished long enough ago that its checkpoint list, read alongside the job, is complete."""
-    if not is_finished(job):
-        return False
-    return job.finished_at is not None and job.finished_at <= time.time() - SETTLED_AFTER
+    return job.is_finished and job.finished_at is not None and job.finished_at <= time.time() - SETTLED_AFTER

@@ -12,27 +12,127 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
+from typing import Annotated, Literal
 
 import anyio
+from mcp.server.mcpserver import Context
+from pydantic import BaseModel, Field
 
-from .analysis.leaderboard import JobBest, JobCandidate, Leaderboard, build_leaderboard, leaderboard_rationale
-from .analysis.metrics import Goal
-from .analysis.ranking import Candidate, MetricChoiceError
-from .api.cache import is_finished
-from .api.client import count_requests
-from .api.models import Checkpoint, Job, by_step
-from .api.store import JobStore
-from .errors import CheckpointsError, invalid_argument
-from .outputs import (
-    CheckpointRef,
-    CompareJobsResult,
-    JobFailure,
-    LeaderboardEntry,
-    RankedCheckpoint,
-    SweepHyperparameters,
-    Winner,
-)
-from .queries import JOBS_PAGE_SIZE, JobFilter, Progress, final_model_answer
+from ..analysis.leaderboard import JobBest, JobCandidate, Leaderboard, build_leaderboard, leaderboard_rationale
+from ..analysis.metrics import Goal
+from ..api.models import Checkpoint, Job, by_step
+from ..api.store import JobStore
+from ..errors import CheckpointsError, invalid_argument
+from ..state import AppState
+from .arguments import GoalArg, JobFilter, JobId, JobStatus, Metadata, Metric, Refresh, checked_goal, job_filter
+from .checkpoints import candidates_of, final_model_answer
+from .common import Progress, ToolResult, finish, store_of, tool
+from .jobs import JOBS_PAGE_SIZE
+
+
+class SweepHyperparameters(BaseModel):
+    n_epochs: int | str | None = Field(default=None, description="Epochs ('auto' when the API chose).")
+    learning_rate_multiplier: float | str | None = Field(default=None)
+    batch_size: int | str | None = Field(default=None)
+    beta: float | str | None = Field(default=None, description="DPO only.")
+
+    @classmethod
+    def from_job(cls, job: Job) -> SweepHyperparameters:
+        values = job.effective_hyperparameters
+
+        def pick(key: str) -> int | float | str | None:
+            value = values.get(key)
+            return value if isinstance(value, int | float | str) and not isinstance(value, bool) else None
+
+        def whole(key: str) -> int | str | None:
+            """A count (epochs, batch size): 16.0 is 16; a fraction, which no count can be, is left out."""
+            value = pick(key)
+            if isinstance(value, float):
+                return int(value) if value.is_integer() else None
+            return value
+
+        return cls(
+            n_epochs=whole("n_epochs"),
+            learning_rate_multiplier=pick("learning_rate_multiplier"),
+            batch_size=whole("batch_size"),
+            beta=pick("beta"),
+        )
+
+
+class CheckpointRef(BaseModel):
+    id: str
+    step_number: int | None
+    fine_tuned_model_checkpoint: str | None = Field(description="The model name to deploy.")
+
+
+class RankedCheckpoint(CheckpointRef):
+    metrics: dict[str, float] = Field(
+        description="The checkpoint's metrics (losses: lower is better); per-batch valid_* metrics are left out when "
+        "the whole-set full_valid_* ones exist (list_checkpoints shows all)."
+    )
+
+
+class Winner(BaseModel):
+    job_id: str
+    metric: str
+    value: float | None
+    best_checkpoint: CheckpointRef = Field(description="The checkpoint to deploy (details: leaderboard[0]).")
+
+
+class LeaderboardEntry(BaseModel):
+    rank: int | None = Field(
+        description="1 = best among the jobs ranked by the same metric and method; null when the job could not be "
+        "ranked (see note)."
+    )
+    job_id: str
+    status: str | None
+    suffix: str | None
+    method: str = Field(description="supervised, dpo or reinforcement.")
+    model: str | None = Field(description="Base model.")
+    metric: str | None = Field(description="The metric this job was ranked by (compare only equal metrics).")
+    value: float | None = Field(description="That metric's value at the job's best checkpoint.")
+    best_checkpoint: RankedCheckpoint | None = Field(description="The job's best checkpoint, with the model to deploy.")
+    best_is_final: bool | None = Field(
+        description="Whether the best checkpoint is the job's final model; null when that cannot be told (no final "
+        "model yet, or a reinforcement job)."
+    )
+    hyperparameters: SweepHyperparameters
+    trained_tokens: int | None
+    has_validation_file: bool
+    checkpoints: int = Field(description="Checkpoints the job has (the API keeps only a few).")
+    note: str | None = Field(default=None, description="Why the job is not ranked, or what to know about it.")
+
+
+class JobFailure(BaseModel):
+    job_id: str
+    error: str = Field(description="'code: message' of the failure; the other jobs were still compared.")
+
+
+class CompareJobsResult(ToolResult):
+    selection: str = Field(description="How the jobs were chosen.")
+    jobs_compared: int
+    jobs_scanned: int = Field(description="Jobs read from the listing to find them (0 for explicit ids).")
+    truncated: bool = Field(
+        description="Not every matching job was compared: more matched than max_jobs, or the listing scan limit "
+        "stopped the search (the rationale says which)."
+    )
+    metric: str | None = Field(description="The metric the winner's group was ranked by.")
+    goal: Literal["min", "max"] | None
+    winner: Winner | None = Field(
+        description="The best job and the checkpoint to deploy, or null; its full entry is leaderboard[0]."
+    )
+    leaderboard: list[LeaderboardEntry] = Field(
+        description="Best first: the winner's metric group, then jobs ranked separately by another metric, then "
+        "jobs that could not be ranked."
+    )
+    failed: list[JobFailure] = Field(description="Jobs that could not be read.")
+    rationale: str = Field(description="Who won and why, what was ranked separately, in sentences to quote.")
+    upstream_requests: int = Field(description="API requests this call made (0 when everything came from the cache).")
+    listing_age_seconds: float | None = Field(
+        default=None,
+        description="When the job listing was reused from the cache: its age in seconds (refresh=true re-reads it).",
+    )
+
 
 COMPARE_SCAN_MAX_PAGES = 20
 """Listing pages (of 100 jobs) compare_jobs reads at most to find the jobs of a filter."""
@@ -82,7 +182,7 @@ def describe_selection(job_ids: Sequence[str] | None, where: JobFilter, metadata
     return ", ".join(parts)
 
 
-async def compare_jobs(
+async def rank_jobs(
     store: JobStore,
     *,
     job_ids: Sequence[str] | None,
@@ -104,7 +204,7 @@ async def compare_jobs(
         )
     work = _Work()
     listing_error: CheckpointsError | None = None
-    with count_requests() as requests:
+    with store.count_requests() as requests:
         async with anyio.create_task_group() as group:
 
             async def report() -> None:
@@ -189,7 +289,7 @@ async def _select(
                     work.truncated = True
                     return
                 work.order.append(job.id)
-                trusted = page.cached_age is None or is_finished(job) or job.id in rechecked
+                trusted = page.cached_age is None or job.is_finished or job.id in rechecked
                 start(job.id, job if trusted else None)
             if pages >= COMPARE_SCAN_MAX_PAGES and page.more:
                 work.truncated = work.scan_limited = True
@@ -203,7 +303,7 @@ async def _recheck_unfinished(
     filter would decide on (they pass `but_status`), so a job's old status never selects it or leaves it out
     (running jobs are never served stale). Returns the jobs and the ids read again; a job that cannot be read
     stays as listed and, if selected, its own read reports the error."""
-    stale = [index for index, job in enumerate(jobs) if not is_finished(job) and but_status.keep(job)]
+    stale = [index for index, job in enumerate(jobs) if not job.is_finished and but_status.keep(job)]
     fresh = list(jobs)
     rechecked: set[str] = set()
 
@@ -244,15 +344,12 @@ def _result(
         JobCandidate(
             item.job.id,
             item.job.method_type,
-            [Candidate(c.id, c.step, c.metrics or {}) for c in item.checkpoints],
+            candidates_of(item.checkpoints),
             label=_label(item.job),
         )
         for item in loaded
     ]
-    try:
-        board = build_leaderboard(candidates, metric=metric, goal=goal)
-    except MetricChoiceError as exc:
-        raise invalid_argument(str(exc)) from None
+    board = build_leaderboard(candidates, metric=metric, goal=goal)
     by_id = {item.job.id: item for item in loaded}
     leaderboard = _entries(board, by_id)
     failed = [
@@ -364,3 +461,62 @@ def _entry(best: JobBest, loaded: _Loaded, rank: int | None) -> LeaderboardEntry
         checkpoints=len(checkpoints),
         note=note,
     )
+
+
+COMPARE_JOBS = f"""Answer "which run of my sweep won, and with which checkpoint?". Compares jobs chosen by job_ids or
+by a filter (suffix, metadata, model; status defaults to succeeded): for each, its best checkpoint by the same rules as
+best_checkpoint, the metric value, hyperparameters (n_epochs, learning_rate_multiplier, batch_size, beta), trained
+tokens and whether it has a validation file. Returns a leaderboard, best first, the winner and a rationale to quote.
+Jobs are only ranked against jobs with the same metric and method: jobs without validation metrics are ranked
+separately by train loss, never mixed with validation losses. A job that cannot be read is listed under failed; the
+others are still compared. Reads up to {COMPARE_SCAN_MAX_PAGES * JOBS_PAGE_SIZE:,} listed jobs;
+finished jobs are cached, so asking again is instant."""
+
+
+@tool(title="Compare jobs (a sweep)", description=COMPARE_JOBS)
+async def compare_jobs(
+    ctx: Context[AppState],
+    job_ids: Annotated[
+        list[JobId] | None,
+        Field(
+            description="The jobs to compare (their status does not matter); or omit and give a filter.",
+            min_length=1,
+            max_length=100,
+        ),
+    ] = None,
+    suffix: Annotated[
+        str | None, Field(description="Filter: jobs with exactly this suffix.", min_length=1, max_length=64)
+    ] = None,
+    metadata: Metadata = None,
+    model: Annotated[
+        str | None,
+        Field(
+            description="Filter: jobs of this base model (gpt-4o matches gpt-4o-2024-08-06, not gpt-4o-mini).",
+            min_length=1,
+            max_length=200,
+        ),
+    ] = None,
+    status: Annotated[
+        JobStatus | Literal["any"],
+        Field(description="Filter: only jobs with this status ('any' for all). Ignored with job_ids."),
+    ] = "succeeded",
+    metric: Metric = "auto",
+    goal: GoalArg = None,
+    max_jobs: Annotated[
+        int, Field(description="Compare at most this many matching jobs, the newest first (1-100).", ge=1, le=100)
+    ] = 50,
+    refresh: Refresh = False,
+) -> CompareJobsResult:
+    where = job_filter(status=None if status == "any" or job_ids else status, model=model, suffix=suffix)
+    result = await rank_jobs(
+        store_of(ctx),
+        job_ids=job_ids,
+        where=where,
+        metadata=metadata,
+        metric=metric,
+        goal=checked_goal(metric, goal),
+        max_jobs=max_jobs,
+        refresh=refresh,
+        progress=ctx.report_progress,
+    )
+    return finish(ctx, result)

@@ -2,7 +2,7 @@
 
     openai-checkpoints-mcp --transport streamable-http [--host 127.0.0.1] [--port 8000] [--auth-token-file PATH]
         [--allowed-host HOST]... [--allowed-origin ORIGIN]... [--stateless]
-    uvicorn --factory openai_checkpoints_mcp.http:create_app --workers 4      # settings from the environment
+    uvicorn --factory openai_checkpoints_mcp.transport.http:create_app --workers 4      # settings from the environment
 
 * Bearer-token auth (`auth.BearerAuth`) on everything but ``GET /healthz``; without a token the server only
   listens on (and only answers connections to) loopback addresses.
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..config import Settings
 from .auth import AUTH_TOKEN_ENV, BearerAuth, check_token, is_loopback
-from .config import Settings
 
 if TYPE_CHECKING:
     from mcp.server.transport_security import TransportSecuritySettings
@@ -236,14 +236,15 @@ def build_app(settings: Settings, options: HttpOptions, *, log_level: str = "INF
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
 
-    from .server import create_server, server_version
+    from ..server import create_server, server_version
 
     server = create_server(settings, log_level=log_level)
     version = server_version()
 
-    @server.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok", "version": version})
+
+    server.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)(healthz)
 
     app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
@@ -256,7 +257,7 @@ def build_app(settings: Settings, options: HttpOptions, *, log_level: str = "INF
 
 
 def create_app(settings: Settings | None = None, options: HttpOptions | None = None) -> ASGIApp:
-    """ASGI app factory for ``uvicorn --factory openai_checkpoints_mcp.http:create_app``.
+    """ASGI app factory for ``uvicorn --factory openai_checkpoints_mcp.transport.http:create_app``.
 
     With no arguments everything comes from the environment: ``OPENAI_API_KEY`` & co. (`Settings.from_env`),
     ``OPENAI_CHECKPOINTS_MCP_DEMO=1`` for demo mode, and the HTTP options of `HttpOptions.from_env`.
@@ -269,7 +270,7 @@ def create_app(settings: Settings | None = None, options: HttpOptions | None = N
         options = HttpOptions.from_env()
     if not options.auth_token:
         logger.warning("%s is not set: serving only connections that arrive on a loopback address", AUTH_TOKEN_ENV)
-    from .server import warn_if_no_key
+    from ..server import warn_if_no_key
 
     warn_if_no_key(settings)
     return build_app(settings, options)
@@ -279,7 +280,7 @@ async def serve_http(settings: Settings, options: HttpOptions, *, log_level: str
     """Serve over streamable HTTP with uvicorn until interrupted. Check `bind_refusal(options)` first."""
     import uvicorn
 
-    from .server import warn_if_no_key
+    from ..server import warn_if_no_key
 
     warn_if_no_key(settings)
     logger.info(

@@ -1,9 +1,9 @@
 """The opt-in write tools: cancel_job, pause_job and resume_job.
 
-They change a job for real, so the server registers them only when it was started with --allow-writes (or
-OPENAI_CHECKPOINTS_MCP_ALLOW_WRITES=1; see `CheckpointsServer._ensure_tools`). Without it they do not exist: no
-client can list or call them. Like the read tools they check the job id before any request; in demo mode they act
-on the in-process demo data (and say so), so a demo user can try them.
+They change a job for real (their annotations say so: `WRITE`), so the server serves them only when it was
+started with --allow-writes (or OPENAI_CHECKPOINTS_MCP_ALLOW_WRITES=1; see `server.served_tools`). Without it they
+do not exist: no client can list or call them. Like the read tools they check the job id before any request; in demo
+mode they act on the in-process demo data (and say so), so a demo user can try them.
 
 A refusal by the API (cancelling a finished job, pausing a job that is not running, resuming one that is not
 paused) becomes an ``invalid_argument`` error that says the job's current status and what the action needs.
@@ -15,22 +15,15 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import ToolAnnotations
+from mcp.server.mcpserver import Context
 from pydantic import Field
 
-from .api.cache import ACTIVE_STATUSES, TERMINAL_STATUSES
-from .api.client import OpenAIClient, count_requests
-from .api.models import Job
-from .api.store import JobStore
-from .errors import CheckpointsError, ErrorCode
-from .inputs import JobId
-from .outputs import ToolResult
-from .state import AppState
-from .tools import finish, one_line
-
-WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True)
-WRITE_TOOL_NAMES = ("cancel_job", "pause_job", "resume_job")
+from ..api.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Job
+from ..api.store import JobStore
+from ..errors import CheckpointsError, ErrorCode
+from ..state import AppState
+from .arguments import JobId
+from .common import WRITE, ToolResult, finish, store_of, tool
 
 _API_SAID = re.compile(r' The API said: ".*"(?: \(.*?\))?\.')  # as `api.errors` quotes it (Azure adds "(code ...)")
 
@@ -94,7 +87,7 @@ class _Action:
     already: frozenset[str]
     """The statuses in which the action has nothing left to do."""
     rule: str
-    send: Callable[[OpenAIClient, str], Awaitable[Job]]
+    send: Callable[[JobStore, str], Awaitable[Job]]
     outcome: Callable[[Job], str]
 
 
@@ -104,7 +97,7 @@ _CANCEL = _Action(
     accepted_from=ACTIVE_STATUSES,
     already=frozenset({"cancelled"}),
     rule="only a job that is validating_files, queued, running or paused can be cancelled",
-    send=OpenAIClient.cancel_job,
+    send=JobStore.cancel_job,
     outcome=_cancel_outcome,
 )
 _PAUSE = _Action(
@@ -113,7 +106,7 @@ _PAUSE = _Action(
     accepted_from=frozenset({"running"}),
     already=frozenset({"paused"}),
     rule="only a running job can be paused",
-    send=OpenAIClient.pause_job,
+    send=JobStore.pause_job,
     outcome=_pause_outcome,
 )
 _RESUME = _Action(
@@ -122,27 +115,21 @@ _RESUME = _Action(
     accepted_from=frozenset({"paused"}),
     already=frozenset({"queued", "running"}),
     rule="only a paused job can be resumed",
-    send=OpenAIClient.resume_job,
+    send=JobStore.resume_job,
     outcome=_resume_outcome,
 )
-
-
-def _store(ctx: Context[AppState]) -> JobStore:
-    return ctx.request_context.lifespan_context.store
 
 
 async def perform(store: JobStore, job_id: str, action: _Action) -> JobChange:
     """Send the action and describe the job it leaves; a failure is re-worded for a write (see `_explain`).
 
-    Writes go straight to the API client (the cache holds only finished jobs, which no write changes), and tell the
-    store afterwards, landed or not, so that no cached listing keeps showing the old status."""
-    client = store.client
+    The store drops what a write may have made stale, landed or not."""
     retried_note = ""
     try:
-        with count_requests() as sent:
-            job = await action.send(client, job_id)
+        with store.count_requests() as sent:
+            job = await action.send(store, job_id)
     except CheckpointsError as exc:
-        explained = await _explain(client, job_id, action, exc, retried=sent[0] > 1)
+        explained = await _explain(store, job_id, action, exc, retried=sent[0] > 1)
         if isinstance(explained, CheckpointsError):
             raise explained from exc
         job = explained
@@ -151,8 +138,6 @@ async def perform(store: JobStore, job_id: str, action: _Action) -> JobChange:
             f"retry was refused because the job is already {job.status}, so the first attempt most likely went "
             "through.)"
         )
-    finally:
-        store.job_changed(job_id)
     return JobChange(
         id=job.id,
         status=job.status,
@@ -163,7 +148,7 @@ async def perform(store: JobStore, job_id: str, action: _Action) -> JobChange:
 
 
 async def _explain(
-    client: OpenAIClient, job_id: str, action: _Action, exc: CheckpointsError, *, retried: bool = False
+    store: JobStore, job_id: str, action: _Action, exc: CheckpointsError, *, retried: bool = False
 ) -> CheckpointsError | Job:
     """The error to report for a failed write, or the job when a `retried` write was refused only because an
     earlier attempt of it (whose answer was lost) had already done it.
@@ -183,7 +168,7 @@ async def _explain(
 
     if exc.code is ErrorCode.INVALID_ARGUMENT and exc.status is not None:
         try:
-            job: Job | None = await client.get_job(job_id)
+            job: Job | None = await store.job(job_id, refresh=True)
         except CheckpointsError as read_failure:
             if read_failure.code is ErrorCode.INVALID_ARGUMENT:  # a read is refused too: not about the job's state
                 return exc
@@ -248,17 +233,16 @@ other status is refused with the reason. Use it only when the user asks, and con
 calling. Returns the job's new status and what to expect."""
 
 
-def register_write_tools(server: MCPServer) -> None:
-    """Add cancel_job, pause_job and resume_job to `server`. Call it only when writes are allowed."""
+@tool(title="Cancel a fine-tuning job", description=CANCEL_JOB, annotations=WRITE)
+async def cancel_job(ctx: Context[AppState], job_id: JobId) -> JobChange:
+    return finish(ctx, await perform(store_of(ctx), job_id, _CANCEL))
 
-    @server.tool(title="Cancel a fine-tuning job", description=one_line(CANCEL_JOB), annotations=WRITE)
-    async def cancel_job(ctx: Context[AppState], job_id: JobId) -> JobChange:
-        return finish(ctx, await perform(_store(ctx), job_id, _CANCEL))
 
-    @server.tool(title="Pause a fine-tuning job", description=one_line(PAUSE_JOB), annotations=WRITE)
-    async def pause_job(ctx: Context[AppState], job_id: JobId) -> JobChange:
-        return finish(ctx, await perform(_store(ctx), job_id, _PAUSE))
+@tool(title="Pause a fine-tuning job", description=PAUSE_JOB, annotations=WRITE)
+async def pause_job(ctx: Context[AppState], job_id: JobId) -> JobChange:
+    return finish(ctx, await perform(store_of(ctx), job_id, _PAUSE))
 
-    @server.tool(title="Resume a paused fine-tuning job", description=one_line(RESUME_JOB), annotations=WRITE)
-    async def resume_job(ctx: Context[AppState], job_id: JobId) -> JobChange:
-        return finish(ctx, await perform(_store(ctx), job_id, _RESUME))
+
+@tool(title="Resume a paused fine-tuning job", description=RESUME_JOB, annotations=WRITE)
+async def resume_job(ctx: Context[AppState], job_id: JobId) -> JobChange:
+    return finish(ctx, await perform(store_of(ctx), job_id, _RESUME))

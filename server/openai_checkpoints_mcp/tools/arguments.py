@@ -1,0 +1,232 @@
+"""Argument types shared by several tool families (their JSON schema teaches the model), validated once.
+
+The types are checked by the SDK before a tool body runs, and the checks here (`checked_goal`,
+`job_filter`) run before any request, so bad input never reaches the API: it becomes an
+``invalid_argument`` error naming the argument, what was wrong, and what is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, ValidationError
+
+from ..analysis.metrics import Goal
+from ..analysis.ranking import check_goal
+from ..api.models import Job
+from ..errors import invalid_argument
+
+JOB_ID_PATTERN = r"^ftjob-[A-Za-z0-9_-]+$"
+CHECKPOINT_ID_PATTERN = r"^ft(ckpt|chkpt)[-_][A-Za-z0-9_-]+$"
+METRIC_PATTERN = r"^[A-Za-z0-9_./-]+$"
+MAX_ID_LENGTH = 100
+
+JobStatus = Literal["validating_files", "queued", "running", "succeeded", "failed", "cancelled", "paused"]
+
+JobId = Annotated[
+    str,
+    Field(
+        pattern=JOB_ID_PATTERN,
+        min_length=7,
+        max_length=MAX_ID_LENGTH,
+        description="Fine-tuning job id: 'ftjob-' followed by letters, digits, '_' or '-' "
+        "(e.g. ftjob-abc123; Azure ids are ftjob- plus 32 hex digits).",
+    ),
+]
+
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\[\]]+$")]
+MetadataValue = Annotated[str, StringConstraints(max_length=512)]
+
+_RULES = {
+    "job_id": "must be 'ftjob-' followed by letters, digits, '_' or '-', at most 100 characters "
+    "(e.g. ftjob-abc123); list_jobs shows the ids",
+    "after": "must be an id returned by an earlier call of this tool ('ftjob-...' for jobs, "
+    "'ftckpt_...' or Azure's 'ftchkpt-...' for checkpoints, 'ftevent-...' for events), at most 100 characters",
+    "metric": "must be 'auto', a metric name such as full_valid_loss, or another metric key of the checkpoints "
+    "(letters, digits, '_', '.', '/', '-')",
+}
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One ``invalid_argument`` sentence per bad argument: what was wrong and what is accepted."""
+    parts: list[str] = []
+    for item in error.errors(include_url=False):
+        loc = [str(part) for part in item["loc"]]
+        name = loc[0] if loc else "arguments"
+        where = ".".join(loc) or "arguments"
+        rule = _RULES.get(name)
+        if item["type"] == "missing":
+            parts.append(f"{where} is required")
+        elif name == "metadata":
+            parts.append(_metadata_problem(loc, item))
+        elif rule and item["type"] in {"string_pattern_mismatch", "string_too_long", "string_too_short"}:
+            parts.append(f"{where} {rule}; got {_shown(item.get('input'))}")
+        else:
+            parts.append(f"{where}: {_lower_first(item['msg'])}; got {_shown(item.get('input'))}")
+    return "invalid_argument: " + "; ".join(parts) + "."
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+_METADATA_RULE = (
+    "metadata takes at most 16 string pairs, keys of 1-64 characters without '[' or ']' and values of at most "
+    "512 characters"
+)
+
+
+def _metadata_problem(loc: list[str], item: Mapping[str, Any]) -> str:
+    if len(loc) >= 3 and loc[-1] == "[key]":
+        return f"metadata key {_shown(loc[1])} is not accepted; {_METADATA_RULE}"
+    if len(loc) >= 2:
+        value = item.get("input")
+        got = f"{len(value)} characters" if isinstance(value, str) else f"got {_shown(value)}"
+        return f"metadata value for {_shown(loc[1])} is not accepted ({got}); {_METADATA_RULE}"
+    return f"metadata: {_lower_first(item['msg'])}; {_METADATA_RULE}"
+
+
+IsoTime = Annotated[
+    str,
+    Field(
+        min_length=4,
+        max_length=40,
+        description="ISO 8601 date or date-time, e.g. 2026-11-01 or 2026-11-01T12:00:00Z (UTC unless an offset "
+        "is given; a date alone means midnight UTC).",
+    ),
+]
+
+
+def parse_iso_time(name: str, text: str) -> int:
+    """An ISO 8601 date or date-time as Unix seconds (naive means UTC).
+
+    Raises:
+        ValueError: with an ``invalid_argument`` sentence naming the argument.
+    """
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"{name} must be an ISO 8601 date or date-time such as 2026-11-01 or 2026-11-01T12:00:00Z; "
+            f"got {_shown(text)}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+Refresh = Annotated[
+    bool,
+    Field(
+        description="true: ignore the server's cache of finished jobs and read everything from the API again "
+        "(only needed if you believe the cached answer is out of date)."
+    ),
+]
+Metadata = Annotated[
+    dict[MetadataKey, MetadataValue] | None,
+    Field(
+        description='Only jobs whose metadata has all these key/value pairs, e.g. {"team": "support"} (the API '
+        "filters these itself).",
+        max_length=16,
+    ),
+]
+Metric = Annotated[
+    str,
+    Field(
+        description="'auto', or full_valid_loss, full_valid_mean_token_accuracy, valid_loss, "
+        "valid_mean_token_accuracy, train_loss, train_mean_token_accuracy, full_valid_mean_reward, "
+        "train_mean_reward, or any other numeric metric key of the checkpoints (then goal is required).",
+        pattern=METRIC_PATTERN,
+        max_length=100,
+    ),
+]
+GoalArg = Annotated[
+    Literal["min", "max"] | None,
+    Field(description="min: lower is better; max: higher is better. Defaults from the metric."),
+]
+
+
+def checked_goal(metric: str, goal: str | None) -> Goal | None:
+    """The goal to rank by, checked once, before any request, against the metric's known direction.
+
+    Raises:
+        CheckpointsError: ``invalid_argument`` for a goal with metric='auto'.
+        MetricChoiceError: a goal that contradicts a catalogue metric (the server makes it ``invalid_argument``).
+    """
+    if metric == "auto" and goal is not None:
+        raise invalid_argument(
+            "goal applies only to an explicit metric; with metric='auto' the direction follows the metric chosen. "
+            "Omit goal, or name the metric."
+        )
+    chosen = Goal(goal) if goal else None
+    check_goal(metric, chosen)
+    return chosen
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What list_jobs and compare_jobs select by, besides the metadata filter the API applies itself."""
+
+    status: str | None = None
+    model: str | None = None
+    suffix: str | None = None
+    created_after: int | None = None
+    created_before: int | None = None
+
+    @property
+    def client_side(self) -> bool:
+        return any(v is not None for v in (self.status, self.model, self.suffix, self.created_before))
+
+    def keep(self, job: Job) -> bool:
+        if self.status is not None and job.status != self.status:
+            return False
+        if self.model is not None and not base_model_matches(self.model, job.model):
+            return False
+        if self.suffix is not None and job.suffix != self.suffix:
+            return False
+        return not (self.created_before is not None and (job.created_at or 0) >= self.created_before)
+
+    def past_the_end(self, job: Job) -> bool:
+        """The listing is newest first: once a job is older than created_after, so is every later one."""
+        return self.created_after is not None and job.created_at is not None and job.created_at < self.created_after
+
+
+def base_model_matches(wanted: str, model: str | None) -> bool:
+    """`wanted` names `model` exactly, or a model family or date prefix of its snapshot: "gpt-4o" matches
+    gpt-4o-2024-08-06 but not gpt-4o-mini-2024-07-18; "gpt-4o-mini" and "gpt-4o-mini-2024" match the latter.
+    Case-insensitive."""
+    wanted, model = wanted.lower(), (model or "").lower()
+    if model == wanted:
+        return True
+    rest = model[len(wanted) :] if model.startswith(wanted) else ""
+    return (rest[:1] == "-" and rest[1:2].isdigit()) or (wanted.endswith("-") and model.startswith(wanted))
+
+
+def job_filter(
+    *,
+    status: str | None = None,
+    model: str | None = None,
+    suffix: str | None = None,
+    created_after: str | None = None,
+    created_before: str | None = None,
+) -> JobFilter:
+    """Check and convert the filter arguments (no request is made on bad input)."""
+    try:
+        after = parse_iso_time("created_after", created_after) if created_after else None
+        before = parse_iso_time("created_before", created_before) if created_before else None
+    except ValueError as exc:
+        raise invalid_argument(str(exc)) from None
+    if after is not None and before is not None and after >= before:
+        raise invalid_argument(
+            f"created_after ({created_after}) must be earlier than created_before ({created_before})."
+        )
+    return JobFilter(status=status, model=model, suffix=suffix, created_after=after, created_before=before)
