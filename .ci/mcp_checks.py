@@ -1,6 +1,6 @@
-"""Helpers for .ci/mcp-checks (standard library only): free ports, waiting for /healthz, and checking the JSON
-that the MCP Inspector CLI and the conformance suite wrote. Each command exits 1 with one line on stderr when a
-check fails, so the bash script can stop there."""
+"""Helpers for .ci/mcp-checks (the standard library, and the installed package's tool table): free ports, waiting
+for /healthz, and checking the JSON that the MCP Inspector CLI and the conformance suite wrote. Each command exits 1
+with one line on stderr when a check fails, so the bash script can stop there."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from openai_checkpoints_mcp.server import tool_table
+
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "tests" / "snapshots"
 """One <tool>.json per tool the server can register (tests/test_snapshots.py keeps them in step with the server)."""
-WRITE_TOOLS = {"cancel_job", "pause_job", "resume_job"}
+WRITE_TOOLS = {spec.name for spec in tool_table() if not spec.read_only}
 """Never listed by these checks' servers, which run without --allow-writes."""
 EXPECTED_TOOLS = {path.stem for path in SNAPSHOTS.glob("*.json")} - WRITE_TOOLS
 """The read tools, all of which tools/list must show."""
