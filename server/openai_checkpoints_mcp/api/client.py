@@ -71,6 +71,10 @@ class OpenAIClient:
         self._in_flight = anyio.CapacityLimiter(settings.concurrency)
         """The bound on requests in flight at once (``settings.concurrency``), shared by every tool call."""
 
+    async def aclose(self) -> None:
+        """Close the HTTP client's connections."""
+        await self._http.aclose()
+
     def _headers(self) -> dict[str, str]:
         """Extra headers, the key (``Authorization: Bearer <key>``, or the bare key in ``settings.auth_header``,
         e.g. Azure's ``api-key``), and the organisation and project when set."""

@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -30,6 +30,11 @@ from .cache import CacheBackend, CacheKey
 from .client import OpenAIClient, count_requests
 from .models import Checkpoint, Event, Job
 from .pagination import Collected, OnPage, Page, iterate_pages, page_has_more
+
+if TYPE_CHECKING:
+    import httpx2
+
+    from ..config import Settings
 
 SETTLED_AFTER = 300
 """Seconds after `finished_at` from which a finished job's checkpoints are taken as complete."""
@@ -77,6 +82,23 @@ class JobStore:
         self._job_ttl = job_ttl
         self._listing_ttl = listing_ttl
         self._clock = clock
+
+    @classmethod
+    def open(cls, settings: Settings, backend: CacheBackend, transport: httpx2.AsyncBaseTransport | None) -> JobStore:
+        """A store with its own API client, configured by `settings`; `transport` replaces the network (tests, demo
+        mode). Close it with `aclose`."""
+        from .client import create_http_client
+
+        return cls(
+            OpenAIClient(create_http_client(settings, transport), settings),
+            backend,
+            job_ttl=settings.cache_ttl,
+            listing_ttl=settings.listing_ttl,
+        )
+
+    async def aclose(self) -> None:
+        """Close the API client's connections."""
+        await self._client.aclose()
 
     @staticmethod
     def count_requests() -> AbstractContextManager[list[int]]:
