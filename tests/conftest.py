@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from mcp import Client
 
 from openai_checkpoints_mcp.config import Settings
-from openai_checkpoints_mcp.fake import FakeData, FakeOpenAI, FaultInjector, running_server
+from openai_checkpoints_mcp.fake import FakeData, FakeOpenAI, FaultInjector
 from openai_checkpoints_mcp.fake.app import FLAVOURS
-from openai_checkpoints_mcp.server import create_server
 
-TEST_KEY = "sk-test-0123456789abcdefSECRET"
+from .helpers import TEST_KEY, Harness, serve_app, stop_shared_server
 
 
 @pytest.fixture
@@ -24,37 +21,24 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@dataclass
-class Harness:
-    """A fake API behind a fault injector, served on 127.0.0.1, and a way to reach it through MCP."""
-
-    fake: FakeOpenAI
-    faults: FaultInjector
-    base_url: str
-    settings: Settings
-
-    @asynccontextmanager
-    async def client(self, mode: str = "auto", **overrides: Any) -> AsyncIterator[Client]:
-        """An MCP client (in memory) of a server configured for this fake; `overrides` change settings."""
-        server = create_server(replace(self.settings, **overrides))
-        async with Client(server, mode=mode, raise_exceptions=mode != "legacy") as client:
-            yield client
-
-    def upstream_requests(self, path_part: str = "/fine_tuning") -> list[Any]:
-        """Requests that reached the injector (faulted ones included) whose path contains `path_part`."""
-        return [r for r in self.faults.requests if path_part in r.path]
+@pytest.fixture(scope="session", autouse=True)
+def _shared_fake_server() -> Iterator[None]:
+    """The one uvicorn server of this test process (started on first use) is stopped once, at the end."""
+    yield
+    stop_shared_server()
 
 
 @pytest.fixture
 def serve_fake() -> Iterator[Callable[..., Any]]:
-    """``with serve_fake(data, max_page_size=100) as harness:`` serves a fake API for the test."""
+    """``with serve_fake(data, max_page_size=100) as harness:`` serves a fake API (fresh data, no faults) for the
+    test, over real HTTP on the process's shared server."""
 
     @contextmanager
     def serve(data: FakeData, **fake_options: Any) -> Iterator[Harness]:
         fake_options.setdefault("api_key", TEST_KEY)
         fake = FakeOpenAI(data, **fake_options)
         faults = FaultInjector(fake)
-        with running_server(faults) as base_url:
+        with serve_app(faults) as base_url:
             settings = Settings(api_key=TEST_KEY, base_url=base_url, timeout=5.0, deadline=30.0)
             yield Harness(fake=fake, faults=faults, base_url=base_url, settings=settings)
 
@@ -74,12 +58,18 @@ def serve_fake_flavoured() -> Iterator[Callable[..., Any]]:
         fake_options.setdefault("api_key", TEST_KEY)
         fake = FakeOpenAI(data, flavour=flavour, **fake_options)
         faults = FaultInjector(fake)
-        with running_server(faults, base_path="") as root:
+        with serve_app(faults, base_path="") as root:
             base_url = root + fake.base_path
             env = {
                 "openai": {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": base_url},
-                "azure": {"AZURE_OPENAI_ENDPOINT": root, "AZURE_OPENAI_API_KEY": TEST_KEY},
-                "azure-v1": {"OPENAI_BASE_URL": base_url, "AZURE_OPENAI_API_KEY": TEST_KEY},
+                "azure": {
+                    "AZURE_OPENAI_ENDPOINT": root,
+                    "AZURE_OPENAI_API_KEY": TEST_KEY,
+                },
+                "azure-v1": {
+                    "OPENAI_BASE_URL": base_url,
+                    "AZURE_OPENAI_API_KEY": TEST_KEY,
+                },
             }[flavour]
             auth_header = "api-key" if flavour == "azure-v1" else None
             settings = Settings.from_env(env, timeout=5.0, deadline=30.0, auth_header=auth_header)
@@ -105,16 +95,3 @@ def mode(request: pytest.FixtureRequest) -> str:
 def captured_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     return caplog
-
-
-def console_script() -> str:
-    """The installed `openai-checkpoints-mcp`, next to this interpreter (or on PATH)."""
-    import shutil
-    import sys
-    from pathlib import Path
-
-    beside = Path(sys.executable).with_name("openai-checkpoints-mcp")
-    found = str(beside) if beside.exists() else shutil.which("openai-checkpoints-mcp")
-    if found is None:
-        pytest.fail("the console script openai-checkpoints-mcp is not installed; pip install the project first")
-    return found

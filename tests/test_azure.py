@@ -1,21 +1,28 @@
-"""Azure OpenAI and other OpenAI-compatible servers: settings, auth headers, api-version, Azure ids and error bodies.
-
-End to end: the real MCP client (in memory) -> our server -> httpx2 over real HTTP -> the fake API in its
-``azure`` (legacy dated API) and ``azure-v1`` flavours, and the default ``openai`` one for comparison.
-"""
+"""Azure OpenAI (the legacy dated API and the v1 API) end to end against the fake's Azure flavours: settings from the
+Azure variables, the api-key header and api-version on every request, Azure's error bodies and advice."""
 
 from __future__ import annotations
 
 import re
 
+import httpx2
 import pytest
 
 from openai_checkpoints_mcp.api.client import create_http_client
 from openai_checkpoints_mcp.api.errors import error_from_status, parse_error_body
 from openai_checkpoints_mcp.cli import _settings, build_parser
-from openai_checkpoints_mcp.config import DEFAULT_AZURE_API_VERSION, DEFAULT_BASE_URL, DEMO_BASE_URL, Settings
+from openai_checkpoints_mcp.config import (
+    DEFAULT_AZURE_API_VERSION,
+    DEFAULT_BASE_URL,
+    DEMO_BASE_URL,
+    Settings,
+)
 from openai_checkpoints_mcp.errors import ErrorCode
-from openai_checkpoints_mcp.fake import FakeData, FakeOpenAI, Fault, running_server
+from openai_checkpoints_mcp.fake import (
+    FakeData,
+    FakeOpenAI,
+    Fault,
+)
 from openai_checkpoints_mcp.fake.app import AZURE_ACCESS_DENIED
 from openai_checkpoints_mcp.fake.azure import (
     AZURE_RESULT_COLUMNS,
@@ -25,15 +32,23 @@ from openai_checkpoints_mcp.fake.azure import (
     azure_job,
 )
 
-from .conftest import TEST_KEY
-from .factories import checkpoint, job
+from .helpers import TEST_KEY, checkpoint, job, serve_app
 
 pytestmark = pytest.mark.anyio
 
+
 DATA = azure_dataset()
+
+
 DONE, FAILED, RUNNING = (j["id"] for j in DATA.jobs)
+
+
 AZURE_FLAVOURS = ["azure", "azure-v1"]
+
+
 HEX32 = r"[0-9a-f]{32}"
+
+
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
@@ -63,9 +78,6 @@ PREFIXES = {
     "azure": "/openai/fine_tuning/jobs",
     "azure-v1": "/openai/v1/fine_tuning/jobs",
 }
-
-
-# --- the core tools, end to end, on every flavour -------------------------------------------------------------
 
 
 async def test_core_tools_on_azure_data(serve_fake_flavoured, flavour):
@@ -110,14 +122,24 @@ async def test_list_checkpoints_after_an_azure_checkpoint_id(serve_fake_flavoure
             rest = await client.call_tool("list_checkpoints", {"job_id": DONE, "after": newest["id"]})
         (page_request,) = api.upstream_requests("/checkpoints")
     assert rest.is_error is False, rest.content
-    assert [c["step_number"] for c in rest.structured_content["checkpoints"]] == [10, 20]
+    assert [c["step_number"] for c in rest.structured_content["checkpoints"]] == [
+        10,
+        20,
+    ]
     assert page_request.query["after"] == [newest["id"]] and page_request.query["limit"] == ["100"]
     assert page_request.query.get("api-version") == ([DEFAULT_AZURE_API_VERSION] if flavour == "azure" else None)
 
 
 async def test_list_jobs_cursor_and_metadata_keep_the_api_version(serve_fake_flavoured):
     data = FakeData(
-        jobs=[azure_job(f"j{n}", created_at=1754000000 + n, metadata={"team": "a" if n % 2 else "b"}) for n in range(5)]
+        jobs=[
+            azure_job(
+                f"j{n}",
+                created_at=1754000000 + n,
+                metadata={"team": "a" if n % 2 else "b"},
+            )
+            for n in range(5)
+        ]
     )
     newest_a, older_a = data.jobs[3]["id"], data.jobs[1]["id"]
     with serve_fake_flavoured(data, "azure") as api:
@@ -138,7 +160,11 @@ async def test_list_jobs_cursor_and_metadata_keep_the_api_version(serve_fake_fla
 async def test_bad_ids_are_refused_before_any_request_on_azure(serve_fake_flavoured, flavour):
     with serve_fake_flavoured(azure_dataset(), flavour) as api:
         async with api.client() as client:
-            for bad in [f"ftjob-{'a' * 32}/../files", f"ftjob-{'a' * 32}?api-version=1", "ftjob-"]:
+            for bad in [
+                f"ftjob-{'a' * 32}/../files",
+                f"ftjob-{'a' * 32}?api-version=1",
+                "ftjob-",
+            ]:
                 text = _text(await client.call_tool("get_job", {"job_id": bad}))
                 assert text.startswith("invalid_argument: job_id must be 'ftjob-'"), text
             text = _text(await client.call_tool("list_checkpoints", {"job_id": DONE, "after": "ftchkpt-x/../y"}))
@@ -146,10 +172,9 @@ async def test_bad_ids_are_refused_before_any_request_on_azure(serve_fake_flavou
         assert api.faults.requests == []
 
 
-# --- Azure error bodies become good tool errors -------------------------------------------------------------
-
-
-async def test_unknown_job_on_azure_is_not_found_with_azure_advice(serve_fake_flavoured):
+async def test_unknown_job_on_azure_is_not_found_with_azure_advice(
+    serve_fake_flavoured,
+):
     missing = f"ftjob-{'0' * 32}"
     with serve_fake_flavoured(azure_dataset(), "azure") as api:
         async with api.client() as client:
@@ -187,7 +212,9 @@ async def test_bearer_is_refused_by_azure(serve_fake_flavoured):
     assert text.startswith("auth_failed: ") and "AZURE_OPENAI_API_KEY" in text
 
 
-async def test_missing_key_in_azure_mode_names_azure_variable_and_sends_nothing(serve_fake_flavoured):
+async def test_missing_key_in_azure_mode_names_azure_variable_and_sends_nothing(
+    serve_fake_flavoured,
+):
     with serve_fake_flavoured(azure_dataset(), "azure") as api:
         async with api.client(api_key=None) as client:
             text = _text(await client.call_tool("list_checkpoints", {"job_id": DONE}))
@@ -236,14 +263,20 @@ async def test_unsupported_api_version_is_explained(serve_fake_flavoured, flavou
             ],
         ),
         (
-            Fault(status=403, body=azure_error_body("PermissionDenied", "Principal does not have access.")),
+            Fault(
+                status=403,
+                body=azure_error_body("PermissionDenied", "Principal does not have access."),
+            ),
             "permission_denied: ",
             ["(code PermissionDenied)", "AZURE_OPENAI_ENDPOINT"],
         ),
         (
             Fault(
                 status=429,
-                body=azure_error_body("429", "Requests to the Fine-tuning API have exceeded the rate limit."),
+                body=azure_error_body(
+                    "429",
+                    "Requests to the Fine-tuning API have exceeded the rate limit.",
+                ),
                 headers={"retry-after": "300"},
             ),
             "rate_limited: ",
@@ -278,7 +311,10 @@ async def test_azure_key_is_masked_in_results_and_logs(serve_fake_flavoured, cap
         status=500,
         body=azure_error_body("InternalServerError", f"gateway saw api-key {TEST_KEY}"),
         times=3,
-        headers={"retry-after-ms": "1", "apim-request-id": "5d0c1a2b-0000-4000-8000-000000000001"},
+        headers={
+            "retry-after-ms": "1",
+            "apim-request-id": "5d0c1a2b-0000-4000-8000-000000000001",
+        },
     )
     with serve_fake_flavoured(azure_dataset(), "azure") as api:
         async with api.client() as client:
@@ -300,16 +336,18 @@ async def test_azure_key_is_masked_in_results_and_logs(serve_fake_flavoured, cap
     assert TEST_KEY not in captured_logs.text and TEST_KEY[-12:] not in captured_logs.text
 
 
-# --- error_from_status, pure ---------------------------------------------------------------------------------
-
-
 def test_error_bodies_of_both_shapes_are_parsed():
     azure = parse_error_body(
         b'{"error": {"code": "NotFound", "message": "Gone.", "target": "jobId", '
         b'"innererror": {"code": "JobMissing", "innererror": {"code": "JobDeleted"}}}}'
     )
     assert azure is not None and azure.azure_shaped
-    assert (azure.code, azure.message, azure.target, azure.inner_code) == ("NotFound", "Gone.", "jobId", "JobDeleted")
+    assert (azure.code, azure.message, azure.target, azure.inner_code) == (
+        "NotFound",
+        "Gone.",
+        "jobId",
+        "JobDeleted",
+    )
     openai = parse_error_body(
         b'{"error": {"message": "No.", "type": "invalid_request_error", "param": "after", "code": null}}'
     )
@@ -343,12 +381,12 @@ def test_openai_error_text_is_unchanged():
     )
 
 
-# --- Settings.from_env ---------------------------------------------------------------------------------------
-
-
 def test_azure_endpoint_settings():
     settings = Settings.from_env(
-        {"AZURE_OPENAI_ENDPOINT": " https://contoso.openai.azure.com/ ", "AZURE_OPENAI_API_KEY": "azure-key-1"}
+        {
+            "AZURE_OPENAI_ENDPOINT": " https://contoso.openai.azure.com/ ",
+            "AZURE_OPENAI_API_KEY": "azure-key-1",
+        }
     )
     assert settings.base_url == "https://contoso.openai.azure.com/openai"
     assert (settings.api_key, settings.auth_header, settings.api_version) == (
@@ -358,7 +396,10 @@ def test_azure_endpoint_settings():
     )
     assert settings.azure is True and settings.key_env == "AZURE_OPENAI_API_KEY"
     versioned = Settings.from_env(
-        {"AZURE_OPENAI_ENDPOINT": "https://contoso.openai.azure.com/openai", "OPENAI_API_VERSION": "2025-04-01-preview"}
+        {
+            "AZURE_OPENAI_ENDPOINT": "https://contoso.openai.azure.com/openai",
+            "OPENAI_API_VERSION": "2025-04-01-preview",
+        }
     )
     assert versioned.base_url == "https://contoso.openai.azure.com/openai"
     assert versioned.api_version == "2025-04-01-preview" and versioned.api_key is None
@@ -410,12 +451,18 @@ def test_azure_endpoint_wins_over_openai_variables_and_the_log_line_says_so():
             ("ak", "api-key", None, True, "AZURE_OPENAI_API_KEY"),
         ),
         (
-            {"OPENAI_BASE_URL": "https://contoso.cognitiveservices.azure.com/openai/v1", "OPENAI_API_KEY": "ok"},
+            {
+                "OPENAI_BASE_URL": "https://contoso.cognitiveservices.azure.com/openai/v1",
+                "OPENAI_API_KEY": "ok",
+            },
             None,
             ("ok", "Authorization", None, True, "OPENAI_API_KEY"),
         ),
         (
-            {"OPENAI_BASE_URL": "https://contoso.services.ai.azure.com/openai/v1", "OPENAI_API_KEY": "ok"},
+            {
+                "OPENAI_BASE_URL": "https://contoso.services.ai.azure.com/openai/v1",
+                "OPENAI_API_KEY": "ok",
+            },
             "api-key",
             ("ok", "api-key", None, True, "OPENAI_API_KEY"),
         ),
@@ -438,12 +485,19 @@ def test_azure_endpoint_wins_over_openai_variables_and_the_log_line_says_so():
             ("ok", "Authorization", None, False, "OPENAI_API_KEY"),
         ),
         (
-            {"OPENAI_BASE_URL": "https://gateway.example.org/openai/v1", "AZURE_OPENAI_API_KEY": "ak"},
+            {
+                "OPENAI_BASE_URL": "https://gateway.example.org/openai/v1",
+                "AZURE_OPENAI_API_KEY": "ak",
+            },
             "api-key",
             ("ak", "api-key", None, False, "AZURE_OPENAI_API_KEY"),
         ),
         (
-            {"OPENAI_BASE_URL": "https://gateway.example.org/v1", "AZURE_OPENAI_API_KEY": "ak", "OPENAI_API_KEY": "ok"},
+            {
+                "OPENAI_BASE_URL": "https://gateway.example.org/v1",
+                "AZURE_OPENAI_API_KEY": "ak",
+                "OPENAI_API_KEY": "ok",
+            },
             "api-key",
             ("ok", "api-key", None, False, "OPENAI_API_KEY"),
         ),
@@ -466,16 +520,31 @@ def test_azure_endpoint_wins_over_openai_variables_and_the_log_line_says_so():
 )
 def test_base_url_surfaces(env, auth_header, expected):
     settings = Settings.from_env(env, auth_header=auth_header)
-    assert (settings.api_key, settings.auth_header, settings.api_version, settings.azure, settings.key_env) == expected
+    assert (
+        settings.api_key,
+        settings.auth_header,
+        settings.api_version,
+        settings.azure,
+        settings.key_env,
+    ) == expected
     assert settings.base_url == env.get("OPENAI_BASE_URL", DEFAULT_BASE_URL)
 
 
 def test_flags_win_and_demo_ignores_azure():
-    env = {"AZURE_OPENAI_ENDPOINT": "https://contoso.openai.azure.com", "AZURE_OPENAI_API_KEY": "ak"}
+    env = {
+        "AZURE_OPENAI_ENDPOINT": "https://contoso.openai.azure.com",
+        "AZURE_OPENAI_API_KEY": "ak",
+    }
     bearer = Settings.from_env(env, auth_header="Authorization")
     assert bearer.auth_header == "Authorization" and bearer.api_version == DEFAULT_AZURE_API_VERSION
     demo = Settings.from_env(env, demo=True)
-    assert (demo.api_key, demo.base_url, demo.azure, demo.api_version, demo.auth_header) == (
+    assert (
+        demo.api_key,
+        demo.base_url,
+        demo.azure,
+        demo.api_version,
+        demo.auth_header,
+    ) == (
         None,
         DEMO_BASE_URL,
         False,
@@ -490,19 +559,21 @@ def test_auth_header_must_be_a_header_name(bad):
         Settings(auth_header=bad)
 
 
-# --- --auth-header against a fake that checks that header -----------------------------------------------------
-
-
 async def test_auth_header_flag_sends_the_bare_key_in_that_header(monkeypatch):
     job_id = "ftjob-CustomHeader000000000001"
     data = FakeData(
-        jobs=[job(job_id)], checkpoints={job_id: [checkpoint(job_id, s, {"train_loss": 1 / s}) for s in (10, 20)]}
+        jobs=[job(job_id)],
+        checkpoints={job_id: [checkpoint(job_id, s, {"train_loss": 1 / s}) for s in (10, 20)]},
     )
     fake = FakeOpenAI(data, api_key=TEST_KEY, auth_header="x-api-key")
-    with running_server(fake) as base_url:
+    with serve_app(fake) as base_url:
         monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
         monkeypatch.setenv("OPENAI_BASE_URL", base_url)
-        for name in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "OPENAI_API_VERSION"):
+        for name in (
+            "AZURE_OPENAI_ENDPOINT",
+            "AZURE_OPENAI_API_KEY",
+            "OPENAI_API_VERSION",
+        ):
             monkeypatch.delenv(name, raising=False)
         settings = _settings(build_parser().parse_args(["--auth-header", "x-api-key"]))
         from mcp import Client
@@ -521,15 +592,15 @@ async def test_auth_header_flag_sends_the_bare_key_in_that_header(monkeypatch):
     assert _text(refused).startswith("auth_failed: ")
 
 
-# --- the fake's Azure flavours themselves ---------------------------------------------------------------------
-
-
 async def test_azure_flavour_serves_events_and_file_content_with_the_api_version():
     done = DATA.jobs[0]
     fake = FakeOpenAI(azure_dataset(), api_key=TEST_KEY, flavour="azure")
-    with running_server(fake, base_path="/openai") as base_url:
+    with serve_app(fake, base_path="/openai") as base_url:
         settings = Settings.from_env(
-            {"AZURE_OPENAI_ENDPOINT": base_url.removesuffix("/openai"), "AZURE_OPENAI_API_KEY": TEST_KEY}
+            {
+                "AZURE_OPENAI_ENDPOINT": base_url.removesuffix("/openai"),
+                "AZURE_OPENAI_API_KEY": TEST_KEY,
+            }
         )
         async with create_http_client(settings) as http:
             headers = {"api-key": TEST_KEY}
@@ -543,14 +614,17 @@ async def test_azure_flavour_serves_events_and_file_content_with_the_api_version
     assert header.split(",") == list(AZURE_RESULT_COLUMNS) and first.startswith("1,")
     assert missing.status_code == 404
     assert missing.json() == {
-        "error": {"code": "NotFound", "message": "File with id 'file-nope' was not found.", "target": "id"}
+        "error": {
+            "code": "NotFound",
+            "message": "File with id 'file-nope' was not found.",
+            "target": "id",
+        }
     }
     assert [r.query["api-version"] for r in fake.requests] == [[DEFAULT_AZURE_API_VERSION]] * 3
     assert fake.requests[0].query["limit"] == ["3"]
 
 
 async def test_azure_flavours_answer_as_azure_does():
-    import httpx2
 
     async def get(flavour: str, path: str, headers: dict[str, str] | None = None):
         fake = FakeOpenAI(azure_dataset(), api_key=TEST_KEY, flavour=flavour)
@@ -570,13 +644,19 @@ async def test_azure_flavours_answer_as_azure_does():
     wrong_path = await get("azure", "/openai/v1/fine_tuning/jobs?api-version=2024-10-21")
     assert wrong_path.json() == {"error": {"code": "404", "message": "Resource not found"}}
     bearer = await get(
-        "azure", "/openai/fine_tuning/jobs?api-version=2024-10-21", {"authorization": f"Bearer {TEST_KEY}"}
+        "azure",
+        "/openai/fine_tuning/jobs?api-version=2024-10-21",
+        {"authorization": f"Bearer {TEST_KEY}"},
     )
     assert bearer.status_code == 401
     assert bearer.json() == {"error": {"code": "401", "message": AZURE_ACCESS_DENIED}}
     assert "x-request-id" not in bearer.headers and bearer.headers["apim-request-id"]
     # The v1 API is OpenAI-compatible: the plain OpenAI client's `Authorization: Bearer <key>` works there.
-    v1_bearer = await get("azure-v1", "/openai/v1/fine_tuning/jobs", {"authorization": f"Bearer {TEST_KEY}"})
+    v1_bearer = await get(
+        "azure-v1",
+        "/openai/v1/fine_tuning/jobs",
+        {"authorization": f"Bearer {TEST_KEY}"},
+    )
     assert v1_bearer.status_code == 200
     v1_wrong = await get("azure-v1", "/openai/v1/fine_tuning/jobs", {"authorization": "Bearer wrong"})
     assert v1_wrong.status_code == 401
@@ -589,7 +669,6 @@ async def test_azure_flavours_answer_as_azure_does():
 
 
 async def test_default_flavour_is_unchanged():
-    import httpx2
 
     fake = FakeOpenAI(azure_dataset(), api_key=TEST_KEY)
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=fake), base_url="http://o.test/v1") as http:
@@ -608,5 +687,28 @@ def test_azure_builders_make_azure_shaped_objects():
     assert made["result_files"] is None and made["organization_id"] is None
     point = azure_checkpoint(made, 10, {"train_loss": 0.5})
     assert re.fullmatch(f"ftchkpt-{HEX32}", point["id"])
-    assert re.fullmatch(rf"gpt-4o-mini-2024-07-18\.ft-{HEX32}:ckpt-step-10", point["fine_tuned_model_checkpoint"])
+    assert re.fullmatch(
+        rf"gpt-4o-mini-2024-07-18\.ft-{HEX32}:ckpt-step-10",
+        point["fine_tuned_model_checkpoint"],
+    )
     assert azure_job("x") == azure_job("x") and azure_job("x")["id"] != azure_job("y")["id"]
+
+
+def test_an_azure_key_never_goes_out_as_bearer_from_the_environment():
+    azure = Settings.from_env(
+        {
+            "AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com/",
+            "AZURE_OPENAI_API_KEY": "k",
+            "OPENAI_API_KEY": "sk-openai",
+        }
+    )
+    assert (azure.api_key, azure.auth_header) == ("k", "api-key")
+    v1 = Settings.from_env(
+        {
+            "OPENAI_BASE_URL": "https://r.openai.azure.com/openai/v1/",
+            "AZURE_OPENAI_API_KEY": "k",
+        }
+    )
+    assert (v1.api_key, v1.auth_header, v1.api_version) == ("k", "api-key", None)
+    demo = Settings.from_env({"AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com"}, demo=True)
+    assert demo.azure is False and demo.api_key is None

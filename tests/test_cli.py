@@ -1,11 +1,33 @@
-"""The command line: flags before or after `call`, settings from the environment, key=value typing."""
+"""The command line: flags and their defaults, the environment as openai-python names it, `call` and its typed
+key=value arguments."""
 
 from __future__ import annotations
 
 import pytest
 
+from openai_checkpoints_mcp.api.cache import MAX_FILE_BYTES
 from openai_checkpoints_mcp.cli import _settings, build_parser, parse_arguments
 from openai_checkpoints_mcp.config import DEFAULT_BASE_URL, DEMO_BASE_URL, Settings
+
+
+def test_documented_defaults():
+    """README, Configuration and Cache: listing reused 60 s, job objects 600 s, 8 requests in flight, result files
+    at most 64 MiB, Azure's api-version 2024-10-21."""
+    settings = Settings()
+    assert (settings.listing_ttl, settings.cache_ttl, settings.concurrency) == (
+        60,
+        600,
+        8,
+    )
+    assert MAX_FILE_BYTES == 64 * 1024 * 1024
+    azure = Settings.from_env(
+        {
+            "AZURE_OPENAI_ENDPOINT": "https://x.openai.azure.com",
+            "AZURE_OPENAI_API_KEY": "k",
+        }
+    )
+    assert azure.api_version == "2024-10-21"
+
 
 SCHEMA = {
     "properties": {
@@ -35,15 +57,28 @@ def test_flags_work_before_and_after_call(argv, monkeypatch):
 
 
 def test_server_flags_and_defaults(monkeypatch):
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "OPENAI_ORG_ID",
+        "OPENAI_PROJECT_ID",
+    ):
         monkeypatch.delenv(name, raising=False)
     defaults = _settings(build_parser().parse_args([]))
     assert defaults == Settings()
     flagged = _settings(build_parser().parse_args(["--max-retries", "0", "--deadline", "10", "--max-items", "50"]))
-    assert (flagged.max_retries, flagged.deadline, flagged.max_items, flagged.demo) == (0, 10, 50, False)
+    assert (flagged.max_retries, flagged.deadline, flagged.max_items, flagged.demo) == (
+        0,
+        10,
+        50,
+        False,
+    )
 
 
-@pytest.mark.parametrize("argv", [["--timeout", "0"], ["--max-retries", "11"], ["--max-items", "0"], ["call"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--timeout", "0"], ["--max-retries", "11"], ["--max-items", "0"], ["call"]],
+)
 def test_bad_flags_exit_with_usage(argv, capsys):
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args(argv)
@@ -72,7 +107,14 @@ def test_demo_ignores_a_real_key_and_base_url():
 
 def test_key_value_arguments_are_typed_by_the_schema():
     arguments = parse_arguments(
-        ["job_id=ftjob-123", "after=ftckpt_1", "top_k=5", 'metadata={"team": "nlp"}', "goal=min"], SCHEMA
+        [
+            "job_id=ftjob-123",
+            "after=ftckpt_1",
+            "top_k=5",
+            'metadata={"team": "nlp"}',
+            "goal=min",
+        ],
+        SCHEMA,
     )
     assert arguments == {
         "job_id": "ftjob-123",

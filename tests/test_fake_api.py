@@ -1,4 +1,5 @@
-"""Tests of the fake OpenAI fine-tuning API itself: routes, paging, auth, faults, demo data."""
+"""The fake fine-tuning API itself: OpenAI's envelopes, paging, auth and recording, the fault injector, serving over
+HTTP, and the demo dataset."""
 
 from __future__ import annotations
 
@@ -27,8 +28,13 @@ from openai_checkpoints_mcp.fake import (
 
 pytestmark = pytest.mark.anyio
 
+
 KEY = "sk-fake-key"
+
+
 AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
 SAMPLE_429 = {
     "error": {
         "message": "Rate limit reached for requests",
@@ -39,14 +45,11 @@ SAMPLE_429 = {
 }
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def make_client(app: Any, *, headers: dict[str, str] | None = AUTH) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(
-        transport=httpx2.ASGITransport(app=app), base_url="http://fake.test/v1", headers=headers or {}
+        transport=httpx2.ASGITransport(app=app),
+        base_url="http://fake.test/v1",
+        headers=headers or {},
     )
 
 
@@ -116,7 +119,11 @@ async def client() -> AsyncIterator[httpx2.AsyncClient]:
 
 
 def assert_error(
-    response: httpx2.Response, status: int, *, param: str | None = None, code: str | None = None
+    response: httpx2.Response,
+    status: int,
+    *,
+    param: str | None = None,
+    code: str | None = None,
 ) -> dict[str, Any]:
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
@@ -128,10 +135,9 @@ def assert_error(
     return error
 
 
-# --- lists, ordering and paging -------------------------------------------------------------
-
-
-async def test_jobs_list_newest_first_with_plain_envelope(client: httpx2.AsyncClient) -> None:
+async def test_jobs_list_newest_first_with_plain_envelope(
+    client: httpx2.AsyncClient,
+) -> None:
     response = await client.get("/fine_tuning/jobs", params={"limit": 100})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -168,7 +174,9 @@ async def test_default_limits(client: httpx2.AsyncClient, path: str, default: in
     assert body["has_more"] is True
 
 
-async def test_checkpoints_paged_by_after_in_step_order(client: httpx2.AsyncClient) -> None:
+async def test_checkpoints_paged_by_after_in_step_order(
+    client: httpx2.AsyncClient,
+) -> None:
     path = f"/fine_tuning/jobs/ftjob-{0:024d}/checkpoints"
     pages, after = [], None
     while True:
@@ -199,7 +207,13 @@ async def test_events_newest_first_and_paged(client: httpx2.AsyncClient) -> None
 async def test_empty_checkpoint_list_has_null_ids() -> None:
     async with make_client(FakeOpenAI(FakeData(jobs=[job(1)]))) as c:
         body = (await c.get(f"/fine_tuning/jobs/{job(1)['id']}/checkpoints")).json()
-    assert body == {"object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False}
+    assert body == {
+        "object": "list",
+        "data": [],
+        "first_id": None,
+        "last_id": None,
+        "has_more": False,
+    }
 
 
 async def test_limit_is_clamped_to_max_page_size() -> None:
@@ -226,9 +240,6 @@ async def test_unknown_after_is_400(client: httpx2.AsyncClient) -> None:
         assert_error(await client.get(path, params={"after": "nope"}), 400, param="after")
 
 
-# --- metadata filter -------------------------------------------------------------------------
-
-
 async def test_metadata_filter_and_empty_string_and_null() -> None:
     data = FakeData(
         jobs=[
@@ -252,10 +263,11 @@ async def test_metadata_filter_and_empty_string_and_null() -> None:
         assert await ids(c, "metadata=null") == [4]
         assert await ids(c, "metadata[team]=nlp&limit=1&after=" + job(3)["id"]) == [2]
         assert await ids(c, "") == [5, 4, 3, 2, 1]
-        assert_error(await c.get("/fine_tuning/jobs?metadata=null&metadata[team]=nlp"), 400, param="metadata")
-
-
-# --- errors and auth -------------------------------------------------------------------------
+        assert_error(
+            await c.get("/fine_tuning/jobs?metadata=null&metadata[team]=nlp"),
+            400,
+            param="metadata",
+        )
 
 
 async def test_not_found_envelopes(client: httpx2.AsyncClient) -> None:
@@ -308,9 +320,6 @@ async def test_no_auth_mode_accepts_anything() -> None:
         assert (await c.get("/fine_tuning/jobs", headers={"Authorization": "Bearer whatever"})).status_code == 200
 
 
-# --- files -----------------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize("as_base64", [False, True])
 async def test_file_metadata_and_content(as_base64: bool) -> None:
     async with make_client(FakeOpenAI(synthetic(), base64_results=as_base64)) as c:
@@ -323,14 +332,13 @@ async def test_file_metadata_and_content(as_base64: bool) -> None:
     assert content.content == (base64.b64encode(raw) if as_base64 else raw)
 
 
-# --- request recording -----------------------------------------------------------------------
-
-
 async def test_requests_are_recorded_with_decoded_query_and_lowercase_headers() -> None:
     app = FakeOpenAI(synthetic())
     async with make_client(app) as c:
         await c.get(
-            "/fine_tuning/jobs", params={"metadata[team]": "nlp", "limit": 2}, headers={"X-Stainless-Retry-Count": "0"}
+            "/fine_tuning/jobs",
+            params={"metadata[team]": "nlp", "limit": 2},
+            headers={"X-Stainless-Retry-Count": "0"},
         )
         await c.get(f"/fine_tuning/jobs/ftjob-{0:024d}/checkpoints")
     assert len(app.requests) == 2
@@ -347,13 +355,12 @@ async def test_requests_are_recorded_with_decoded_query_and_lowercase_headers() 
 async def test_custom_base_path() -> None:
     app = FakeOpenAI(synthetic(), base_path="/openai/v1")
     async with httpx2.AsyncClient(
-        transport=httpx2.ASGITransport(app=app), base_url="http://fake.test/openai/v1", headers=AUTH
+        transport=httpx2.ASGITransport(app=app),
+        base_url="http://fake.test/openai/v1",
+        headers=AUTH,
     ) as c:
         assert (await c.get("/fine_tuning/jobs")).status_code == 200
         assert (await c.get("http://fake.test/v1/fine_tuning/jobs")).status_code == 404
-
-
-# --- fault injection -------------------------------------------------------------------------
 
 
 async def test_fault_429_with_default_body_and_headers_then_recovers() -> None:
@@ -373,7 +380,12 @@ async def test_fault_429_with_default_body_and_headers_then_recovers() -> None:
 async def test_faults_times_path_and_order() -> None:
     injector = FaultInjector(FakeOpenAI(synthetic()))
     injector.add(
-        Fault(503, path_contains="/checkpoints", times=2, headers={"x-should-retry": "false"}),
+        Fault(
+            503,
+            path_contains="/checkpoints",
+            times=2,
+            headers={"x-should-retry": "false"},
+        ),
         Fault(500, times=1),
         Fault(409, path_contains="/checkpoints"),
     )
@@ -383,7 +395,10 @@ async def test_faults_times_path_and_order() -> None:
         statuses = [(await c.get(p)).status_code for p in order]
     assert statuses == [503, 500, 503, 409, 200, 200]
     assert injector.remaining == 0 and len(injector.requests) == 6
-    assert [r.path.rsplit("/", 1)[-1] for r in injector.requests][:2] == ["checkpoints", "jobs"]
+    assert [r.path.rsplit("/", 1)[-1] for r in injector.requests][:2] == [
+        "checkpoints",
+        "jobs",
+    ]
 
 
 async def test_fault_default_bodies_are_envelopes() -> None:
@@ -391,7 +406,12 @@ async def test_fault_default_bodies_are_envelopes() -> None:
     async with make_client(injector) as c:
         five = (await c.get("/fine_tuning/jobs")).json()["error"]
         teapot = (await c.get("/fine_tuning/jobs")).json()["error"]
-    assert five["type"] == "server_error" and set(five) == {"message", "type", "param", "code"}
+    assert five["type"] == "server_error" and set(five) == {
+        "message",
+        "type",
+        "param",
+        "code",
+    }
     assert teapot["type"] == "invalid_request_error"
 
 
@@ -403,7 +423,14 @@ async def test_fault_html_and_dict_bodies() -> None:
             Fault(502, body=html, content_type="text/html"),
             Fault(
                 400,
-                body={"error": {"message": "custom", "type": "invalid_request_error", "param": None, "code": None}},
+                body={
+                    "error": {
+                        "message": "custom",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": None,
+                    }
+                },
                 headers={"x-should-retry": "true"},
             ),
         ],
@@ -431,13 +458,13 @@ async def test_fault_delay_then_passthrough() -> None:
 
 def test_fault_delay_provokes_client_timeout_over_http() -> None:
     injector = FaultInjector(FakeOpenAI(synthetic()), [Fault(delay=1.0, passthrough_after_delay=True)])
-    with running_server(injector) as base_url, httpx2.Client(base_url=base_url, headers=AUTH, timeout=0.2) as c:
+    with (
+        running_server(injector) as base_url,
+        httpx2.Client(base_url=base_url, headers=AUTH, timeout=0.2) as c,
+    ):
         with pytest.raises(httpx2.ReadTimeout):
             c.get("/fine_tuning/jobs")
         assert c.get("/fine_tuning/jobs").status_code == 200
-
-
-# --- real HTTP -------------------------------------------------------------------------------
 
 
 def test_running_server_serves_over_http() -> None:
@@ -470,8 +497,6 @@ def test_main_help_exits_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_info.value.code == 0
     assert "--base64-results" in capsys.readouterr().out
 
-
-# --- the demo dataset ------------------------------------------------------------------------
 
 ALNUM24 = "[A-Za-z0-9]{24}"
 
@@ -520,7 +545,11 @@ def test_demo_ids_are_well_formed(demo: FakeData) -> None:
             assert j["fine_tuned_model"].startswith(f"ft:{j['model']}:")
             eight_char_ids.append(j["fine_tuned_model"].split(":")[4])
         for e in demo.events[j["id"]]:
-            assert re.fullmatch(f"ftevent-{ALNUM24}", e["id"]) and e["level"] in {"info", "warn", "error"}
+            assert re.fullmatch(f"ftevent-{ALNUM24}", e["id"]) and e["level"] in {
+                "info",
+                "warn",
+                "error",
+            }
         for c in demo.checkpoints.get(j["id"], []):
             assert re.fullmatch(f"ftckpt_{ALNUM24}", c["id"])
             assert c["fine_tuning_job_id"] == j["id"]
@@ -571,7 +600,13 @@ def test_demo_support_bot_overfits_after_step_240(demo: FakeData) -> None:
 def test_demo_result_csv_matches_checkpoints(demo: FakeData) -> None:
     for name in ("support_bot", "dpo", "sweep_lr_1_0", "no_validation"):
         rows = csv_rows(demo, name)
-        assert list(rows[0]) == ["step", "train_loss", "train_accuracy", "valid_loss", "valid_mean_token_accuracy"]
+        assert list(rows[0]) == [
+            "step",
+            "train_loss",
+            "train_accuracy",
+            "valid_loss",
+            "valid_mean_token_accuracy",
+        ]
         assert [int(r["step"]) for r in rows] == list(range(1, len(rows) + 1))
         assert all(re.fullmatch(r"\d+\.\d{5}", r["train_loss"]) for r in rows)
         for c in by_step(demo, name):
@@ -609,7 +644,12 @@ def test_demo_reinforcement_rewards(demo: FakeData) -> None:
     for c in checkpoints:
         metrics = c["metrics"]
         assert not any("loss" in key for key in metrics)
-        rewards = {"train_mean_reward", "full_valid_mean_reward", "completion_tokens_mean", "reasoning_tokens_mean"}
+        rewards = {
+            "train_mean_reward",
+            "full_valid_mean_reward",
+            "completion_tokens_mean",
+            "reasoning_tokens_mean",
+        }
         assert rewards <= set(metrics)
         assert any(isinstance(v, dict) for v in metrics.values())
     best = max(checkpoints, key=lambda c: c["metrics"]["full_valid_mean_reward"])
@@ -626,7 +666,11 @@ def test_demo_unfinished_and_failed_jobs(demo: FakeData) -> None:
     assert any(e["level"] == "error" for e in demo.events[failed["id"]])
     running = demo_job(demo, "running")
     assert running["finished_at"] is None and running["estimated_finish"] and running["fine_tuned_model"] is None
-    assert running["trained_tokens"] is None and running["error"] == {"code": None, "message": None, "param": None}
+    assert running["trained_tokens"] is None and running["error"] == {
+        "code": None,
+        "message": None,
+        "param": None,
+    }
     assert not demo.checkpoints.get(running["id"])
     assert demo_job(demo, "paused")["status"] == "paused" and len(by_step(demo, "paused")) == 1
     cancelled = demo_job(demo, "cancelled")

@@ -1,8 +1,4 @@
-"""The cursor paginator (`api.pagination.collect_pages`), driven by small in-memory fake servers.
-
-Known answers come from the reference notes, §4.5: the next cursor is the last item's id, paging
-stops when ``has_more`` is false or a page is empty, and a missing ``has_more`` keeps paging.
-"""
+"""Unit tests of api.pagination: following cursors, stopping, repeated ids and cursors, the item cap, on_page."""
 
 from __future__ import annotations
 
@@ -16,11 +12,6 @@ from openai_checkpoints_mcp.api.pagination import Page, collect_pages
 from openai_checkpoints_mcp.errors import CheckpointsError, ErrorCode
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @dataclass(frozen=True)
@@ -69,9 +60,6 @@ class ListServer:
         start = 0 if cursor is None else [i.id for i in self.all].index(cursor) + 1
         chunk = self.all[start : start + self.limit]
         return Page(chunk, has_more=start + self.limit < len(self.all))
-
-
-# --- following pages --------------------------------------------------------------------------
 
 
 async def test_follows_pages_with_the_last_items_id_as_cursor() -> None:
@@ -129,11 +117,14 @@ async def test_faithful_server_is_read_to_the_end() -> None:
     server = ListServer(all_ids, limit=5)
     collected = await collect_pages(server, max_items=1000)
     assert ids(collected.items) == all_ids
-    assert server.cursors == [None, "ftckpt_004", "ftckpt_009", "ftckpt_014", "ftckpt_019"]
+    assert server.cursors == [
+        None,
+        "ftckpt_004",
+        "ftckpt_009",
+        "ftckpt_014",
+        "ftckpt_019",
+    ]
     assert collected.pages_fetched == 5
-
-
-# --- a start cursor ----------------------------------------------------------------------------
 
 
 async def test_after_is_the_first_cursor() -> None:
@@ -141,9 +132,6 @@ async def test_after_is_the_first_cursor() -> None:
     collected = await collect_pages(server, max_items=100, after="b")
     assert server.cursors == ["b", "d"]
     assert ids(collected.items) == ["c", "d", "e"]
-
-
-# --- broken servers ---------------------------------------------------------------------------
 
 
 async def test_server_that_ignores_after_is_stopped_on_the_repeated_id() -> None:
@@ -186,9 +174,6 @@ async def test_repeated_cursor_is_a_bad_response_and_never_loops() -> None:
     assert server.cursors == ["x"]
 
 
-# --- the max_items cap ---------------------------------------------------------------------------
-
-
 async def test_cap_reached_at_a_page_boundary_with_more_to_come() -> None:
     server = ListServer([f"i{n}" for n in range(10)], limit=2)
     collected = await collect_pages(server, max_items=4)
@@ -199,7 +184,10 @@ async def test_cap_reached_at_a_page_boundary_with_more_to_come() -> None:
 
 
 async def test_cap_inside_a_page_larger_than_the_remaining_room() -> None:
-    server = ScriptedServer(Page(items("a", "b", "c"), has_more=True), Page(items("d", "e", "f"), has_more=True))
+    server = ScriptedServer(
+        Page(items("a", "b", "c"), has_more=True),
+        Page(items("d", "e", "f"), has_more=True),
+    )
     collected = await collect_pages(server, max_items=4)
     assert ids(collected.items) == ["a", "b", "c", "d"]
     assert collected.truncated is True
@@ -233,9 +221,6 @@ async def test_continuing_from_next_after_yields_the_rest() -> None:
     assert rest.truncated is False
 
 
-# --- on_page -----------------------------------------------------------------------------------
-
-
 async def test_on_page_gets_pages_fetched_and_items_so_far() -> None:
     calls: list[tuple[int, int]] = []
 
@@ -243,7 +228,9 @@ async def test_on_page_gets_pages_fetched_and_items_so_far() -> None:
         calls.append((pages, count))
 
     server = ScriptedServer(
-        Page(items("a", "b", "c"), has_more=True), Page(items("d", "e"), has_more=None), Page(items(), has_more=None)
+        Page(items("a", "b", "c"), has_more=True),
+        Page(items("d", "e"), has_more=None),
+        Page(items(), has_more=None),
     )
     await collect_pages(server, max_items=100, on_page=on_page)
     assert calls == [(1, 3), (2, 5), (3, 5)]
@@ -255,6 +242,9 @@ async def test_on_page_counts_only_the_items_kept_under_the_cap() -> None:
     async def on_page(pages: int, count: int) -> None:
         calls.append((pages, count))
 
-    server = ScriptedServer(Page(items("a", "b", "c"), has_more=True), Page(items("d", "e", "f"), has_more=True))
+    server = ScriptedServer(
+        Page(items("a", "b", "c"), has_more=True),
+        Page(items("d", "e", "f"), has_more=True),
+    )
     await collect_pages(server, max_items=4, on_page=on_page)
     assert calls == [(1, 3), (2, 4)]

@@ -1,16 +1,16 @@
-"""The retry policy (`api.retry`): which failures are retried and how long to wait, with no I/O.
-
-Known answers come from the reference notes, §4.4 (openai-python 3.x): retry 408, 409, 429 and
-5xx; obey ``x-should-retry``; honour a server wait in (0, 120] s, refuse to retry a longer one;
-otherwise back off 0.5 s doubling to 8 s with jitter that only shortens it.
-"""
+"""Retries as openai-python retries: the policy (`api.retry`) as a pure function, and the client's request loop over
+real HTTP against the fault injector (statuses, Retry-After forms, x-should-retry, timeouts, headers sent)."""
 
 from __future__ import annotations
 
+import email.utils
 import math
+import time
+from dataclasses import replace
 
 import pytest
 
+from openai_checkpoints_mcp.api.client import OpenAIClient, create_http_client
 from openai_checkpoints_mcp.api.retry import (
     DEFAULT_MAX_RETRIES,
     INITIAL_RETRY_DELAY,
@@ -22,6 +22,140 @@ from openai_checkpoints_mcp.api.retry import (
     is_retryable_status,
     parse_retry_after,
 )
+from openai_checkpoints_mcp.errors import CheckpointsError
+from openai_checkpoints_mcp.fake import FakeData, Fault
+
+from .helpers import job
+
+pytestmark = pytest.mark.anyio
+
+
+JOB = "ftjob-Retry00000000000000000001"
+
+
+async def _get_job_with(serve_fake, faults: list[Fault], **overrides):
+    """Returns (outcome, sleeps, attempts): outcome is the Job or the CheckpointsError raised."""
+    sleeps: list[float] = []
+
+    async def record(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    with serve_fake(FakeData(jobs=[job(JOB)])) as api:
+        api.faults.add(*faults)
+        settings = replace(api.settings, **overrides)
+        async with create_http_client(settings) as http:
+            client = OpenAIClient(http, settings, sleep=record)
+            try:
+                outcome = await client.get_job(JOB)
+            except CheckpointsError as exc:
+                outcome = exc
+        attempts = len(api.faults.requests)
+        counts = [r.headers.get("x-stainless-retry-count") for r in api.faults.requests]
+    assert counts == [str(n) for n in range(attempts)]
+    return outcome, sleeps, attempts
+
+
+def _backoff_ok(sleeps: list[float]) -> bool:
+    bases = [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+    return all(0.75 * base <= s <= base for s, base in zip(sleeps, bases, strict=False))
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
+async def test_retryable_statuses_take_three_attempts_with_backoff(serve_fake, status):
+    outcome, sleeps, attempts = await _get_job_with(serve_fake, [Fault(status=status, times=3)])
+    assert isinstance(outcome, CheckpointsError)
+    assert attempts == 3 and len(sleeps) == 2 and _backoff_ok(sleeps)
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+async def test_other_statuses_are_not_retried(serve_fake, status):
+    outcome, sleeps, attempts = await _get_job_with(serve_fake, [Fault(status=status)])
+    assert isinstance(outcome, CheckpointsError) and outcome.status == status
+    assert attempts == 1 and sleeps == []
+
+
+async def test_retry_then_success_returns_the_job(serve_fake):
+    outcome, sleeps, attempts = await _get_job_with(serve_fake, [Fault(status=500), Fault(status=502)])
+    assert not isinstance(outcome, CheckpointsError) and outcome.id == JOB
+    assert attempts == 3 and len(sleeps) == 2
+
+
+async def test_retry_after_ms_is_honoured_exactly(serve_fake):
+    fault = Fault(status=429, headers={"retry-after-ms": "250", "retry-after": "7"}, times=3)
+    outcome, sleeps, attempts = await _get_job_with(serve_fake, [fault])
+    assert outcome.code == "rate_limited" and outcome.retry_after == 0.25
+    assert attempts == 3 and sleeps == [0.25, 0.25]
+
+
+async def test_retry_after_seconds_is_honoured(serve_fake):
+    outcome, sleeps, attempts = await _get_job_with(
+        serve_fake, [Fault(status=503, headers={"retry-after": "1.5"}, times=2)]
+    )
+    assert outcome.id == JOB and sleeps == [1.5, 1.5] and attempts == 3
+
+
+async def test_retry_after_http_date_is_honoured(serve_fake):
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    outcome, sleeps, attempts = await _get_job_with(serve_fake, [Fault(status=429, headers={"retry-after": when})])
+    assert outcome.id == JOB and attempts == 2
+    assert 27 <= sleeps[0] <= 31
+
+
+async def test_retry_after_above_120_s_is_reported_not_slept(serve_fake):
+    outcome, sleeps, attempts = await _get_job_with(serve_fake, [Fault(status=429, headers={"retry-after": "200"})])
+    assert outcome.code == "rate_limited" and outcome.retry_after == 200
+    assert attempts == 1 and sleeps == []
+    assert "Wait 200 s" in outcome.text
+
+
+async def test_a_wait_longer_than_the_deadline_left_is_reported_not_slept(serve_fake):
+    import anyio
+
+    sleeps: list[float] = []
+
+    async def record(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    with serve_fake(FakeData(jobs=[job(JOB)])) as api:
+        api.faults.add(Fault(status=429, headers={"retry-after": "60"}))
+        async with create_http_client(api.settings) as http:
+            client = OpenAIClient(http, api.settings, sleep=record)
+            with anyio.fail_after(10), pytest.raises(CheckpointsError) as raised:
+                await client.get_job(JOB)
+    assert raised.value.code == "rate_limited" and "60 s" in raised.value.text and sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "attempts"),
+    [("true", 400, 3), ("false", 503, 1), ("false", 429, 1)],
+)
+async def test_x_should_retry_overrides_the_status(serve_fake, header, status, attempts):
+    fault = Fault(status=status, headers={"x-should-retry": header}, times=3)
+    outcome, sleeps, made = await _get_job_with(serve_fake, [fault])
+    assert isinstance(outcome, CheckpointsError) and made == attempts and len(sleeps) == attempts - 1
+
+
+async def test_max_retries_zero_makes_one_attempt(serve_fake):
+    outcome, sleeps, attempts = await _get_job_with(serve_fake, [Fault(status=500, times=3)], max_retries=0)
+    assert outcome.code == "upstream_unavailable" and attempts == 1 and sleeps == []
+    assert "1 attempt)" in outcome.text
+
+
+async def test_timeouts_are_retried_then_reported(serve_fake):
+    slow = Fault(delay=0.5, passthrough_after_delay=True, times=3)
+    outcome, sleeps, attempts = await _get_job_with(serve_fake, [slow], timeout=0.1)
+    assert outcome.code == "timeout" and attempts == 3 and len(sleeps) == 2 and _backoff_ok(sleeps)
+
+
+async def test_headers_sent(serve_fake):
+    with serve_fake(FakeData(jobs=[job(JOB)])) as api:
+        settings = replace(api.settings, organization="org-abc", project="proj_xyz")
+        async with create_http_client(settings) as http:
+            await OpenAIClient(http, settings).get_job(JOB)
+        headers = api.faults.requests[0].headers
+    assert headers["authorization"] == f"Bearer {settings.api_key}"
+    assert headers["openai-organization"] == "org-abc" and headers["openai-project"] == "proj_xyz"
+
 
 NOW = 1754035200.0
 """Fri, 01 Aug 2025 08:00:00 GMT, as a unix time."""
@@ -41,12 +175,14 @@ def fixed_now() -> float:
 
 def first_failure(status: int | None, headers: dict[str, str] | None = None, **kwargs: object) -> RetryDecision:
     """The decision after the first attempt failed, with jitter off and the clock fixed."""
-    options: dict[str, object] = {"retries_taken": 0, "max_retries": 2, "rand": zero, "now": fixed_now}
+    options: dict[str, object] = {
+        "retries_taken": 0,
+        "max_retries": 2,
+        "rand": zero,
+        "now": fixed_now,
+    }
     options.update(kwargs)
     return decide(status=status, headers=headers, **options)  # type: ignore[arg-type]
-
-
-# --- constants -------------------------------------------------------------------------------
 
 
 def test_constants_match_openai_python() -> None:
@@ -54,9 +190,6 @@ def test_constants_match_openai_python() -> None:
     assert INITIAL_RETRY_DELAY == 0.5
     assert MAX_RETRY_DELAY == 8.0
     assert MAX_RETRY_AFTER == 120.0
-
-
-# --- which statuses are retried --------------------------------------------------------------
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503])
@@ -106,9 +239,6 @@ def test_connection_error_ignores_headers() -> None:
     assert decision == RetryDecision(retry=True, wait=0.5, server_wait=None)
 
 
-# --- x-should-retry ------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
 def test_should_retry_true_retries_any_status(status: int) -> None:
     assert first_failure(status, {"x-should-retry": "true"}) == RetryDecision(retry=True, wait=0.5)
@@ -137,9 +267,6 @@ def test_should_retry_false_wins_over_a_short_server_wait() -> None:
 
 def test_should_retry_true_does_not_outlast_max_retries() -> None:
     assert first_failure(400, {"x-should-retry": "true"}, retries_taken=2).retry is False
-
-
-# --- parsing Retry-After ---------------------------------------------------------------------
 
 
 def test_no_retry_headers_means_no_server_wait() -> None:
@@ -181,9 +308,6 @@ def test_non_finite_retry_after_is_ignored(value: str) -> None:
     assert parse_retry_after({"retry-after": value}) is None
 
 
-# --- honouring the server's wait ------------------------------------------------------------
-
-
 def test_server_wait_is_slept_exactly() -> None:
     decision = first_failure(429, {"retry-after-ms": "10"})
     assert decision == RetryDecision(retry=True, wait=0.01, server_wait=0.01)
@@ -198,8 +322,13 @@ def test_server_wait_of_exactly_120_s_is_honoured() -> None:
     assert first_failure(429, {"retry-after": "120"}) == RetryDecision(retry=True, wait=120.0, server_wait=120.0)
 
 
-@pytest.mark.parametrize("headers", [{"retry-after": "120.5"}, {"retry-after": "200"}, {"retry-after-ms": "121000"}])
-def test_server_wait_above_120_s_is_not_retried_but_reported(headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "headers",
+    [{"retry-after": "120.5"}, {"retry-after": "200"}, {"retry-after-ms": "121000"}],
+)
+def test_server_wait_above_120_s_is_not_retried_but_reported(
+    headers: dict[str, str],
+) -> None:
     decision = first_failure(429, headers)
     expected_wait = parse_retry_after(headers)
     assert expected_wait is not None and expected_wait > 120
@@ -226,7 +355,9 @@ def test_long_http_date_wait_is_not_retried() -> None:
         {"retry-after": "Fri, 01 Aug 2025 07:59:50 GMT"},
     ],
 )
-def test_zero_or_negative_server_wait_falls_back_to_backoff(headers: dict[str, str]) -> None:
+def test_zero_or_negative_server_wait_falls_back_to_backoff(
+    headers: dict[str, str],
+) -> None:
     decision = first_failure(429, headers)
     assert decision.retry is True
     assert decision.wait == 0.5
@@ -242,17 +373,18 @@ def test_server_wait_reported_when_retries_are_exhausted() -> None:
     assert decision == RetryDecision(retry=False, server_wait=5.0)
 
 
-# --- backoff -------------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
-    ("retries_taken", "expected"), [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 8.0), (9, 8.0)]
+    ("retries_taken", "expected"),
+    [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 8.0), (9, 8.0)],
 )
 def test_backoff_without_jitter(retries_taken: int, expected: float) -> None:
     assert backoff_delay(retries_taken, rand=zero) == expected
 
 
-@pytest.mark.parametrize(("retries_taken", "expected"), [(0, 0.375), (1, 0.75), (2, 1.5), (3, 3.0), (4, 6.0), (5, 6.0)])
+@pytest.mark.parametrize(
+    ("retries_taken", "expected"),
+    [(0, 0.375), (1, 0.75), (2, 1.5), (3, 3.0), (4, 6.0), (5, 6.0)],
+)
 def test_backoff_with_full_jitter_is_75_percent(retries_taken: int, expected: float) -> None:
     assert backoff_delay(retries_taken, rand=one) == expected
 
@@ -261,7 +393,10 @@ def test_backoff_with_half_jitter() -> None:
     assert backoff_delay(1, rand=lambda: 0.5) == 0.875
 
 
-@pytest.mark.parametrize(("retries_taken", "expected"), [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 8.0)])
+@pytest.mark.parametrize(
+    ("retries_taken", "expected"),
+    [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 8.0)],
+)
 def test_decide_uses_backoff_for_the_nth_retry(retries_taken: int, expected: float) -> None:
     decision = first_failure(500, retries_taken=retries_taken, max_retries=10)
     assert decision == RetryDecision(retry=True, wait=expected)
@@ -269,9 +404,6 @@ def test_decide_uses_backoff_for_the_nth_retry(retries_taken: int, expected: flo
 
 def test_decide_passes_its_rand_to_the_backoff() -> None:
     assert first_failure(500, retries_taken=3, max_retries=10, rand=one).wait == 3.0
-
-
-# --- max_retries -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("retries_taken", "max_retries"), [(0, 0), (2, 2), (3, 2), (10, 10)])
@@ -288,11 +420,11 @@ def test_exhausted_connection_error_is_not_retried() -> None:
     assert first_failure(None, retries_taken=2, max_retries=2).retry is False
 
 
-# --- whole request loops (reference table, §4.4) -----------------------------------------
-
-
 def simulate(
-    status: int | None, headers: dict[str, str], *, max_retries: int = DEFAULT_MAX_RETRIES
+    status: int | None,
+    headers: dict[str, str],
+    *,
+    max_retries: int = DEFAULT_MAX_RETRIES,
 ) -> tuple[int, list[float], RetryDecision]:
     """Drive `decide` as a request loop would against a server that always fails the same way.
 

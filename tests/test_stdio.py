@@ -1,4 +1,4 @@
-"""The installed console script as a stdio subprocess: real protocol, demo mode, and nothing else on stdout."""
+"""The stdio transport, as a client launches it: only JSON-RPC on stdout, demo and real-key modes, `call`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from mcp.client.stdio import stdio_client
 
 from openai_checkpoints_mcp.fake import DEMO_JOB_IDS, demo_data
 
-from .conftest import TEST_KEY, console_script
+from .helpers import TEST_KEY, console_script
 
 pytestmark = pytest.mark.anyio
 
@@ -51,7 +51,10 @@ def test_stdout_carries_only_json_rpc():
             "jsonrpc": "2.0",
             "id": 3,
             "method": "tools/call",
-            "params": {"name": "best_checkpoint", "arguments": {"job_id": DEMO_JOB_IDS["support_bot"]}},
+            "params": {
+                "name": "best_checkpoint",
+                "arguments": {"job_id": DEMO_JOB_IDS["support_bot"]},
+            },
         },
         {
             "jsonrpc": "2.0",
@@ -116,7 +119,14 @@ def test_without_a_key_the_server_still_starts_and_says_what_to_set():
 
 def test_call_prints_the_structured_result():
     done = subprocess.run(
-        [console_script(), "call", "best_checkpoint", f"job_id={DEMO_JOB_IDS['support_bot']}", "top_k=2", "--demo"],
+        [
+            console_script(),
+            "call",
+            "best_checkpoint",
+            f"job_id={DEMO_JOB_IDS['support_bot']}",
+            "top_k=2",
+            "--demo",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -126,7 +136,9 @@ def test_call_prints_the_structured_result():
     assert data["best"]["step_number"] == 240 and len(data["ranking"]) == 2
 
 
-async def test_real_key_mode_over_stdio_against_the_fake_keeps_the_key_out_of_every_stream(serve_fake):
+async def test_real_key_mode_over_stdio_against_the_fake_keeps_the_key_out_of_every_stream(
+    serve_fake,
+):
     """Key from the environment, API at OPENAI_BASE_URL (the fake over HTTP), DEBUG logs: no key anywhere."""
     with serve_fake(demo_data()) as api, tempfile.TemporaryFile("w+") as errlog:
         env = {
@@ -157,9 +169,18 @@ async def test_real_key_mode_over_stdio_against_the_fake_keeps_the_key_out_of_ev
 
 def test_call_with_a_real_key_from_the_environment(serve_fake):
     with serve_fake(demo_data()) as api:
-        env = {"PATH": os.environ.get("PATH", ""), "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": api.base_url}
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "OPENAI_API_KEY": TEST_KEY,
+            "OPENAI_BASE_URL": api.base_url,
+        }
         done = subprocess.run(
-            [console_script(), "call", "list_checkpoints", f"job_id={DEMO_JOB_IDS['reinforcement']}"],
+            [
+                console_script(),
+                "call",
+                "list_checkpoints",
+                f"job_id={DEMO_JOB_IDS['reinforcement']}",
+            ],
             capture_output=True,
             text=True,
             timeout=60,

@@ -1,4 +1,4 @@
-"""Downsampling a training curve (`analysis.downsample`): LTTB, and rows that must survive any budget."""
+"""Unit tests of analysis.downsample: LTTB and the row selection that keeps extremes and must-keep steps."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from collections.abc import Sequence
 
 import pytest
 
-from openai_checkpoints_mcp.analysis.downsample import downsample_rows, lttb, primary_metric
+from openai_checkpoints_mcp.analysis.downsample import (
+    downsample_rows,
+    lttb,
+    primary_metric,
+)
 from openai_checkpoints_mcp.analysis.result_file import ResultTable
 
 Column = Sequence[float | None]
@@ -26,10 +30,10 @@ def table(steps: Sequence[int], **columns: Column) -> ResultTable:
 
 def extremes(column: Column) -> set[int]:
     rows = [row for row, value in enumerate(column) if value is not None]
-    return {min(rows, key=lambda row: (column[row], row)), max(rows, key=lambda row: (column[row], -row))}
-
-
-# --- LTTB ----------------------------------------------------------------------------------------------
+    return {
+        min(rows, key=lambda row: (column[row], row)),
+        max(rows, key=lambda row: (column[row], -row)),
+    }
 
 
 @pytest.mark.parametrize(
@@ -74,15 +78,21 @@ def test_lttb_rejects_bad_arguments() -> None:
         lttb([0.0, 1.0], [0.0], 2)
 
 
-# --- the primary series ----------------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     ("columns", "primary"),
     [
-        ({"train_loss": [1.0], "valid_loss": [2.0], "full_valid_loss": [3.0]}, "full_valid_loss"),
-        ({"train_loss": [1.0], "valid_loss": [2.0], "full_valid_loss": [None]}, "valid_loss"),
-        ({"train_mean_reward": [1.0], "full_valid_mean_reward": [0.5]}, "full_valid_mean_reward"),
+        (
+            {"train_loss": [1.0], "valid_loss": [2.0], "full_valid_loss": [3.0]},
+            "full_valid_loss",
+        ),
+        (
+            {"train_loss": [1.0], "valid_loss": [2.0], "full_valid_loss": [None]},
+            "valid_loss",
+        ),
+        (
+            {"train_mean_reward": [1.0], "full_valid_mean_reward": [0.5]},
+            "full_valid_mean_reward",
+        ),
         ({"grad_norm": [1.0], "train_loss": [1.0], "valid_loss": [None]}, "train_loss"),
         ({"empty": [None], "grad_norm": [1.0], "pg_loss_sum": [2.0]}, "grad_norm"),
         ({"empty": [None]}, None),
@@ -91,9 +101,6 @@ def test_lttb_rejects_bad_arguments() -> None:
 )
 def test_primary_metric(columns: dict[str, Column], primary: str | None) -> None:
     assert primary_metric(table([1], **columns)) == primary
-
-
-# --- downsampling rows ---------------------------------------------------------------------------------
 
 
 def spiky_job() -> ResultTable:
@@ -144,7 +151,10 @@ def test_length_bounds_and_ends(n: int, points: int) -> None:
     assert kept == sorted(set(kept))
     assert {0, n - 1} <= set(kept)
     if points == 2:
-        assert kept == [0, n - 1]  # the first and last rows come before any must-keep row
+        assert kept == [
+            0,
+            n - 1,
+        ]  # the first and last rows come before any must-keep row
     else:
         assert middle - 1 in kept  # the row of step `middle` (n >= 10 with 3 or 5 points: only must_keep keeps it)
 
@@ -193,7 +203,11 @@ def test_fill_follows_the_primary_series_and_skips_its_missing_cells() -> None:
 
 @pytest.mark.parametrize(
     "columns",
-    [{}, {"train_loss": [None] * 10}, {"train_loss": [None] * 9 + [0.5], "valid_loss": [None] * 10}],
+    [
+        {},
+        {"train_loss": [None] * 10},
+        {"train_loss": [None] * 9 + [0.5], "valid_loss": [None] * 10},
+    ],
     ids=["no-columns", "all-missing", "one-value"],
 )
 def test_rows_without_values_are_spread_evenly(columns: dict[str, Column]) -> None:

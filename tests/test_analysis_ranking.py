@@ -1,8 +1,4 @@
-"""Choosing a metric, ranking checkpoints by it, and the rationale sentences (`analysis.*`).
-
-Pure logic with known answers: the metric values below are picked so that each ordering,
-exclusion and tie-break has exactly one right result.
-"""
+"""Unit tests of analysis.metrics, ranking and rationale: the metric catalogue, choosing and ordering, ties, reasons."""
 
 from __future__ import annotations
 
@@ -30,7 +26,11 @@ from openai_checkpoints_mcp.analysis.ranking import (
     numeric_keys,
     rank,
 )
-from openai_checkpoints_mcp.analysis.rationale import exclusion_note, metric_reason, winner_sentence
+from openai_checkpoints_mcp.analysis.rationale import (
+    exclusion_note,
+    metric_reason,
+    winner_sentence,
+)
 
 
 def cand(step_number: int | None, /, **metrics: Any) -> Candidate:
@@ -46,9 +46,6 @@ def explicit(metric: str, goal: Goal | None = None, present: set[str] | None = N
     choice = choose_metric(metric, goal, method_type="supervised", present=present or set())
     assert choice is not None
     return choice
-
-
-# --- the catalogue ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -109,16 +106,40 @@ def test_auto_order_for_reinforcement() -> None:
 @pytest.mark.parametrize(
     ("method_type", "present", "expected"),
     [
-        ("supervised", {"full_valid_loss", "valid_loss", "train_loss"}, "full_valid_loss"),
-        ("supervised", {"valid_loss", "train_loss", "full_valid_mean_token_accuracy"}, "valid_loss"),
+        (
+            "supervised",
+            {"full_valid_loss", "valid_loss", "train_loss"},
+            "full_valid_loss",
+        ),
+        (
+            "supervised",
+            {"valid_loss", "train_loss", "full_valid_mean_token_accuracy"},
+            "valid_loss",
+        ),
         ("supervised", {"train_loss", "train_mean_token_accuracy"}, "train_loss"),
         ("supervised", {"train_mean_token_accuracy"}, None),
         ("supervised", {"full_valid_mean_reward", "train_loss"}, "train_loss"),
-        ("reinforcement", {"full_valid_mean_reward", "valid_loss", "train_mean_reward"}, "full_valid_mean_reward"),
-        ("reinforcement", {"full_valid_loss", "full_valid_mean_reward"}, "full_valid_loss"),
-        ("reinforcement", {"valid_loss", "train_loss", "train_mean_reward"}, "valid_loss"),
+        (
+            "reinforcement",
+            {"full_valid_mean_reward", "valid_loss", "train_mean_reward"},
+            "full_valid_mean_reward",
+        ),
+        (
+            "reinforcement",
+            {"full_valid_loss", "full_valid_mean_reward"},
+            "full_valid_loss",
+        ),
+        (
+            "reinforcement",
+            {"valid_loss", "train_loss", "train_mean_reward"},
+            "valid_loss",
+        ),
         ("reinforcement", {"train_loss", "train_mean_reward"}, "train_loss"),
-        ("reinforcement", {"train_mean_reward", "completion_tokens_mean"}, "train_mean_reward"),
+        (
+            "reinforcement",
+            {"train_mean_reward", "completion_tokens_mean"},
+            "train_mean_reward",
+        ),
         ("reinforcement", set(), None),
     ],
 )
@@ -129,12 +150,16 @@ def test_choose_auto_metric(method_type: str, present: set[str], expected: str |
 def test_numeric_keys_ignore_step_and_non_numbers() -> None:
     candidates = [
         cand(1, step=1.0, train_loss=0.5, valid_loss=None),
-        cand(2, full_valid_mean_reward=0.7, flag=True, note="x", nested={"a": 1}, bad=math.nan),
+        cand(
+            2,
+            full_valid_mean_reward=0.7,
+            flag=True,
+            note="x",
+            nested={"a": 1},
+            bad=math.nan,
+        ),
     ]
     assert numeric_keys(candidates) == {"train_loss", "full_valid_mean_reward"}
-
-
-# --- choose_metric ----------------------------------------------------------------------------
 
 
 def test_auto_picks_full_valid_loss_when_present() -> None:
@@ -148,7 +173,12 @@ def test_auto_reports_the_better_metrics_it_skipped() -> None:
 
 
 def test_auto_reinforcement_reward_is_maximised() -> None:
-    choice = choose_metric(AUTO, None, method_type="reinforcement", present={"full_valid_mean_reward", "train_loss"})
+    choice = choose_metric(
+        AUTO,
+        None,
+        method_type="reinforcement",
+        present={"full_valid_mean_reward", "train_loss"},
+    )
     assert choice == MetricChoice("full_valid_mean_reward", Goal.MAX, AUTO, ("full_valid_loss",))
 
 
@@ -157,7 +187,9 @@ def test_auto_with_nothing_usable_is_none() -> None:
 
 
 @pytest.mark.parametrize("metric", [*NAMED_METRICS, "full_valid_mean_reward", "train_mean_reward"])
-def test_explicit_catalogue_metric_uses_its_direction_even_if_absent(metric: str) -> None:
+def test_explicit_catalogue_metric_uses_its_direction_even_if_absent(
+    metric: str,
+) -> None:
     assert explicit(metric) == MetricChoice(metric, CATALOGUE[metric].goal, metric, ())
 
 
@@ -173,13 +205,22 @@ def test_a_goal_against_a_known_metric_direction_is_refused() -> None:
 
 
 def test_custom_present_key_with_a_goal() -> None:
-    choice = explicit("completion_tokens_mean", Goal.MIN, present={"completion_tokens_mean", "train_loss"})
+    choice = explicit(
+        "completion_tokens_mean",
+        Goal.MIN,
+        present={"completion_tokens_mean", "train_loss"},
+    )
     assert choice == MetricChoice("completion_tokens_mean", Goal.MIN, "completion_tokens_mean", ())
 
 
 def test_custom_key_without_a_goal_asks_for_one() -> None:
     with pytest.raises(MetricChoiceError) as caught:
-        choose_metric("completion_tokens_mean", None, method_type="reinforcement", present={"completion_tokens_mean"})
+        choose_metric(
+            "completion_tokens_mean",
+            None,
+            method_type="reinforcement",
+            present={"completion_tokens_mean"},
+        )
     message = str(caught.value)
     assert "goal='min'" in message and "goal='max'" in message
     assert "completion_tokens_mean" in message
@@ -187,7 +228,12 @@ def test_custom_key_without_a_goal_asks_for_one() -> None:
 
 def test_unknown_key_lists_the_accepted_names() -> None:
     with pytest.raises(MetricChoiceError) as caught:
-        choose_metric("val_loss", None, method_type="supervised", present={"train_loss", "pg_loss_sum", "entropy"})
+        choose_metric(
+            "val_loss",
+            None,
+            method_type="supervised",
+            present={"train_loss", "pg_loss_sum", "entropy"},
+        )
     message = str(caught.value)
     assert "'val_loss'" in message
     accepted = message.split("Accepted here: ", 1)[1].rstrip(".").split(", ")
@@ -197,9 +243,6 @@ def test_unknown_key_lists_the_accepted_names() -> None:
 def test_unknown_key_is_refused_even_with_a_goal() -> None:
     with pytest.raises(MetricChoiceError):
         choose_metric("val_loss", Goal.MIN, method_type="supervised", present={"train_loss"})
-
-
-# --- rank: ordering ---------------------------------------------------------------------------
 
 
 def test_min_goal_puts_the_lowest_first() -> None:
@@ -236,9 +279,6 @@ def test_ranking_value_reads_the_chosen_metric() -> None:
     ranking = rank([cand(1, valid_loss=0.3, train_loss=0.1)], explicit("valid_loss"))
     assert ranking.value(ranking.ranked[0]) == 0.3
     assert ranking.value(ranking.ranked[0], "train_loss") == 0.1
-
-
-# --- rank: exclusions --------------------------------------------------------------------------
 
 
 def test_exclusions_say_missing_or_not_finite() -> None:
@@ -284,9 +324,6 @@ def test_nothing_ranked() -> None:
     assert ranking.decided_by is None
 
 
-# --- rank: tie-breaks -------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     ("candidates", "metric", "expected_steps", "decided_by"),
     [
@@ -313,7 +350,10 @@ def test_nothing_ranked() -> None:
             id="tied_accuracy_is_broken_by_lower_loss",
         ),
         pytest.param(
-            [cand(100, train_loss=0.2), cand(200, train_loss=0.2, train_mean_token_accuracy=0.1)],
+            [
+                cand(100, train_loss=0.2),
+                cand(200, train_loss=0.2, train_mean_token_accuracy=0.1),
+            ],
             "train_loss",
             [200, 100],
             "complement",
@@ -338,7 +378,10 @@ def test_nothing_ranked() -> None:
             id="tie_without_complements_goes_to_the_earlier_step",
         ),
         pytest.param(  # rewards have no complement in the catalogue: a tie goes straight to the step
-            [cand(20, full_valid_mean_reward=0.7, full_valid_loss=0.1), cand(10, full_valid_mean_reward=0.7)],
+            [
+                cand(20, full_valid_mean_reward=0.7, full_valid_loss=0.1),
+                cand(10, full_valid_mean_reward=0.7),
+            ],
             "full_valid_mean_reward",
             [10, 20],
             "step",
@@ -354,7 +397,10 @@ def test_nothing_ranked() -> None:
     ],
 )
 def test_tie_breaks(
-    candidates: list[Candidate], metric: str, expected_steps: list[int | None], decided_by: str
+    candidates: list[Candidate],
+    metric: str,
+    expected_steps: list[int | None],
+    decided_by: str,
 ) -> None:
     ranking = rank(candidates, explicit(metric))
     assert steps(ranking) == expected_steps
@@ -362,15 +408,16 @@ def test_tie_breaks(
 
 
 def test_tie_below_the_winner_does_not_change_decided_by() -> None:
-    candidates = [cand(1, valid_loss=0.1), cand(2, valid_loss=0.2), cand(3, valid_loss=0.2)]
+    candidates = [
+        cand(1, valid_loss=0.1),
+        cand(2, valid_loss=0.2),
+        cand(3, valid_loss=0.2),
+    ]
     assert rank(candidates, explicit("valid_loss")).decided_by == "metric"
 
 
 def test_single_candidate_has_no_decider() -> None:
     assert rank([cand(1, valid_loss=0.1)], explicit("valid_loss")).decided_by is None
-
-
-# --- rationale ---------------------------------------------------------------------------------
 
 
 def auto_ranking(method_type: str, candidates: list[Candidate]) -> Ranking:
@@ -428,7 +475,11 @@ def test_reason_for_a_custom_metric_has_no_meaning_clause() -> None:
 
 
 def test_winner_before_the_end_says_to_deploy_it() -> None:
-    candidates = [cand(120, full_valid_loss=0.51), cand(240, full_valid_loss=0.35), cand(360, full_valid_loss=0.37)]
+    candidates = [
+        cand(120, full_valid_loss=0.51),
+        cand(240, full_valid_loss=0.35),
+        cand(360, full_valid_loss=0.37),
+    ]
     ranking = rank(candidates, explicit("full_valid_loss"))
     sentence = winner_sentence(ranking, last_step=360, best_is_final=False)
     assert sentence.startswith("Step 240 is best of 3 ranked checkpoints with full_valid_loss 0.35")
@@ -437,7 +488,11 @@ def test_winner_before_the_end_says_to_deploy_it() -> None:
 
 
 def test_winner_when_the_last_checkpoint_was_not_ranked() -> None:
-    candidates = [cand(120, full_valid_loss=0.51), cand(240, full_valid_loss=0.35), cand(360, train_loss=0.1)]
+    candidates = [
+        cand(120, full_valid_loss=0.51),
+        cand(240, full_valid_loss=0.35),
+        cand(360, train_loss=0.1),
+    ]
     ranking = rank(candidates, explicit("full_valid_loss"))
     sentence = winner_sentence(ranking, last_step=360, best_is_final=False)
     assert sentence.endswith("; the last checkpoint (step 360) has no full_valid_loss, so it could not be compared.")
@@ -457,7 +512,10 @@ def test_winner_of_a_job_without_a_final_model_yet() -> None:
     early = winner_sentence(ranking, last_step=200, best_is_final=False, has_final_model=False)
     assert early.endswith("deploy this checkpoint (the job has no final model yet).")
     latest = winner_sentence(
-        rank(candidates[:1], explicit("full_valid_loss")), last_step=100, best_is_final=True, has_final_model=False
+        rank(candidates[:1], explicit("full_valid_loss")),
+        last_step=100,
+        best_is_final=True,
+        has_final_model=False,
     )
     assert latest.endswith("it is the job's latest checkpoint (the job has no final model yet).")
 

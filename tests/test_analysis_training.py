@@ -1,4 +1,4 @@
-"""Training-curve analysis (`analysis.training`) on constructed curves whose answers are known by hand."""
+"""Unit tests of analysis.training: overfitting verdicts, best validation step, train/validation gap, summaries."""
 
 from __future__ import annotations
 
@@ -19,7 +19,12 @@ from openai_checkpoints_mcp.analysis.training import (
     train_validation_gap,
     validation_metric,
 )
-from openai_checkpoints_mcp.fake.curves import SFT_COLUMNS, LossCurve, loss_rows, result_csv
+from openai_checkpoints_mcp.fake.curves import (
+    SFT_COLUMNS,
+    LossCurve,
+    loss_rows,
+    result_csv,
+)
 
 Column = Sequence[float | None]
 
@@ -40,24 +45,50 @@ def every(steps: Sequence[int], values: dict[int, float]) -> list[float | None]:
 
 
 STEPS = range(1, 101)
+
+
 FALLING_TRAIN = [2.0 - 0.015 * step for step in STEPS]
-U_SHAPED = dict(zip(range(10, 101, 10), [1.0, 0.8, 0.6, 0.5, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7], strict=True))
-FALLING = dict(zip(range(10, 101, 10), [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1], strict=True))
-PLATEAU = dict(zip(range(10, 101, 10), [1.0, 0.8, 0.6, 0.5, 0.45, 0.46, 0.45, 0.46, 0.46, 0.47], strict=True))
+
+
+U_SHAPED = dict(
+    zip(
+        range(10, 101, 10),
+        [1.0, 0.8, 0.6, 0.5, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7],
+        strict=True,
+    )
+)
+
+
+FALLING = dict(
+    zip(
+        range(10, 101, 10),
+        [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1],
+        strict=True,
+    )
+)
+
+
+PLATEAU = dict(
+    zip(
+        range(10, 101, 10),
+        [1.0, 0.8, 0.6, 0.5, 0.45, 0.46, 0.45, 0.46, 0.46, 0.47],
+        strict=True,
+    )
+)
 
 
 def u_shaped_job() -> ResultTable:
     return table(STEPS, train_loss=FALLING_TRAIN, full_valid_loss=every(STEPS, U_SHAPED))
 
 
-# --- overfitting -------------------------------------------------------------------------------------
-
-
 def test_u_shaped_validation_with_falling_train_is_overfitting() -> None:
     signal, why = overfitting_signal(u_shaped_job())
     assert signal is not None and why == ""
     assert signal.detected
-    assert (signal.validation_metric, signal.train_metric) == ("full_valid_loss", "train_loss")
+    assert (signal.validation_metric, signal.train_metric) == (
+        "full_valid_loss",
+        "train_loss",
+    )
     assert (signal.window_start_step, signal.window_end_step) == (50, 100)
     assert (signal.best_validation_step, signal.best_validation_value) == (50, 0.45)
     # late level: median of the last third (steps 70-100: 0.55, 0.6, 0.65, 0.7)
@@ -101,7 +132,10 @@ def test_u_shaped_validation_with_falling_train_is_overfitting() -> None:
     ids=["monotone-falling", "plateau-within-threshold", "train-flat", "u-shaped"],
 )
 def test_overfitting_verdicts(
-    validation: dict[int, float], train: list[float], detected: bool, sentence_start: str
+    validation: dict[int, float],
+    train: list[float],
+    detected: bool,
+    sentence_start: str,
 ) -> None:
     signal, _ = overfitting_signal(table(STEPS, train_loss=train, full_valid_loss=every(STEPS, validation)))
     assert signal is not None
@@ -112,11 +146,25 @@ def test_overfitting_verdicts(
 def test_a_single_low_outlier_in_per_batch_validation_is_not_the_best_level() -> None:
     """valid_loss is noisy: a one-batch dip to 0.2 must not make a flat 0.5 look like a 150% rise."""
     steps = range(1, 121)
-    noisy = dict(zip(range(10, 121, 10), [1.0, 0.8, 0.6, 0.5, 0.5, 0.2, 0.5, 0.5, 0.5, 0.51, 0.5, 0.5], strict=True))
-    job = table(steps, train_loss=[2.0 - 0.01 * step for step in steps], valid_loss=every(steps, noisy))
+    noisy = dict(
+        zip(
+            range(10, 121, 10),
+            [1.0, 0.8, 0.6, 0.5, 0.5, 0.2, 0.5, 0.5, 0.5, 0.51, 0.5, 0.5],
+            strict=True,
+        )
+    )
+    job = table(
+        steps,
+        train_loss=[2.0 - 0.01 * step for step in steps],
+        valid_loss=every(steps, noisy),
+    )
     signal, _ = overfitting_signal(job)
     assert signal is not None and not signal.detected
-    assert (signal.best_validation_step, signal.best_validation_value, signal.late_validation_value) == (40, 0.5, 0.5)
+    assert (
+        signal.best_validation_step,
+        signal.best_validation_value,
+        signal.late_validation_value,
+    ) == (40, 0.5, 0.5)
     assert "no worse than its best level, 0.5 (median of the 4 evaluations from step 30 to 60)" in signal.sentence
     best = best_validation(job, [120])
     assert best is not None and (best.step, best.value) == (60, 0.2)
@@ -130,11 +178,18 @@ def test_noisy_u_shaped_per_batch_validation_is_overfitting() -> None:
     base = [1.0, 0.8, 0.6, 0.5, 0.45, 0.44, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]
     noisy = {10 * (i + 1): value + (0.02 if i % 2 else -0.02) for i, value in enumerate(base)}
     signal, _ = overfitting_signal(
-        table(steps, train_loss=[2.0 - 0.01 * s for s in steps], valid_loss=every(steps, noisy))
+        table(
+            steps,
+            train_loss=[2.0 - 0.01 * s for s in steps],
+            valid_loss=every(steps, noisy),
+        )
     )
     assert signal is not None and signal.detected
     assert signal.validation_metric == "valid_loss"
-    assert (signal.window_start_step, signal.best_validation_value) == (50, pytest.approx(0.445))
+    assert (signal.window_start_step, signal.best_validation_value) == (
+        50,
+        pytest.approx(0.445),
+    )
 
 
 def test_a_rise_within_the_noise_of_per_batch_validation_does_not_count() -> None:
@@ -156,15 +211,35 @@ def test_a_rise_within_the_noise_of_per_batch_validation_does_not_count() -> Non
 
 @pytest.mark.parametrize(
     ("steps_per_epoch", "n_epochs", "tau", "noise"),
-    [(120, 3, 38, 0.05), (200, 3, 40, 0.10), (1000, 4, 200, 0.15), (2000, 5, 400, 0.05)],
+    [
+        (120, 3, 38, 0.05),
+        (200, 3, 40, 0.10),
+        (1000, 4, 200, 0.15),
+        (2000, 5, 400, 0.05),
+    ],
 )
 @pytest.mark.parametrize("seed", range(3))
 def test_noisy_curves_that_never_overfit_are_not_flagged(
     steps_per_epoch: int, n_epochs: int, tau: float, noise: float, seed: int
 ) -> None:
     """Validation loss falls to a floor and stays there; only per-batch noise could suggest a rise."""
-    curve = LossCurve(2.4, 0.38, tau, 0.15, valid_start=2.3, valid_floor=0.31, valid_tau=tau, noise=noise)
-    rows = loss_rows(curve, steps_per_epoch=steps_per_epoch, n_epochs=n_epochs, validation=True, seed=f"s{seed}")
+    curve = LossCurve(
+        2.4,
+        0.38,
+        tau,
+        0.15,
+        valid_start=2.3,
+        valid_floor=0.31,
+        valid_tau=tau,
+        noise=noise,
+    )
+    rows = loss_rows(
+        curve,
+        steps_per_epoch=steps_per_epoch,
+        n_epochs=n_epochs,
+        validation=True,
+        seed=f"s{seed}",
+    )
     signal, _ = overfitting_signal(
         table(
             [row["step"] for row in rows],
@@ -186,7 +261,10 @@ def test_reward_falling_while_train_reward_rises_is_overfitting() -> None:
     )
     signal, _ = overfitting_signal(job)
     assert signal is not None and signal.detected
-    assert (signal.validation_metric, signal.train_metric) == ("full_valid_mean_reward", "train_mean_reward")
+    assert (signal.validation_metric, signal.train_metric) == (
+        "full_valid_mean_reward",
+        "train_mean_reward",
+    )
     assert (signal.window_start_step, signal.window_end_step) == (30, 60)
     assert signal.validation_change == pytest.approx(0.64 - 0.8)  # negative: the reward fell
     assert signal.train_change == pytest.approx(0.16)  # positive: the train reward rose
@@ -197,9 +275,15 @@ def test_reward_falling_while_train_reward_rises_is_overfitting() -> None:
 @pytest.mark.parametrize(
     ("columns", "why"),
     [
-        ({"train_loss": FALLING_TRAIN}, "Overfitting cannot be judged without validation metrics."),
         (
-            {"train_loss": FALLING_TRAIN, "full_valid_loss": every(STEPS, {50: 0.5, 100: 0.6})},
+            {"train_loss": FALLING_TRAIN},
+            "Overfitting cannot be judged without validation metrics.",
+        ),
+        (
+            {
+                "train_loss": FALLING_TRAIN,
+                "full_valid_loss": every(STEPS, {50: 0.5, 100: 0.6}),
+            },
             "Overfitting cannot be judged from so few evaluated steps (full_valid_loss has 2; at least 3 for "
             "full_valid_loss).",
         ),
@@ -217,7 +301,10 @@ def test_reward_falling_while_train_reward_rises_is_overfitting() -> None:
             "Overfitting cannot be judged: train_loss has no values between steps 50 and 100, so its trend is unknown.",
         ),
         (
-            {"train_loss": every(STEPS, {10: 1.0, 100: 0.5}), "full_valid_loss": every(STEPS, U_SHAPED)},
+            {
+                "train_loss": every(STEPS, {10: 1.0, 100: 0.5}),
+                "full_valid_loss": every(STEPS, U_SHAPED),
+            },
             "Overfitting cannot be judged: train_loss has 1 value(s) between steps 50 and 100, so its trend is "
             "unknown.",
         ),
@@ -241,10 +328,9 @@ def test_sparse_full_validation_falls_back_to_per_batch_validation() -> None:
     assert validation_metric(job) == "full_valid_loss"  # the best step still speaks of the whole validation set
 
 
-# --- the best validation step ------------------------------------------------------------------------
-
-
 BRIEF_STEPS = [1000, 1430, 1500, 2000]
+
+
 BRIEF_LOSS = [0.5, 0.41234, 0.42, 0.45]
 
 
@@ -278,23 +364,46 @@ BRIEF_LOSS = [0.5, 0.41234, 0.42, 0.45]
             None,
             "The lowest full_valid_loss (0.41234) was at step 1430, where the job kept a checkpoint.",
         ),
-        ([], False, None, "The lowest full_valid_loss (0.41234) was at step 1430, but the job kept no checkpoints."),
+        (
+            [],
+            False,
+            None,
+            "The lowest full_valid_loss (0.41234) was at step 1430, but the job kept no checkpoints.",
+        ),
     ],
     ids=["nearest-later", "nearest-earlier", "tie-later", "retained", "none-kept"],
 )
 def test_best_validation_step(retained: list[int], is_retained: bool, nearest: int | None, sentence: str) -> None:
-    best = best_validation(table(BRIEF_STEPS, full_valid_loss=BRIEF_LOSS, valid_loss=[0.1, 0.5, 0.5, 0.5]), retained)
+    best = best_validation(
+        table(BRIEF_STEPS, full_valid_loss=BRIEF_LOSS, valid_loss=[0.1, 0.5, 0.5, 0.5]),
+        retained,
+    )
     assert best is not None
-    assert (best.metric, best.goal, best.step, best.value, best.points) == ("full_valid_loss", "min", 1430, 0.41234, 4)
+    assert (best.metric, best.goal, best.step, best.value, best.points) == (
+        "full_valid_loss",
+        "min",
+        1430,
+        0.41234,
+        4,
+    )
     assert (best.retained, best.nearest_retained_step) == (is_retained, nearest)
     assert best.sentence == sentence
 
 
 def test_best_validation_reward_is_the_highest_and_ties_go_to_the_earliest_step() -> None:
-    job = table([5, 10, 15, 20], full_valid_mean_reward=[0.5, 0.8, 0.8, 0.7], valid_loss=[None] * 4)
+    job = table(
+        [5, 10, 15, 20],
+        full_valid_mean_reward=[0.5, 0.8, 0.8, 0.7],
+        valid_loss=[None] * 4,
+    )
     best = best_validation(job, [15, 20])
     assert best is not None
-    assert (best.metric, best.goal, best.step, best.value) == ("full_valid_mean_reward", "max", 10, 0.8)
+    assert (best.metric, best.goal, best.step, best.value) == (
+        "full_valid_mean_reward",
+        "max",
+        10,
+        0.8,
+    )
     assert (best.nearest_retained_step, best.nearest_retained_value) == (15, 0.8)
     assert best.sentence.startswith("The highest full_valid_mean_reward (0.8) was at step 10, which was not kept")
 
@@ -303,16 +412,27 @@ def test_no_validation_metric_means_no_best_validation() -> None:
     assert best_validation(table([1, 2], train_loss=[1.0, 0.5], valid_loss=[None, None]), [2]) is None
 
 
-# --- the gap -------------------------------------------------------------------------------------------
-
-
 def test_gap_uses_the_median_train_value_around_the_last_step_with_both() -> None:
     steps = range(1, 22)
-    train: list[float | None] = [*[1.0] * 19, 0.2, None]  # a one-batch dip at step 20; step 21 has no train value
-    job = table(steps, train_loss=train, full_valid_loss=every(steps, {10: 1.3, 20: 1.5, 21: 1.6}))
+    train: list[float | None] = [
+        *[1.0] * 19,
+        0.2,
+        None,
+    ]  # a one-batch dip at step 20; step 21 has no train value
+    job = table(
+        steps,
+        train_loss=train,
+        full_valid_loss=every(steps, {10: 1.3, 20: 1.5, 21: 1.6}),
+    )
     gap = train_validation_gap(job)
     assert gap is not None
-    assert (gap.step, gap.validation, gap.train, gap.train_raw, gap.train_window) == (20, 1.5, 1.0, 0.2, (15, 20))
+    assert (gap.step, gap.validation, gap.train, gap.train_raw, gap.train_window) == (
+        20,
+        1.5,
+        1.0,
+        0.2,
+        (15, 20),
+    )
     assert gap.gap == pytest.approx(0.5)
     assert gap.sentence == (
         "At step 20, full_valid_loss was 1.5 and train_loss 1 (median of steps 15-20): "
@@ -323,9 +443,6 @@ def test_gap_uses_the_median_train_value_around_the_last_step_with_both() -> Non
 def test_no_gap_without_a_step_that_has_both() -> None:
     assert train_validation_gap(table([1, 2], train_loss=[1.0, None], valid_loss=[None, 0.9])) is None
     assert train_validation_gap(table([1, 2], train_loss=[1.0, 0.8])) is None
-
-
-# --- summaries -----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -364,9 +481,6 @@ def test_summaries_list_known_metrics_first_and_skip_empty_columns() -> None:
     ]
 
 
-# --- the whole analysis ------------------------------------------------------------------------------
-
-
 def test_analyse_puts_overfitting_first_then_the_best_step() -> None:
     analysis = analyse(u_shaped_job(), retained_steps=[60, 80, 100])
     assert (analysis.steps, analysis.first_step, analysis.last_step) == (100, 1, 100)
@@ -386,9 +500,15 @@ def test_analyse_puts_overfitting_first_then_the_best_step() -> None:
 
 
 def test_analyse_without_overfitting_lists_the_best_step_first() -> None:
-    analysis = analyse(table(STEPS, train_loss=FALLING_TRAIN, full_valid_loss=every(STEPS, FALLING)), [100])
+    analysis = analyse(
+        table(STEPS, train_loss=FALLING_TRAIN, full_valid_loss=every(STEPS, FALLING)),
+        [100],
+    )
     assert analysis.overfitting is not None and analysis.best_validation is not None
-    assert analysis.findings[:2] == [analysis.best_validation.sentence, analysis.overfitting.sentence]
+    assert analysis.findings[:2] == [
+        analysis.best_validation.sentence,
+        analysis.overfitting.sentence,
+    ]
     assert analysis.best_validation.retained
 
 
@@ -403,7 +523,11 @@ def test_analyse_without_validation() -> None:
         dropped_columns=("note",),
     )
     analysis = analyse(job, [3])
-    assert (analysis.best_validation, analysis.overfitting, analysis.gap) == (None, None, None)
+    assert (analysis.best_validation, analysis.overfitting, analysis.gap) == (
+        None,
+        None,
+        None,
+    )
     assert analysis.findings == [
         "The result file has no validation metrics (the job probably had no validation file), so the best step and "
         "overfitting cannot be judged; train metrics alone cannot reveal overfitting.",
@@ -416,14 +540,26 @@ def test_analyse_without_validation() -> None:
 
 
 def test_analyse_says_why_overfitting_cannot_be_judged() -> None:
-    analysis = analyse(table(STEPS, train_loss=FALLING_TRAIN, full_valid_loss=every(STEPS, {50: 0.5, 100: 0.6})), [100])
+    analysis = analyse(
+        table(
+            STEPS,
+            train_loss=FALLING_TRAIN,
+            full_valid_loss=every(STEPS, {50: 0.5, 100: 0.6}),
+        ),
+        [100],
+    )
     assert analysis.overfitting is None
     assert analysis.findings[1].startswith("Overfitting cannot be judged from so few evaluated steps")
 
 
 def test_analyse_header_only() -> None:
     analysis = analyse(table([], train_loss=[]), [])
-    assert (analysis.steps, analysis.first_step, analysis.metrics, analysis.best_validation) == (0, None, [], None)
+    assert (
+        analysis.steps,
+        analysis.first_step,
+        analysis.metrics,
+        analysis.best_validation,
+    ) == (0, None, [], None)
     assert analysis.findings == ["The result file has a header but no rows yet, so there is no curve to analyse."]
 
 
@@ -445,7 +581,10 @@ def test_analyse_header_only() -> None:
             ),
             True,
         ),
-        (LossCurve(2.4, 0.38, 35, 0.15, valid_start=2.3, valid_floor=0.31, valid_tau=38), False),
+        (
+            LossCurve(2.4, 0.38, 35, 0.15, valid_start=2.3, valid_floor=0.31, valid_tau=38),
+            False,
+        ),
     ],
     ids=["overfits", "does-not"],
 )

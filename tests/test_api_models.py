@@ -1,9 +1,4 @@
-"""The lenient API models (`api.models`): every sample body loads, and every known quirk is absorbed.
-
-Quirks from the reference notes, §2: status ``paused``, ``hyperparameters: null`` for DPO and RFT
-jobs, ``error`` as null / ``{}`` / all nulls on jobs that did not fail, unknown fields, and reward
-metrics outside the schema.
-"""
+"""Unit tests of api.models: the lenient parsing of jobs, checkpoints, events and list pages, on reference samples."""
 
 from __future__ import annotations
 
@@ -20,6 +15,8 @@ from openai_checkpoints_mcp.api.models import Checkpoint, Event, Job, ListPage
 SAMPLES = Path(__file__).parent / "data" / "samples"
 """Copies of the reference sample bodies (a job, a failed job, a running DPO job, and a page each of jobs, checkpoints
 and events), so these tests run in any checkout."""
+
+
 MODEL_BY_OBJECT: dict[str, type[Job | Checkpoint | Event]] = {
     "fine_tuning.job": Job,
     "fine_tuning.job.checkpoint": Checkpoint,
@@ -55,9 +52,6 @@ def checkpoint(metrics: Any = None, **fields: Any) -> Checkpoint:
     return Checkpoint.model_validate({"id": "ftckpt_abc", "metrics": metrics, **fields})
 
 
-# --- every sample loads ------------------------------------------------------------------------
-
-
 def test_samples_hold_jobs_checkpoints_and_events() -> None:
     objects = sample_objects()
     kinds = {body["object"] for _, body in objects}
@@ -84,7 +78,11 @@ def test_succeeded_sample_job() -> None:
     parsed = Job.model_validate(load("job.json"))
     assert parsed.status == "succeeded"
     assert parsed.method_type == "supervised"
-    assert parsed.effective_hyperparameters == {"n_epochs": 3, "batch_size": 8, "learning_rate_multiplier": 1.8}
+    assert parsed.effective_hyperparameters == {
+        "n_epochs": 3,
+        "batch_size": 8,
+        "learning_rate_multiplier": 1.8,
+    }
     assert parsed.error_info is None
     assert parsed.suffix == "support-bot"
     assert parsed.has_validation_file is True
@@ -125,9 +123,6 @@ def test_sample_checkpoint_metrics() -> None:
     assert len(first.numeric_metrics) == 6
 
 
-# --- job quirks --------------------------------------------------------------------------------
-
-
 def test_paused_status_is_kept() -> None:
     assert job(status="paused").status == "paused"
 
@@ -135,7 +130,10 @@ def test_paused_status_is_kept() -> None:
 @pytest.mark.parametrize("method_type", ["dpo", "reinforcement"])
 def test_null_hyperparameters_come_from_the_method_section(method_type: str) -> None:
     hyper = {"n_epochs": 2, "batch_size": "auto", "learning_rate_multiplier": 0.5}
-    parsed = job(hyperparameters=None, method={"type": method_type, method_type: {"hyperparameters": hyper}})
+    parsed = job(
+        hyperparameters=None,
+        method={"type": method_type, method_type: {"hyperparameters": hyper}},
+    )
     assert parsed.hyperparameters is None
     assert parsed.method_type == method_type
     assert parsed.effective_hyperparameters == hyper
@@ -144,7 +142,10 @@ def test_null_hyperparameters_come_from_the_method_section(method_type: str) -> 
 def test_method_section_wins_over_top_level_hyperparameters() -> None:
     parsed = job(
         hyperparameters={"n_epochs": "auto", "batch_size": 4},
-        method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 3}}},
+        method={
+            "type": "supervised",
+            "supervised": {"hyperparameters": {"n_epochs": 3}},
+        },
     )
     assert parsed.effective_hyperparameters == {"n_epochs": 3, "batch_size": 4}
 
@@ -160,14 +161,25 @@ def test_method_type_defaults_to_supervised(method: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "error", [None, {}, {"code": None, "message": None, "param": None}, {"code": "", "message": ""}, "oops", []]
+    "error",
+    [
+        None,
+        {},
+        {"code": None, "message": None, "param": None},
+        {"code": "", "message": ""},
+        "oops",
+        [],
+    ],
 )
 def test_empty_error_shapes_mean_no_error(error: Any) -> None:
     assert job(error=error).error_info is None
 
 
 def test_real_error_is_reported() -> None:
-    parsed = job(status="failed", error={"code": "invalid_file", "message": "Bad JSONL on line 3", "param": None})
+    parsed = job(
+        status="failed",
+        error={"code": "invalid_file", "message": "Bad JSONL on line 3", "param": None},
+    )
     assert parsed.error_info is not None
     assert parsed.error_info.code == "invalid_file"
     assert parsed.error_info.message == "Bad JSONL on line 3"
@@ -181,8 +193,17 @@ def test_error_with_only_a_message_is_an_error() -> None:
 
 
 def test_unknown_fields_are_kept() -> None:
-    parsed = job(status="succeeded", eval_id="eval_123", usage_metrics=None, shared_with_openai=True)
-    assert parsed.model_extra == {"eval_id": "eval_123", "usage_metrics": None, "shared_with_openai": True}
+    parsed = job(
+        status="succeeded",
+        eval_id="eval_123",
+        usage_metrics=None,
+        shared_with_openai=True,
+    )
+    assert parsed.model_extra == {
+        "eval_id": "eval_123",
+        "usage_metrics": None,
+        "shared_with_openai": True,
+    }
 
 
 def test_unknown_checkpoint_and_event_fields_are_kept() -> None:
@@ -228,27 +249,45 @@ def test_result_files_are_always_a_list_of_strings(value: Any) -> None:
 
 
 def test_result_files_drop_non_strings() -> None:
-    assert job(result_files=["file-1", None, 2, "file-2"]).result_files == ["file-1", "file-2"]
+    assert job(result_files=["file-1", None, 2, "file-2"]).result_files == [
+        "file-1",
+        "file-2",
+    ]
 
 
 def test_metadata_values_become_strings() -> None:
-    assert job(metadata={"team": "nlp", "run": 7}).metadata == {"team": "nlp", "run": "7"}
+    assert job(metadata={"team": "nlp", "run": 7}).metadata == {
+        "team": "nlp",
+        "run": "7",
+    }
 
 
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
         (
-            {"user_provided_suffix": "weather", "fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme:other:Ab12Cd34"},
+            {
+                "user_provided_suffix": "weather",
+                "fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme:other:Ab12Cd34",
+            },
             "weather",
         ),
-        ({"fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme:support-bot:Bx72KpQd"}, "support-bot"),
+        (
+            {"fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme:support-bot:Bx72KpQd"},
+            "support-bot",
+        ),
         ({"fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme::Bx72KpQd"}, None),
-        ({"fine_tuned_model": "gpt-4.1-2025-04-14.ft-0123456789abcdef0123456789abcdef"}, None),
+        (
+            {"fine_tuned_model": "gpt-4.1-2025-04-14.ft-0123456789abcdef0123456789abcdef"},
+            None,
+        ),
         ({"fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme"}, None),
         ({"fine_tuned_model": None}, None),
         (
-            {"user_provided_suffix": "", "fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:personal:drone:9atiPjeC"},
+            {
+                "user_provided_suffix": "",
+                "fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:personal:drone:9atiPjeC",
+            },
             "drone",
         ),
     ],
@@ -268,9 +307,6 @@ def test_checkpoint_and_event_without_an_id_fail_validation() -> None:
         Checkpoint.model_validate({"step_number": 3})
     with pytest.raises(ValidationError):
         Event.model_validate({"message": "hi"})
-
-
-# --- checkpoint metrics ------------------------------------------------------------------------
 
 
 def test_numeric_metrics_keep_unknown_numbers_and_drop_everything_else() -> None:
@@ -337,10 +373,10 @@ def test_wrong_typed_step_number_falls_back_to_the_step_metric() -> None:
     assert parsed.step == 40
 
 
-# --- events and pages ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("data", "expected"), [(None, None), ({}, {}), ("x", None), ({"step": 3}, {"step": 3})])
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [(None, None), ({}, {}), ("x", None), ({"step": 3}, {"step": 3})],
+)
 def test_event_data(data: Any, expected: Any) -> None:
     assert Event.model_validate({"id": "ftevent-1", "level": "warn", "data": data}).data == expected
 

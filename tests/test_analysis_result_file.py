@@ -1,8 +1,4 @@
-"""Parsing result files (`analysis.result_file`): plain and base64 CSV, OpenAI, Azure and RFT columns, bad bodies.
-
-The two samples in ``tests/data`` are copies of the reference samples (a result file as OpenAI documents
-it, and its base64 form as OpenAI has been seen to serve it).
-"""
+"""Unit tests of analysis.result_file: parsing result files (CSV, base64, Azure columns, encodings, bad cells)."""
 
 from __future__ import annotations
 
@@ -12,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from openai_checkpoints_mcp.analysis.result_file import ResultFileError, ResultTable, parse_result_file
+from openai_checkpoints_mcp.analysis.result_file import (
+    ResultFileError,
+    ResultTable,
+    parse_result_file,
+)
 from openai_checkpoints_mcp.fake.curves import (
     RFT_COLUMNS,
     SFT_COLUMNS,
@@ -24,16 +24,24 @@ from openai_checkpoints_mcp.fake.curves import (
 )
 
 DATA = Path(__file__).parent / "data"
+
+
 SAMPLE_CSV = (DATA / "step_metrics.csv").read_bytes()
+
+
 SAMPLE_B64 = (DATA / "step_metrics.csv.b64").read_bytes()
-SFT_NAMES = ["train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy"]
+
+
+SFT_NAMES = [
+    "train_loss",
+    "train_mean_token_accuracy",
+    "valid_loss",
+    "valid_mean_token_accuracy",
+]
 
 
 def parse(text: str) -> ResultTable:
     return parse_result_file(text.encode())
-
-
-# --- the samples ------------------------------------------------------------------------------------
 
 
 def test_sample_csv() -> None:
@@ -47,7 +55,11 @@ def test_sample_csv() -> None:
     assert table.columns["valid_loss"] == (None,) * 9 + (0.88231,)
     assert table.values("valid_mean_token_accuracy") == [(10, 0.76744)]
     assert table.values("absent") == []
-    assert (table.skipped_rows, table.duplicate_rows, table.dropped_columns) == (0, 0, ())
+    assert (table.skipped_rows, table.duplicate_rows, table.dropped_columns) == (
+        0,
+        0,
+        (),
+    )
 
 
 @pytest.mark.parametrize(
@@ -60,15 +72,23 @@ def test_sample_csv() -> None:
         base64.b64encode(b"\xef\xbb\xbf" + SAMPLE_CSV.replace(b"\n", b"\r\n")),  # BOM and CRLF inside
         b"  \n" + SAMPLE_B64 + b"\n\n",
     ],
-    ids=["sample", "wrapped", "unpadded", "urlsafe", "bom-crlf-inside", "surrounding-blank-lines"],
+    ids=[
+        "sample",
+        "wrapped",
+        "unpadded",
+        "urlsafe",
+        "bom-crlf-inside",
+        "surrounding-blank-lines",
+    ],
 )
 def test_base64_forms_parse_like_the_csv(body: bytes) -> None:
     plain, encoded = parse_result_file(SAMPLE_CSV), parse_result_file(body)
     assert encoded.encoding == "base64"
-    assert (encoded.steps, encoded.columns, encoded.renamed) == (plain.steps, plain.columns, plain.renamed)
-
-
-# --- column sets --------------------------------------------------------------------------------------
+    assert (encoded.steps, encoded.columns, encoded.renamed) == (
+        plain.steps,
+        plain.columns,
+        plain.renamed,
+    )
 
 
 def test_azure_columns_are_renamed_to_checkpoint_names() -> None:
@@ -78,7 +98,11 @@ def test_azure_columns_are_renamed_to_checkpoint_names() -> None:
         "1,2.5,0.4,,,,\n"
         "2,2.1,0.5,2.2,0.45,2.15,0.46\n"
     )
-    assert list(table.columns) == [*SFT_NAMES, "full_valid_loss", "full_valid_mean_token_accuracy"]
+    assert list(table.columns) == [
+        *SFT_NAMES,
+        "full_valid_loss",
+        "full_valid_mean_token_accuracy",
+    ]
     assert table.renamed == {"validation_mean_token_accuracy": "valid_mean_token_accuracy"}
     assert table.columns["valid_mean_token_accuracy"] == (None, 0.45)
     assert table.columns["full_valid_loss"] == (None, 2.15)
@@ -100,11 +124,15 @@ def test_reinforcement_columns_are_kept_as_written() -> None:
     assert table.renamed == {}
     assert table.columns["full_valid_mean_reward"] == (None, 0.5)
     assert table.columns["entropy_loss_sum"] == (-0.08, -0.07)
-    assert table.columns["errors/graders/triage/train_sample_parse_error_count"] == (0.0, 2.0)
+    assert table.columns["errors/graders/triage/train_sample_parse_error_count"] == (
+        0.0,
+        2.0,
+    )
 
 
 @pytest.mark.parametrize(
-    ("columns", "base64_encoded"), [(SFT_COLUMNS, False), (SFT_COLUMNS, True), (RFT_COLUMNS, False)]
+    ("columns", "base64_encoded"),
+    [(SFT_COLUMNS, False), (SFT_COLUMNS, True), (RFT_COLUMNS, False)],
 )
 def test_reads_the_demo_result_files(columns: list[tuple[str, str]], base64_encoded: bool) -> None:
     if columns is SFT_COLUMNS:
@@ -116,16 +144,18 @@ def test_reads_the_demo_result_files(columns: list[tuple[str, str]], base64_enco
             seed="test",
         )
     else:
-        rows = reward_rows(RewardCurve(0.4, 0.8, 10, 30, 0.001), total_steps=40, eval_interval=5, seed="test")
+        rows = reward_rows(
+            RewardCurve(0.4, 0.8, 10, 30, 0.001),
+            total_steps=40,
+            eval_interval=5,
+            seed="test",
+        )
     body = result_csv(rows, columns)
     table = parse_result_file(base64.b64encode(body) if base64_encoded else body)
     assert table.encoding == ("base64" if base64_encoded else "csv")
     assert table.steps == tuple(row["step"] for row in rows)
     for _, key in columns[1:]:
         assert table.columns[key] == tuple(row.get(key) for row in rows), key
-
-
-# --- cells and rows -----------------------------------------------------------------------------------
 
 
 def test_blank_and_bad_cells_are_missing() -> None:
@@ -146,11 +176,27 @@ def test_blank_and_bad_cells_are_missing() -> None:
 @pytest.mark.parametrize(
     ("text", "columns", "dropped"),
     [
-        ("step,valid_loss\n1,n/a\n2,n/a\n", {"valid_loss": (None, None)}, ()),  # known: kept though never a number
+        (
+            "step,valid_loss\n1,n/a\n2,n/a\n",
+            {"valid_loss": (None, None)},
+            (),
+        ),  # known: kept though never a number
         ("step,status\n1,ok\n2,ok\n", {}, ("status",)),  # unknown text column: dropped
-        ("step,grad_norm\n1,\n2,\n", {"grad_norm": (None, None)}, ()),  # unknown but all empty: kept
-        ("step,grad_norm\n1,nan\n2,inf\n", {"grad_norm": (None, None)}, ()),  # numbers, none finite: kept
-        ("step,train_loss,\n1,0.5,\n", {"train_loss": (0.5,)}, ("(unnamed column 3)",)),  # trailing comma
+        (
+            "step,grad_norm\n1,\n2,\n",
+            {"grad_norm": (None, None)},
+            (),
+        ),  # unknown but all empty: kept
+        (
+            "step,grad_norm\n1,nan\n2,inf\n",
+            {"grad_norm": (None, None)},
+            (),
+        ),  # numbers, none finite: kept
+        (
+            "step,train_loss,\n1,0.5,\n",
+            {"train_loss": (0.5,)},
+            ("(unnamed column 3)",),
+        ),  # trailing comma
     ],
     ids=["known-text", "unknown-text", "unknown-empty", "non-finite", "trailing-comma"],
 )
@@ -163,8 +209,15 @@ def test_which_columns_are_kept(
 
 def test_header_names_are_stripped_and_case_folded() -> None:
     table = parse("\ufeff STEP , Train_Loss ,Train_Accuracy, My_Metric\n1,0.5,0.9,3\n")
-    assert list(table.columns) == ["train_loss", "train_mean_token_accuracy", "My_Metric"]
-    assert table.renamed == {"Train_Loss": "train_loss", "Train_Accuracy": "train_mean_token_accuracy"}
+    assert list(table.columns) == [
+        "train_loss",
+        "train_mean_token_accuracy",
+        "My_Metric",
+    ]
+    assert table.renamed == {
+        "Train_Loss": "train_loss",
+        "Train_Accuracy": "train_mean_token_accuracy",
+    }
 
 
 def test_canonical_column_wins_over_its_alias() -> None:
@@ -191,7 +244,10 @@ def test_utf16_with_bom() -> None:
 def test_duplicated_steps_last_row_wins_and_steps_are_sorted() -> None:
     table = parse("step,train_loss,valid_loss\n3,0.3,\n1,1.0,0.9\n2,0.5,\n1,0.8,\n")
     assert table.steps == (1, 2, 3)
-    assert table.columns == {"train_loss": (0.8, 0.5, 0.3), "valid_loss": (None, None, None)}
+    assert table.columns == {
+        "train_loss": (0.8, 0.5, 0.3),
+        "valid_loss": (None, None, None),
+    }
     assert table.duplicate_rows == 1
 
 
@@ -223,17 +279,20 @@ def test_header_only_file_has_no_steps() -> None:
     assert parse("step").steps == ()
 
 
-# --- bodies that are not result files -------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     ("body", "message"),
     [
         (b"", "the result file is empty"),
         (b" \r\n\n\t", "the result file is empty"),
         (b"Cg==", "the result file is empty (after base64 decoding)"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not CSV and not base64 of CSV: the body is binary data (16 bytes"),
-        (gzip.compress(SAMPLE_CSV, mtime=0), "not CSV and not base64 of CSV: the body is binary data"),
+        (
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+            "not CSV and not base64 of CSV: the body is binary data (16 bytes",
+        ),
+        (
+            gzip.compress(SAMPLE_CSV, mtime=0),
+            "not CSV and not base64 of CSV: the body is binary data",
+        ),
         (
             b"<!DOCTYPE html>\n<html><head><title>502 Bad\n Gateway</title></head><body>nginx</body></html>",
             "not CSV and not base64 of CSV: the body is an HTML page titled '502 Bad Gateway'",
@@ -242,11 +301,20 @@ def test_header_only_file_has_no_steps() -> None:
             b'{"error": {"message": "No such File object: file-abc", "type": "invalid_request_error"}}',
             "not CSV and not base64 of CSV: the body is JSON with error message 'No such File object: file-abc'",
         ),
-        (b'{"data": []}', "not CSV and not base64 of CSV: the body is JSON: '{\"data\": []}'"),
+        (
+            b'{"data": []}',
+            "not CSV and not base64 of CSV: the body is JSON: '{\"data\": []}'",
+        ),
         (b"Not Found", "not CSV and not base64 of CSV; it starts with 'Not Found'"),
         (b"epoch,train_loss\n1,0.5\n", "no step column; header was: epoch,train_loss"),
-        (base64.b64encode(b"epoch,loss\n1,2\n"), "no step column (in the base64-decoded CSV); header was: epoch,loss"),
-        (b"\x00step,train_loss\n", "not CSV and not base64 of CSV: the body is binary data"),
+        (
+            base64.b64encode(b"epoch,loss\n1,2\n"),
+            "no step column (in the base64-decoded CSV); header was: epoch,loss",
+        ),
+        (
+            b"\x00step,train_loss\n",
+            "not CSV and not base64 of CSV: the body is binary data",
+        ),
     ],
     ids=[
         "empty",

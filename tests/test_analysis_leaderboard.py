@@ -1,17 +1,25 @@
-"""Pure tests: ranking jobs like with like (analysis.leaderboard) and the cache of finished jobs (api.cache)."""
+"""Unit tests of analysis.leaderboard: each job represented by its best checkpoint, like-with-like groups, unranked
+jobs and their reasons."""
 
 from __future__ import annotations
 
 import pytest
 
-from openai_checkpoints_mcp.analysis.leaderboard import JobCandidate, build_leaderboard, leaderboard_rationale
+from openai_checkpoints_mcp.analysis.leaderboard import (
+    JobCandidate,
+    build_leaderboard,
+    leaderboard_rationale,
+)
 from openai_checkpoints_mcp.analysis.metrics import Goal
 from openai_checkpoints_mcp.analysis.ranking import Candidate, MetricChoiceError
-from openai_checkpoints_mcp.api.cache import MAX_FILE_BYTES, ResponseCache
-from openai_checkpoints_mcp.api.models import Checkpoint, Job
 
 
-def _job(job_id: str, *losses: float, metric: str = "full_valid_loss", method: str = "supervised") -> JobCandidate:
+def _job(
+    job_id: str,
+    *losses: float,
+    metric: str = "full_valid_loss",
+    method: str = "supervised",
+) -> JobCandidate:
     checkpoints = [
         Candidate(f"{job_id}-ck{i}", 100 * (i + 1), {metric: loss, "train_loss": 0.1}) for i, loss in enumerate(losses)
     ]
@@ -73,70 +81,23 @@ def test_an_explicit_metric_and_goal_and_ties():
         _job("b", 0.9, metric="full_valid_mean_token_accuracy"),
     ]
     board = build_leaderboard(jobs, metric="full_valid_mean_token_accuracy")
-    assert board.groups[0].goal is Goal.MAX and [e.job_id for e in board.ranked] == ["a", "b"]  # tie: listing order
+    assert board.groups[0].goal is Goal.MAX and [e.job_id for e in board.ranked] == [
+        "a",
+        "b",
+    ]  # tie: listing order
     assert "tied on full_valid_mean_token_accuracy" in leaderboard_rationale(board)
     with pytest.raises(MetricChoiceError, match="goal"):
         build_leaderboard([_job("a", 1.0, metric="custom")], metric="custom")
     custom = build_leaderboard(
-        [_job("a", 1.0, metric="custom"), _job("b", 2.0, metric="custom")], metric="custom", goal=Goal.MAX
+        [_job("a", 1.0, metric="custom"), _job("b", 2.0, metric="custom")],
+        metric="custom",
+        goal=Goal.MAX,
     )
     assert custom.winner.job_id == "b"
 
 
 def test_no_rankable_job_says_so():
     assert leaderboard_rationale(build_leaderboard([])).startswith("No job could be ranked")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _api_job(job_id: str, status: str) -> Job:
-    return Job.model_validate({"id": job_id, "status": status})
-
-
-def test_only_finished_jobs_are_cached_and_job_objects_expire():
-    clock = Clock()
-    cache = ResponseCache(10, job_ttl=60, listing_ttl=5, clock=clock)
-    cache.store_job(_api_job("ftjob-run", "running"))
-    cache.store_job(_api_job("ftjob-done", "succeeded"))
-    assert cache.job("ftjob-run") is None and cache.job("ftjob-done") is not None
-    clock.now = 61
-    assert cache.job("ftjob-done") is None
-
-
-def test_the_cache_is_a_bounded_lru():
-    cache = ResponseCache(2, job_ttl=60, listing_ttl=5, clock=Clock())
-    for name in ("a", "b"):
-        cache.store_checkpoints(name, [Checkpoint.model_validate({"id": f"ftckpt_{name}"})])
-    assert cache.checkpoints("a") is not None  # a is now the most recent
-    cache.store_file("file-1", b"x")
-    assert cache.checkpoints("b") is None and cache.checkpoints("a") is not None and len(cache) == 2
-
-
-def test_files_are_bounded_by_bytes_and_size_zero_keeps_nothing():
-    cache = ResponseCache(100, job_ttl=60, listing_ttl=5, clock=Clock())
-    cache.store_file("big", b"x" * (MAX_FILE_BYTES // 2 + 1))
-    cache.store_file("bigger", b"y" * (MAX_FILE_BYTES // 2 + 1))
-    assert cache.file("big") is None and cache.file("bigger") is not None
-    nothing = ResponseCache(0, job_ttl=60, listing_ttl=5, clock=Clock())
-    nothing.store_file("f", b"1")
-    assert nothing.file("f") is None
-
-
-def test_listings_expire_after_their_ttl():
-    clock = Clock()
-    cache = ResponseCache(10, job_ttl=60, listing_ttl=5, clock=clock)
-    cache.store_listing("k", [(_api_job("ftjob-a", "running"),)], None)
-    clock.now = 4
-    listing = cache.listing("k")
-    assert listing is not None and cache.age(listing) == 4
-    clock.now = 6
-    assert cache.listing("k") is None
 
 
 def test_an_unknown_metric_is_refused_naming_the_compared_jobs():

@@ -1,0 +1,94 @@
+"""Argument validation: bad ids and arguments are refused with a precise message before any request; an unknown tool
+is a protocol error."""
+
+from __future__ import annotations
+
+import pytest
+from mcp import MCPError
+
+from openai_checkpoints_mcp.fake import FakeData
+
+from .helpers import (
+    BAD_JOB_IDS,
+    SFT_JOB,
+    error_text,
+    job,
+    sft_data,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "needle"),
+    [
+        ("list_jobs", {"max_results": 0}, "max_results"),
+        (
+            "list_jobs",
+            {"limit": 2},
+            "limit is not an argument of list_jobs; it takes: status, model",
+        ),
+        ("list_jobs", {"max_results": 1001}, "max_results"),
+        ("list_jobs", {"status": "done"}, "status"),
+        ("list_jobs", {"after": "ftjob-x/y"}, "after"),
+        ("list_jobs", {"metadata": {"a[b]": "c"}}, "metadata"),
+        ("list_jobs", {"metadata": {f"k{i}": "v" for i in range(17)}}, "at most 16"),
+        (
+            "list_jobs",
+            {"metadata": {"team": "x" * 513}},
+            "metadata value for 'team' is not accepted (513 characters)",
+        ),
+        (
+            "list_jobs",
+            {"metadata": {"a[b]": "c"}},
+            "metadata key 'a[b]' is not accepted",
+        ),
+        ("best_checkpoint", {"job_id": SFT_JOB, "top_k": 0}, "top_k"),
+        ("best_checkpoint", {"job_id": SFT_JOB, "top_k": 51}, "top_k"),
+        ("best_checkpoint", {"job_id": SFT_JOB, "goal": "up"}, "goal"),
+        ("best_checkpoint", {"job_id": SFT_JOB, "goal": "min"}, "goal applies only"),
+        (
+            "best_checkpoint",
+            {"job_id": SFT_JOB, "metric": "full_valid_loss", "goal": "max"},
+            "full_valid_loss is better when lower",
+        ),
+        ("best_checkpoint", {"job_id": SFT_JOB, "metric": "a b"}, "metric"),
+        ("list_checkpoints", {"job_id": SFT_JOB, "after": "../x"}, "after"),
+    ],
+)
+async def test_bad_arguments_are_precise_and_make_no_request(serve_fake, tool, args, needle):
+    with serve_fake(sft_data()) as api:
+        async with api.client() as client:
+            text = error_text(await client.call_tool(tool, args))
+        assert api.faults.requests == []
+    assert text.startswith("invalid_argument: ") and needle in text
+
+
+async def test_unknown_tool_is_a_protocol_error(serve_fake):
+    with serve_fake(sft_data()) as api:
+        async with api.client() as client:
+            with pytest.raises(MCPError) as raised:
+                await client.call_tool("delete_everything", {})
+    assert raised.value.error.code == -32602
+
+
+# Merged: the read tools' and the write tools' copies of this test (the write tools' also sent an unknown argument
+# and checked the job was left alone); every tool now gets all three checks.
+@pytest.mark.parametrize(
+    "tool",
+    # TODO(table): tools taking a job_id, by name (read tools, then the write tools)
+    ["get_job", "list_checkpoints", "best_checkpoint", "cancel_job", "pause_job", "resume_job"],
+)
+async def test_bad_job_ids_reach_nothing_upstream(serve_fake, tool):
+    data = FakeData(jobs=[job(SFT_JOB, status="running")])
+    with serve_fake(data) as api:
+        async with api.client(allow_writes=True) as client:
+            for bad in BAD_JOB_IDS:
+                text = error_text(await client.call_tool(tool, {"job_id": bad}))
+                assert text.startswith("invalid_argument: job_id must be 'ftjob-'"), text
+            missing = error_text(await client.call_tool(tool, {}))
+            assert missing.startswith("invalid_argument: job_id is required")
+            extra = error_text(await client.call_tool(tool, {"job_id": SFT_JOB, "force": True}))
+            assert extra.startswith("invalid_argument: force is not an argument of"), extra  # never ignored
+        assert api.faults.requests == []
+    assert data.jobs[0]["status"] == "running"

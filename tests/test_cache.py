@@ -1,0 +1,161 @@
+"""The response cache: its unit rules (what is cached, for how long, the bounds) and, end to end, the README's cache
+promises (the 5-minute settle rule, listings and events read afresh, refresh=true), request counts
+measured at the fake."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from openai_checkpoints_mcp.api.cache import MAX_FILE_BYTES, ResponseCache
+from openai_checkpoints_mcp.api.models import Checkpoint, Job
+
+from .helpers import README_JOB, fake_id, one_job
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(("finished_ago", "checkpoint_requests"), [(60, 2), (600, 1)])
+async def test_checkpoints_read_with_the_job_are_cached_only_five_minutes_after_it_finished(
+    serve_fake, finished_ago, checkpoint_requests
+):
+    """README, Cache: "Checkpoints read in the same instant as the job object are cached only when the job finished
+    more than 5 minutes earlier"."""
+    now = int(time.time())
+    with serve_fake(one_job(created_at=now - 4000, finished_at=now - finished_ago)) as api:
+        async with api.client() as client:
+            first = await client.call_tool("list_checkpoints", {"job_id": README_JOB})
+            second = await client.call_tool("list_checkpoints", {"job_id": README_JOB})
+    assert first.structured_content["checkpoints"] == second.structured_content["checkpoints"]
+    assert len(first.structured_content["checkpoints"]) == 3
+    assert len(api.upstream_requests("/checkpoints")) == checkpoint_requests
+    assert (
+        len([r for r in api.upstream_requests() if r.path.endswith(README_JOB)]) == 1
+    )  # the finished job object is kept
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "path_end"),
+    [
+        ("list_jobs", {}, "/fine_tuning/jobs"),
+        ("list_jobs", {"suffix": "support-bot"}, "/fine_tuning/jobs"),
+        ("list_events", {"job_id": README_JOB}, "/events"),
+        ("list_events", {"job_id": README_JOB, "level": "info"}, "/events"),
+    ],
+)
+async def test_list_jobs_and_list_events_always_read_afresh(serve_fake, tool, args, path_end):
+    """README, Cache: "list_jobs and list_events always read afresh" (even for a job finished long ago)."""
+    data = one_job()
+    data.events[README_JOB] = [
+        {
+            "object": "fine_tuning.job.event",
+            "id": fake_id("ftevent-", 1),
+            "created_at": 1754039000,
+            "level": "info",
+            "message": "The job has successfully completed",
+            "data": {},
+        }
+    ]
+    with serve_fake(data) as api:
+        async with api.client() as client:
+            first = await client.call_tool(tool, args)
+            second = await client.call_tool(tool, args)
+    assert first.structured_content == second.structured_content
+    assert len([r for r in api.faults.requests if r.path.endswith(path_end)]) == 2
+
+
+async def test_refresh_true_rereads_cached_checkpoints(serve_fake):
+    """README, Cache: "refresh=true on the other tools bypasses the cache" (list_checkpoints)."""
+    with serve_fake(one_job()) as api:  # finished in 2025: its checkpoints are cached at once
+        async with api.client() as client:
+            await client.call_tool("list_checkpoints", {"job_id": README_JOB})
+            await client.call_tool("list_checkpoints", {"job_id": README_JOB})
+            cached = len(api.upstream_requests("/checkpoints"))
+            refreshed = await client.call_tool("list_checkpoints", {"job_id": README_JOB, "refresh": True})
+    assert cached == 1
+    assert len(api.upstream_requests("/checkpoints")) == 2 and refreshed.structured_content["count"] == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "job_requests"),
+    [
+        ("failed", 1),
+        ("cancelled", 1),
+        ("succeeded", 1),
+        ("running", 2),
+        ("paused", 2),
+    ],
+)
+async def test_failed_and_cancelled_jobs_are_cached_like_succeeded_ones(serve_fake, status, job_requests):
+    """README, Cache: "Once a job is succeeded, failed or cancelled, ... the server keeps ... the job object"; nothing
+    of a running or paused job is cached."""
+    with serve_fake(one_job(status=status)) as api:
+        async with api.client() as client:
+            first = await client.call_tool("get_job", {"job_id": README_JOB})
+            second = await client.call_tool("get_job", {"job_id": README_JOB})
+    assert first.structured_content == second.structured_content and first.structured_content["status"] == status
+    assert len(api.upstream_requests(f"/fine_tuning/jobs/{README_JOB}")) == job_requests
+
+
+def test_a_result_file_over_64_mib_is_not_cached_and_one_at_the_cap_is():
+    """README, Cache: "result files at most 64 MiB"."""
+    cap = 64 * 1024 * 1024
+    cache = ResponseCache(8, job_ttl=600, listing_ttl=60)
+    cache.store_file("file-over", bytes(cap + 1))
+    assert cache.file("file-over") is None and len(cache) == 0
+    cache.store_file("file-at-cap", bytes(cap))
+    stored = cache.file("file-at-cap")
+    assert stored is not None and len(stored) == cap
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _api_job(job_id: str, status: str) -> Job:
+    return Job.model_validate({"id": job_id, "status": status})
+
+
+def test_only_finished_jobs_are_cached_and_job_objects_expire():
+    clock = Clock()
+    cache = ResponseCache(10, job_ttl=60, listing_ttl=5, clock=clock)
+    cache.store_job(_api_job("ftjob-run", "running"))
+    cache.store_job(_api_job("ftjob-done", "succeeded"))
+    assert cache.job("ftjob-run") is None and cache.job("ftjob-done") is not None
+    clock.now = 61
+    assert cache.job("ftjob-done") is None
+
+
+def test_the_cache_is_a_bounded_lru():
+    cache = ResponseCache(2, job_ttl=60, listing_ttl=5, clock=Clock())
+    for name in ("a", "b"):
+        cache.store_checkpoints(name, [Checkpoint.model_validate({"id": f"ftckpt_{name}"})])
+    assert cache.checkpoints("a") is not None  # a is now the most recent
+    cache.store_file("file-1", b"x")
+    assert cache.checkpoints("b") is None and cache.checkpoints("a") is not None and len(cache) == 2
+
+
+def test_files_are_bounded_by_bytes_and_size_zero_keeps_nothing():
+    cache = ResponseCache(100, job_ttl=60, listing_ttl=5, clock=Clock())
+    cache.store_file("big", b"x" * (MAX_FILE_BYTES // 2 + 1))
+    cache.store_file("bigger", b"y" * (MAX_FILE_BYTES // 2 + 1))
+    assert cache.file("big") is None and cache.file("bigger") is not None
+    nothing = ResponseCache(0, job_ttl=60, listing_ttl=5, clock=Clock())
+    nothing.store_file("f", b"1")
+    assert nothing.file("f") is None
+
+
+def test_listings_expire_after_their_ttl():
+    clock = Clock()
+    cache = ResponseCache(10, job_ttl=60, listing_ttl=5, clock=clock)
+    cache.store_listing("k", [(_api_job("ftjob-a", "running"),)], None)
+    clock.now = 4
+    listing = cache.listing("k")
+    assert listing is not None and cache.age(listing) == 4
+    clock.now = 6
+    assert cache.listing("k") is None
