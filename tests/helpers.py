@@ -4,6 +4,7 @@ and constants that several test modules use."""
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import os
 import shutil
@@ -22,6 +23,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from openai_checkpoints_mcp.api.cache import MemoryBackend
+from openai_checkpoints_mcp.api.store import JobStore
 from openai_checkpoints_mcp.config import Settings
 from openai_checkpoints_mcp.fake import (
     DEMO_JOB_IDS,
@@ -31,7 +34,7 @@ from openai_checkpoints_mcp.fake import (
     FaultInjector,
     running_server,
 )
-from openai_checkpoints_mcp.server import create_server
+from openai_checkpoints_mcp.server import create_server, tool_table
 from openai_checkpoints_mcp.transport.http import (
     HttpOptions,
     create_app,
@@ -418,3 +421,35 @@ def sweep_data(
         data.jobs.append(job(other, created_at=created + 10 * n + 5, suffix="other"))
         data.checkpoints[other] = [checkpoint(other, 50, {"full_valid_loss": 0.01}, n=5000 + n)]
     return data, ids
+
+
+class Clock:
+    """A monotonic clock the test sets by hand (``clock.now += 50``)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@asynccontextmanager
+async def open_store(base_url: str, clock: Clock, **settings: Any) -> AsyncIterator[JobStore]:
+    """A `JobStore` with an in-memory cache of 100 entries, reading the fake at `base_url`, on `clock`."""
+    store = JobStore.open(
+        Settings(api_key=TEST_KEY, base_url=base_url, timeout=5.0, deadline=30.0, **settings),
+        MemoryBackend(100),
+        clock=clock,
+    )
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+READ_TOOLS = frozenset(spec.name for spec in tool_table() if spec.read_only)
+"""The tools every server serves, from the registration table."""
+WRITE_TOOLS = frozenset(spec.name for spec in tool_table() if not spec.read_only)
+"""The tools whose annotations say they change a job: served only with --allow-writes."""
+JOB_ID_TOOLS = tuple(spec.name for spec in tool_table() if "job_id" in inspect.signature(spec.fn).parameters)
+"""The tools that take one job_id, in the table's order."""

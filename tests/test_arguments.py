@@ -10,6 +10,7 @@ from openai_checkpoints_mcp.fake import FakeData
 
 from .helpers import (
     BAD_JOB_IDS,
+    JOB_ID_TOOLS,
     SFT_JOB,
     error_text,
     job,
@@ -76,8 +77,7 @@ async def test_unknown_tool_is_a_protocol_error(serve_fake):
 # and checked the job was left alone); every tool now gets all three checks.
 @pytest.mark.parametrize(
     "tool",
-    # TODO(table): tools taking a job_id, by name (read tools, then the write tools)
-    ["get_job", "list_checkpoints", "best_checkpoint", "cancel_job", "pause_job", "resume_job"],
+    JOB_ID_TOOLS,
 )
 async def test_bad_job_ids_reach_nothing_upstream(serve_fake, tool):
     data = FakeData(jobs=[job(SFT_JOB, status="running")])

@@ -8,10 +8,11 @@ import time
 
 import pytest
 
-from openai_checkpoints_mcp.api.cache import MAX_FILE_BYTES, ResponseCache
-from openai_checkpoints_mcp.api.models import Checkpoint, Job
+from openai_checkpoints_mcp.api.cache import MAX_FILE_BYTES, MemoryBackend
+from openai_checkpoints_mcp.api.models import Checkpoint
+from openai_checkpoints_mcp.fake import FakeData
 
-from .helpers import README_JOB, fake_id, one_job
+from .helpers import README_JOB, Clock, fake_id, job, one_job, open_store
 
 pytestmark = pytest.mark.anyio
 
@@ -101,61 +102,71 @@ async def test_failed_and_cancelled_jobs_are_cached_like_succeeded_ones(serve_fa
 def test_a_result_file_over_64_mib_is_not_cached_and_one_at_the_cap_is():
     """README, Cache: "result files at most 64 MiB"."""
     cap = 64 * 1024 * 1024
-    cache = ResponseCache(8, job_ttl=600, listing_ttl=60)
-    cache.store_file("file-over", bytes(cap + 1))
-    assert cache.file("file-over") is None and len(cache) == 0
-    cache.store_file("file-at-cap", bytes(cap))
-    stored = cache.file("file-at-cap")
-    assert stored is not None and len(stored) == cap
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _api_job(job_id: str, status: str) -> Job:
-    return Job.model_validate({"id": job_id, "status": status})
-
-
-def test_only_finished_jobs_are_cached_and_job_objects_expire():
-    clock = Clock()
-    cache = ResponseCache(10, job_ttl=60, listing_ttl=5, clock=clock)
-    cache.store_job(_api_job("ftjob-run", "running"))
-    cache.store_job(_api_job("ftjob-done", "succeeded"))
-    assert cache.job("ftjob-run") is None and cache.job("ftjob-done") is not None
-    clock.now = 61
-    assert cache.job("ftjob-done") is None
+    assert cap == MAX_FILE_BYTES
+    cache = MemoryBackend(8)
+    cache.put(("file", "file-over"), bytes(cap + 1), stored_at=0, size=cap + 1)
+    assert cache.get(("file", "file-over")) is None and len(cache) == 0
+    cache.put(("file", "file-at-cap"), bytes(cap), stored_at=0, size=cap)
+    stored = cache.get(("file", "file-at-cap"))
+    assert stored is not None and len(stored.value) == cap
 
 
 def test_the_cache_is_a_bounded_lru():
-    cache = ResponseCache(2, job_ttl=60, listing_ttl=5, clock=Clock())
+    cache = MemoryBackend(2)
     for name in ("a", "b"):
-        cache.store_checkpoints(name, [Checkpoint.model_validate({"id": f"ftckpt_{name}"})])
-    assert cache.checkpoints("a") is not None  # a is now the most recent
-    cache.store_file("file-1", b"x")
-    assert cache.checkpoints("b") is None and cache.checkpoints("a") is not None and len(cache) == 2
+        cache.put(("checkpoints", name), (Checkpoint.model_validate({"id": f"ftckpt_{name}"}),), stored_at=0)
+    assert cache.get(("checkpoints", "a")) is not None  # a is now the most recent
+    cache.put(("file", "file-1"), b"x", stored_at=0, size=1)
+    assert cache.get(("checkpoints", "b")) is None and cache.get(("checkpoints", "a")) is not None
+    assert len(cache) == 2
 
 
 def test_files_are_bounded_by_bytes_and_size_zero_keeps_nothing():
-    cache = ResponseCache(100, job_ttl=60, listing_ttl=5, clock=Clock())
-    cache.store_file("big", b"x" * (MAX_FILE_BYTES // 2 + 1))
-    cache.store_file("bigger", b"y" * (MAX_FILE_BYTES // 2 + 1))
-    assert cache.file("big") is None and cache.file("bigger") is not None
-    nothing = ResponseCache(0, job_ttl=60, listing_ttl=5, clock=Clock())
-    nothing.store_file("f", b"1")
-    assert nothing.file("f") is None
+    cache = MemoryBackend(100)
+    for name in ("big", "bigger"):
+        cache.put(("file", name), b"x", stored_at=0, size=MAX_FILE_BYTES // 2 + 1)
+    assert cache.get(("file", "big")) is None and cache.get(("file", "bigger")) is not None
+    nothing = MemoryBackend(0)
+    nothing.put(("file", "f"), b"1", stored_at=0, size=1)
+    assert nothing.get(("file", "f")) is None
 
 
-def test_listings_expire_after_their_ttl():
-    clock = Clock()
-    cache = ResponseCache(10, job_ttl=60, listing_ttl=5, clock=clock)
-    cache.store_listing("k", [(_api_job("ftjob-a", "running"),)], None)
-    clock.now = 4
-    listing = cache.listing("k")
-    assert listing is not None and cache.age(listing) == 4
-    clock.now = 6
-    assert cache.listing("k") is None
+def test_drop_kind_forgets_only_that_kind():
+    cache = MemoryBackend(10)
+    cache.put(("listing", "a"), (), stored_at=0)
+    cache.put(("listing", "b"), (), stored_at=0)
+    cache.put(("job", "a"), None, stored_at=0)
+    cache.drop_kind("listing")
+    assert len(cache) == 1 and cache.get(("job", "a")) is not None
+
+
+async def test_only_finished_jobs_are_cached_and_job_objects_expire(serve_fake):
+    """The store's rules: a running job is always read afresh; a finished one is served for the job TTL."""
+    running, done = fake_id("ftjob-", 1), fake_id("ftjob-", 2)
+    data = FakeData(jobs=[job(running, status="running"), job(done)])
+    clock = Clock(0)
+    with serve_fake(data) as api:
+        async with open_store(api.base_url, clock, cache_ttl=60) as store:
+            for _ in range(2):
+                assert (await store.job(running)).status == "running"
+                assert (await store.job(done)).status == "succeeded"
+            assert len(api.upstream_requests(running)) == 2 and len(api.upstream_requests(done)) == 1
+            clock.now = 61
+            await store.job(done)
+            assert len(api.upstream_requests(done)) == 2
+
+
+async def test_listings_expire_after_their_ttl(serve_fake):
+    clock = Clock(0)
+    with serve_fake(FakeData(jobs=[job(fake_id("ftjob-", 1), status="running")])) as api:
+        async with open_store(api.base_url, clock, listing_ttl=5) as store:
+
+            async def ages() -> list[float | None]:
+                return [page.cached_age async for page in store.job_pages(page_size=100)]
+
+            assert await ages() == [None]
+            clock.now = 4
+            assert await ages() == [4.0]
+            clock.now = 6
+            assert await ages() == [None]
+    assert len(api.upstream_requests("/fine_tuning/jobs")) == 2

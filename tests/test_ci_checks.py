@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from openai_checkpoints_mcp.server import tool_table
+
 
 def _helper(*args: str) -> subprocess.CompletedProcess[str]:
     script = Path(__file__).resolve().parents[1] / ".ci" / "mcp_checks.py"
@@ -22,18 +24,7 @@ def _inspector_output(tmp_path: Path, result: dict[str, Any]) -> str:
 
 
 def test_the_ci_helper_fails_on_a_bad_tools_list_or_tool_result(tmp_path):
-    core = [  # TODO(table): the core (read) tools by name
-        {"name": name}
-        for name in (
-            "list_jobs",
-            "get_job",
-            "list_checkpoints",
-            "best_checkpoint",
-            "compare_jobs",
-            "training_metrics",
-            "list_events",
-        )
-    ]
+    core = [{"name": spec.name} for spec in tool_table() if spec.read_only]
     assert _helper("tools-list", _inspector_output(tmp_path, {"tools": core})).returncode == 0
     missing = _helper("tools-list", _inspector_output(tmp_path, {"tools": core[1:]}))
     writes = _helper(

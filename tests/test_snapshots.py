@@ -13,24 +13,18 @@ import pytest
 from openai_checkpoints_mcp.config import Settings
 from openai_checkpoints_mcp.server import create_server
 
+from .helpers import READ_TOOLS
+from .helpers import WRITE_TOOLS as WRITE_TOOLS_OF_TABLE
+
 pytestmark = pytest.mark.anyio
 
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
 
-EXPECTED_TOOLS = {  # TODO(table): read the tool set from the registration table
-    "list_jobs",
-    "get_job",
-    "list_checkpoints",
-    "best_checkpoint",
-    "compare_jobs",
-    "training_metrics",
-    "list_events",
-}
-
-
-WRITE_TOOLS = {"cancel_job", "pause_job", "resume_job"}  # TODO(table): the tools whose annotations say write
+EXPECTED_TOOLS = set(READ_TOOLS)
+"""Served by every server: the read-only tools of the registration table."""
+WRITE_TOOLS = set(WRITE_TOOLS_OF_TABLE)
 """Registered only with --allow-writes; snapshotted from a server started with it."""
 
 
@@ -55,6 +49,7 @@ async def _tools(*, allow_writes: bool = False) -> dict[str, dict]:
 
 
 async def test_the_tool_set_is_exactly_the_snapshotted_one():
+    assert len(EXPECTED_TOOLS) == 7 and len(WRITE_TOOLS) == 3  # a tool added or dropped is a reviewed change
     tools = await _tools()
     assert set(tools) == EXPECTED_TOOLS
     assert set(await _tools(allow_writes=True)) == EXPECTED_TOOLS | WRITE_TOOLS

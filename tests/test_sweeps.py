@@ -13,9 +13,6 @@ import pytest
 from mcp import Client
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from openai_checkpoints_mcp.api.cache import ResponseCache
-from openai_checkpoints_mcp.api.client import OpenAIClient, create_http_client
-from openai_checkpoints_mcp.api.store import JobStore
 from openai_checkpoints_mcp.config import Settings
 from openai_checkpoints_mcp.fake import (
     FakeData,
@@ -29,8 +26,10 @@ from .helpers import (
     RESULT_FILE,
     SWEEP,
     TEST_KEY,
+    Clock,
     fake_id,
     job,
+    open_store,
     serve_app,
     sweep_data,
 )
@@ -174,24 +173,6 @@ async def test_a_job_that_left_the_status_since_the_cached_listing_is_not_compar
     assert after["jobs_compared"] == 0 and after["leaderboard"] == [], after["leaderboard"]
 
 
-@asynccontextmanager
-async def _store(base_url: str, clock: Any) -> AsyncIterator[JobStore]:
-    settings = _settings(base_url)
-    async with create_http_client(settings) as http:
-        yield JobStore(
-            OpenAIClient(http, settings),
-            ResponseCache(100, job_ttl=600, listing_ttl=60, clock=clock),
-        )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_continuing_a_cached_listing_does_not_make_its_old_pages_look_new(
     serve_fake,
 ):
@@ -199,7 +180,7 @@ async def test_continuing_a_cached_listing_does_not_make_its_old_pages_look_new(
     jobs = [job(fake_id("ftjob-", n), created_at=1_760_000_000 + n) for n in range(6)]
     clock = Clock()
     with serve_fake(FakeData(jobs=jobs), max_page_size=2) as api:
-        async with _store(api.base_url, clock) as store:
+        async with open_store(api.base_url, clock) as store:
 
             async def read(pages: int) -> list[float | None]:
                 ages = []

@@ -35,6 +35,7 @@ from .helpers import (
     MCP_HEADERS,
     TEST_KEY,
     TOKEN,
+    WRITE_TOOLS,
     demo_server,
     error_texts,
     job,
@@ -232,7 +233,7 @@ async def test_write_tools_cannot_be_reached_over_http_without_the_flag(mode, st
                     },
                 },
             )
-    assert not names & {"cancel_job", "pause_job", "resume_job"}  # TODO(table): write tools by name
+    assert WRITE_TOOLS and not names & WRITE_TOOLS
     assert job["status"] == "running"  # the demo job is untouched
     assert raw.status_code == 200 and '"code":-32602' in raw.text and "Unknown tool: cancel_job" in raw.text
     assert after.status_code == 200 and '"status":"running"' in after.text  # still untouched after the raw call
@@ -252,9 +253,6 @@ async def test_a_write_refused_with_403_on_azure_gives_azure_advice(serve_fake_f
             text = error_texts(await client.call_tool("cancel_job", {"job_id": AZURE_RUNNING}))
     assert text.startswith(f"permission_denied: The API key may not cancel job {AZURE_RUNNING} (HTTP 403)."), text
     assert "AZURE_OPENAI_ENDPOINT" in text and "OPENAI_ORG_ID" not in text and "OPENAI_PROJECT_ID" not in text
-
-
-WRITE_TOOLS = {"cancel_job", "pause_job", "resume_job"}  # TODO(table): the tools whose annotations say write
 
 
 JOB = "ftjob-Wr1teT00ls000000000000001"
@@ -662,7 +660,7 @@ async def test_the_fake_changes_jobs_as_the_api_does():
 @pytest.mark.parametrize(
     ("tool", "status", "status_filter"),
     [
-        ("cancel_job", "running", "any"),  # TODO(table): write tools by name
+        ("cancel_job", "running", "any"),
         ("pause_job", "running", "any"),
         ("resume_job", "paused", "any"),
         ("cancel_job", "running", "running"),

@@ -84,7 +84,14 @@ class JobStore:
         self._clock = clock
 
     @classmethod
-    def open(cls, settings: Settings, backend: CacheBackend, transport: httpx2.AsyncBaseTransport | None) -> JobStore:
+    def open(
+        cls,
+        settings: Settings,
+        backend: CacheBackend,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> JobStore:
         """A store with its own API client, configured by `settings`; `transport` replaces the network (tests, demo
         mode). Close it with `aclose`."""
         from .client import create_http_client
@@ -94,6 +101,7 @@ class JobStore:
             backend,
             job_ttl=settings.cache_ttl,
             listing_ttl=settings.listing_ttl,
+            clock=clock,
         )
 
     async def aclose(self) -> None:
