@@ -22,6 +22,7 @@ from openai_checkpoints_mcp.analysis.ranking import (
     MetricChoice,
     MetricChoiceError,
     Ranking,
+    check_goal,
     choose_metric,
     numeric_keys,
     rank,
@@ -195,9 +196,11 @@ def test_explicit_catalogue_metric_uses_its_direction_even_if_absent(
 
 def test_a_goal_against_a_known_metric_direction_is_refused() -> None:
     """goal=max on a loss would recommend the worst checkpoint: refused with the reason, not silently obeyed."""
-    assert explicit("valid_loss", Goal.MIN).goal is Goal.MIN  # agreeing with the catalogue is fine
+    check_goal("valid_loss", Goal.MIN)  # agreeing with the catalogue is fine
+    check_goal("custom_score", Goal.MAX)  # a metric outside the catalogue takes any goal
+    assert explicit("valid_loss", Goal.MIN).goal is Goal.MIN
     with pytest.raises(MetricChoiceError) as caught:
-        explicit("valid_loss", Goal.MAX)
+        check_goal("valid_loss", Goal.MAX)
     assert str(caught.value) == (
         "valid_loss is better when lower (goal 'min'); goal='max' would rank the worst checkpoint first. Omit goal: "
         "for a known metric the direction follows from the metric."

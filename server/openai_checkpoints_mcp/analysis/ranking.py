@@ -80,7 +80,8 @@ def choose_metric(
 ) -> MetricChoice | None:
     """Resolve the metric to rank by.
 
-    Returns None when ``auto`` finds none of its metrics on any checkpoint.
+    Returns None when ``auto`` finds none of its metrics on any checkpoint. `goal` has been checked against the
+    metric's known direction (`check_goal`, once, before any request).
 
     Raises:
         MetricChoiceError: an explicit metric that is neither in the catalogue nor present
@@ -104,7 +105,6 @@ def choose_metric(
             f"metric {requested!r} is not in the catalogue, so its direction is unknown: pass goal='min' "
             "(lower is better) or goal='max' (higher is better)."
         )
-    check_goal(requested, goal)
     return MetricChoice(requested, goal or info.goal, requested)  # type: ignore[union-attr]
 
 
