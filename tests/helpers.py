@@ -11,7 +11,7 @@ import shutil
 import string
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +23,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from openai_checkpoints_mcp.analysis.result_file import ResultTable
 from openai_checkpoints_mcp.api.cache import MemoryBackend
 from openai_checkpoints_mcp.api.store import JobStore
 from openai_checkpoints_mcp.config import Settings
@@ -453,3 +454,17 @@ WRITE_TOOLS = frozenset(spec.name for spec in tool_table() if not spec.read_only
 """The tools whose annotations say they change a job: served only with --allow-writes."""
 JOB_ID_TOOLS = tuple(spec.name for spec in tool_table() if "job_id" in inspect.signature(spec.fn).parameters)
 """The tools that take one job_id, in the table's order."""
+
+
+Column = Sequence[float | None]
+
+
+def table(steps: Sequence[int], **columns: Column) -> ResultTable:
+    """A parsed result file with these steps and metric columns (``None``: no value at that step)."""
+    return ResultTable(
+        steps=tuple(steps),
+        columns={name: tuple(values) for name, values in columns.items()},
+        renamed={},
+        encoding="csv",
+        skipped_rows=0,
+    )

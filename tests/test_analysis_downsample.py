@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
 
 import pytest
 
@@ -15,17 +14,7 @@ from openai_checkpoints_mcp.analysis.downsample import (
 )
 from openai_checkpoints_mcp.analysis.result_file import ResultTable
 
-Column = Sequence[float | None]
-
-
-def table(steps: Sequence[int], **columns: Column) -> ResultTable:
-    return ResultTable(
-        steps=tuple(steps),
-        columns={name: tuple(values) for name, values in columns.items()},
-        renamed={},
-        encoding="csv",
-        skipped_rows=0,
-    )
+from .helpers import Column, table
 
 
 def extremes(column: Column) -> set[int]:

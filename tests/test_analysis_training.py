@@ -26,17 +26,7 @@ from openai_checkpoints_mcp.fake.curves import (
     result_csv,
 )
 
-Column = Sequence[float | None]
-
-
-def table(steps: Sequence[int], **columns: Column) -> ResultTable:
-    return ResultTable(
-        steps=tuple(steps),
-        columns={name: tuple(values) for name, values in columns.items()},
-        renamed={},
-        encoding="csv",
-        skipped_rows=0,
-    )
+from .helpers import Column, table
 
 
 def every(steps: Sequence[int], values: dict[int, float]) -> list[float | None]:

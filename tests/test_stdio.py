@@ -15,7 +15,7 @@ from mcp.client.stdio import stdio_client
 
 from openai_checkpoints_mcp.fake import DEMO_JOB_IDS, demo_data
 
-from .helpers import TEST_KEY, console_script
+from .helpers import INITIALIZE, TEST_KEY, console_script
 
 pytestmark = pytest.mark.anyio
 
@@ -35,16 +35,7 @@ async def test_best_checkpoint_over_stdio_in_demo_mode():
 def test_stdout_carries_only_json_rpc():
     """Drive the server by hand: every stdout line must be a JSON-RPC message; logs go to stderr."""
     messages = [
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "0"},
-            },
-        },
+        INITIALIZE,
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
         {
