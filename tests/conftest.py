@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from openai_checkpoints_mcp.config import Settings
+from openai_checkpoints_mcp import config as config_module
+from openai_checkpoints_mcp.config import CACHE_DIR_ENV, Settings
 from openai_checkpoints_mcp.fake import FakeData, FakeOpenAI, FaultInjector
 from openai_checkpoints_mcp.fake.app import FLAVOURS
 
 from .helpers import TEST_KEY, Harness, serve_app, stop_shared_server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Nothing a test runs writes to the user's real cache directory. A bare ``Settings(...)``, as the harness builds,
+    has no persistent cache at all; ``Settings.from_env`` turns it on, so the default directory is a temporary one
+    here, in this process (`config.default_cache_dir`, also for an explicit environment mapping) and in the
+    subprocesses (``OPENAI_CHECKPOINTS_MCP_CACHE_DIR``, passed on by `clean_env` and test_stdio)."""
+    directory = tempfile.mkdtemp(prefix="openai-checkpoints-mcp-tests-")
+    os.environ[CACHE_DIR_ENV] = directory
+    config_module.default_cache_dir = lambda: Path(directory)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ.pop(CACHE_DIR_ENV, ""), ignore_errors=True)
 
 
 @pytest.fixture

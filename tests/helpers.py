@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from openai_checkpoints_mcp.analysis.result_file import ResultTable
 from openai_checkpoints_mcp.api.cache import MemoryBackend
 from openai_checkpoints_mcp.api.store import JobStore
-from openai_checkpoints_mcp.config import Settings
+from openai_checkpoints_mcp.config import CACHE_DIR_ENV, Settings
 from openai_checkpoints_mcp.fake import (
     DEMO_JOB_IDS,
     FakeData,
@@ -366,6 +366,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/tmp"),
+        CACHE_DIR_ENV: os.environ.get(CACHE_DIR_ENV, ""),  # conftest's temporary directory, never the user's
         **extra,
     }
 

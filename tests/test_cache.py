@@ -99,45 +99,45 @@ async def test_failed_and_cancelled_jobs_are_cached_like_succeeded_ones(serve_fa
     assert len(api.upstream_requests(f"/fine_tuning/jobs/{README_JOB}")) == job_requests
 
 
-def test_a_result_file_over_64_mib_is_not_cached_and_one_at_the_cap_is():
+async def test_a_result_file_over_64_mib_is_not_cached_and_one_at_the_cap_is():
     """README, Cache: "result files at most 64 MiB"."""
     cap = 64 * 1024 * 1024
     assert cap == MAX_FILE_BYTES
     cache = MemoryBackend(8)
-    cache.put(("file", "file-over"), bytes(cap + 1), stored_at=0, size=cap + 1)
-    assert cache.get(("file", "file-over")) is None and len(cache) == 0
-    cache.put(("file", "file-at-cap"), bytes(cap), stored_at=0, size=cap)
-    stored = cache.get(("file", "file-at-cap"))
+    await cache.put(("file", "file-over"), bytes(cap + 1), stored_at=0, size=cap + 1)
+    assert await cache.get(("file", "file-over")) is None and len(cache) == 0
+    await cache.put(("file", "file-at-cap"), bytes(cap), stored_at=0, size=cap)
+    stored = await cache.get(("file", "file-at-cap"))
     assert stored is not None and len(stored.value) == cap
 
 
-def test_the_cache_is_a_bounded_lru():
+async def test_the_cache_is_a_bounded_lru():
     cache = MemoryBackend(2)
     for name in ("a", "b"):
-        cache.put(("checkpoints", name), (Checkpoint.model_validate({"id": f"ftckpt_{name}"}),), stored_at=0)
-    assert cache.get(("checkpoints", "a")) is not None  # a is now the most recent
-    cache.put(("file", "file-1"), b"x", stored_at=0, size=1)
-    assert cache.get(("checkpoints", "b")) is None and cache.get(("checkpoints", "a")) is not None
+        await cache.put(("checkpoints", name), (Checkpoint.model_validate({"id": f"ftckpt_{name}"}),), stored_at=0)
+    assert await cache.get(("checkpoints", "a")) is not None  # a is now the most recent
+    await cache.put(("file", "file-1"), b"x", stored_at=0, size=1)
+    assert await cache.get(("checkpoints", "b")) is None and await cache.get(("checkpoints", "a")) is not None
     assert len(cache) == 2
 
 
-def test_files_are_bounded_by_bytes_and_size_zero_keeps_nothing():
+async def test_files_are_bounded_by_bytes_and_size_zero_keeps_nothing():
     cache = MemoryBackend(100)
     for name in ("big", "bigger"):
-        cache.put(("file", name), b"x", stored_at=0, size=MAX_FILE_BYTES // 2 + 1)
-    assert cache.get(("file", "big")) is None and cache.get(("file", "bigger")) is not None
+        await cache.put(("file", name), b"x", stored_at=0, size=MAX_FILE_BYTES // 2 + 1)
+    assert await cache.get(("file", "big")) is None and await cache.get(("file", "bigger")) is not None
     nothing = MemoryBackend(0)
-    nothing.put(("file", "f"), b"1", stored_at=0, size=1)
-    assert nothing.get(("file", "f")) is None
+    await nothing.put(("file", "f"), b"1", stored_at=0, size=1)
+    assert await nothing.get(("file", "f")) is None
 
 
-def test_drop_kind_forgets_only_that_kind():
+async def test_drop_kind_forgets_only_that_kind():
     cache = MemoryBackend(10)
-    cache.put(("listing", "a"), (), stored_at=0)
-    cache.put(("listing", "b"), (), stored_at=0)
-    cache.put(("job", "a"), None, stored_at=0)
-    cache.drop_kind("listing")
-    assert len(cache) == 1 and cache.get(("job", "a")) is not None
+    await cache.put(("listing", "a"), (), stored_at=0)
+    await cache.put(("listing", "b"), (), stored_at=0)
+    await cache.put(("job", "a"), None, stored_at=0)
+    await cache.drop_kind("listing")
+    assert len(cache) == 1 and await cache.get(("job", "a")) is not None
 
 
 async def test_only_finished_jobs_are_cached_and_job_objects_expire(serve_fake):

@@ -3,11 +3,13 @@ key=value arguments."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from openai_checkpoints_mcp.api.cache import MAX_FILE_BYTES
 from openai_checkpoints_mcp.cli import _settings, build_parser, parse_arguments
-from openai_checkpoints_mcp.config import DEFAULT_BASE_URL, DEMO_BASE_URL, Settings
+from openai_checkpoints_mcp.config import CACHE_DIR_ENV, DEFAULT_BASE_URL, DEMO_BASE_URL, Settings
 
 
 def test_documented_defaults():
@@ -64,8 +66,9 @@ def test_server_flags_and_defaults(monkeypatch):
         "OPENAI_PROJECT_ID",
     ):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv(CACHE_DIR_ENV)
     defaults = _settings(build_parser().parse_args([]))
-    assert defaults == Settings()
+    assert defaults == dataclasses.replace(Settings(), persistent_cache=True)  # the command line keeps the cache
     flagged = _settings(build_parser().parse_args(["--max-retries", "0", "--deadline", "10", "--max-items", "50"]))
     assert (flagged.max_retries, flagged.deadline, flagged.max_items, flagged.demo) == (
         0,

@@ -13,9 +13,13 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from openai_checkpoints_mcp.config import CACHE_DIR_ENV
 from openai_checkpoints_mcp.fake import DEMO_JOB_IDS, demo_data
 
 from .helpers import INITIALIZE, TEST_KEY, console_script
+
+TEST_CACHE_ENV = {CACHE_DIR_ENV: os.environ.get(CACHE_DIR_ENV, "")}
+"""conftest's temporary cache directory: the subprocesses never write to the user's real one."""
 
 pytestmark = pytest.mark.anyio
 
@@ -54,7 +58,7 @@ def test_stdout_carries_only_json_rpc():
             "params": {"name": "get_job", "arguments": {"job_id": "ftjob-../etc"}},
         },
     ]
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **TEST_CACHE_ENV}
     with (
         tempfile.TemporaryFile("w+") as errlog,
         subprocess.Popen(
@@ -96,7 +100,7 @@ def test_stdout_carries_only_json_rpc():
 
 
 def test_without_a_key_the_server_still_starts_and_says_what_to_set():
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **TEST_CACHE_ENV}
     done = subprocess.run(
         [console_script(), "call", "list_jobs"],
         capture_output=True,
@@ -135,6 +139,7 @@ async def test_real_key_mode_over_stdio_against_the_fake_keeps_the_key_out_of_ev
         env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": os.environ.get("HOME", "/tmp"),
+            **TEST_CACHE_ENV,
             "OPENAI_API_KEY": TEST_KEY,
             "OPENAI_BASE_URL": api.base_url,
             "OPENAI_ORG_ID": "org-test",
@@ -162,6 +167,7 @@ def test_call_with_a_real_key_from_the_environment(serve_fake):
     with serve_fake(demo_data()) as api:
         env = {
             "PATH": os.environ.get("PATH", ""),
+            **TEST_CACHE_ENV,
             "OPENAI_API_KEY": TEST_KEY,
             "OPENAI_BASE_URL": api.base_url,
         }

@@ -3,6 +3,7 @@
 openai-checkpoints-mcp [--demo] [--timeout S] [--max-retries N] [--deadline S] [--log-level L]
 openai-checkpoints-mcp --transport streamable-http [--host H] [--port P] [--auth-token-file F] [...]
 openai-checkpoints-mcp call TOOL [key=value ...] [--demo] [...]
+openai-checkpoints-mcp cache clear|path [--cache-dir DIR]
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import anyio
 from .api.retry import DEFAULT_MAX_RETRIES
 from .config import (
     ALLOW_WRITES_ENV,
+    CACHE_DIR_ENV,
+    DEFAULT_CACHE_MAX_MB,
     DEFAULT_CACHE_SIZE,
     DEFAULT_CACHE_TTL,
     DEFAULT_CONCURRENCY,
@@ -133,6 +136,25 @@ def _common_options(*, in_subcommand: bool = False) -> argparse.ArgumentParser:
         help=f"seconds a cached finished job object is reused (default {DEFAULT_CACHE_TTL:g})",
     )
     common.add_argument(
+        "--cache-dir",
+        dest="cache_dir_flag",
+        metavar="DIR",
+        help=f"directory of the persistent cache (default: the user cache directory, or ${CACHE_DIR_ENV})",
+    )
+    common.add_argument(
+        "--no-persistent-cache",
+        action="store_true",
+        default=argparse.SUPPRESS if in_subcommand else None,
+        help="keep finished jobs in memory only, not in the cache file",
+    )
+    common.add_argument(
+        "--cache-max-mb",
+        type=_at_least_one,
+        metavar="N",
+        help=f"megabytes the cache file may hold before the least recently used entries go (default "
+        f"{DEFAULT_CACHE_MAX_MB})",
+    )
+    common.add_argument(
         "--allow-writes",
         action="store_true",
         default=argparse.SUPPRESS if in_subcommand else None,
@@ -159,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     _add_http_options(parser)
-    commands = parser.add_subparsers(dest="command", metavar="{call}")
+    commands = parser.add_subparsers(dest="command", metavar="{call,cache}")
     call = commands.add_parser(
         "call",
         parents=[_common_options(in_subcommand=True)],
@@ -170,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     call.add_argument("tool", help="tool name, e.g. best_checkpoint")
     call.add_argument("arguments", nargs="*", metavar="key=value", help="tool arguments")
+    cache = commands.add_parser(
+        "cache",
+        parents=[_common_options(in_subcommand=True)],
+        help="the persistent cache: clear removes its file, path prints where it is",
+        description="clear: remove the persistent cache file (every account's entries); path: print its path.",
+    )
+    cache.add_argument("action", choices=("clear", "path"), help="clear or path")
     return parser
 
 
@@ -266,6 +295,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         concurrency=args.concurrency,
         cache_size=args.cache_size,
         cache_ttl=args.cache_ttl,
+        cache_dir=args.cache_dir_flag,
+        persistent_cache=False if args.no_persistent_cache else None,
+        cache_max_mb=args.cache_max_mb,
         allow_writes=args.allow_writes,
         auth_header=args.auth_header,
     )
@@ -333,6 +365,28 @@ async def _call(settings: Settings, tool: str, pairs: Sequence[str], log_level: 
     return 0
 
 
+def _cache_command(settings: Settings, action: str) -> int:
+    """``cache path`` prints the cache file's path; ``cache clear`` removes it (and its WAL files)."""
+    from .api.sqlite_cache import FILE_NAME, cache_files
+
+    directory = settings.cache_directory()
+    if action == "path":
+        print(directory / FILE_NAME)
+        return 0
+    removed = 0
+    for path in cache_files(directory):
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            print(f"error: cannot remove {path}: {exc}", file=sys.stderr)
+            return 1
+    print(f"removed {directory / FILE_NAME}" if removed else f"no cache file at {directory / FILE_NAME}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -342,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.transport == "stdio" and given:
         parser.error(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --transport streamable-http")
     settings = _settings(args)
+    if args.command == "cache":
+        sys.exit(_cache_command(settings, args.action))
     if args.command == "call":
         level = args.log_level or "WARNING"
         _configure_logging(level)

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from .api.retry import (
@@ -27,6 +28,8 @@ DEFAULT_CONCURRENCY = 8
 """Requests for different jobs in flight at once (pages of one list are always sequential)."""
 DEFAULT_CACHE_SIZE = 512
 """Finished jobs whose job object, checkpoints and result file are kept in memory."""
+DEFAULT_CACHE_MAX_MB = 256
+"""Megabytes the persistent cache file may hold before its least recently used entries are evicted."""
 DEFAULT_CACHE_TTL = 600.0
 """Seconds a cached (finished) job object is served before it is read again."""
 DEFAULT_LISTING_TTL = 60.0
@@ -41,6 +44,8 @@ HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 MAX_RETRIES = 10
 MAX_CONCURRENCY = 64
 ALLOW_WRITES_ENV = "OPENAI_CHECKPOINTS_MCP_ALLOW_WRITES"
+CACHE_DIR_ENV = "OPENAI_CHECKPOINTS_MCP_CACHE_DIR"
+APP_NAME = "openai-checkpoints-mcp"
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,12 @@ class Settings:
     cache_size: int = DEFAULT_CACHE_SIZE
     """0 disables the cache."""
     cache_ttl: float = DEFAULT_CACHE_TTL
+    persistent_cache: bool = False
+    """Keep finished jobs in the SQLite file in `cache_dir` too. Off for a bare Settings (tests, embedding);
+    `from_env` (the command line) turns it on unless in demo mode or ``--no-persistent-cache``."""
+    cache_dir: str | None = None
+    """Where the persistent cache lives; None: the platform's user cache directory (see `cache_directory`)."""
+    cache_max_mb: int = DEFAULT_CACHE_MAX_MB
     listing_ttl: float = DEFAULT_LISTING_TTL
     allow_writes: bool = False
     """Register cancel_job, pause_job and resume_job (off unless asked for)."""
@@ -87,6 +98,8 @@ class Settings:
             raise ValueError(f"concurrency must be from 1 to {MAX_CONCURRENCY}")
         if self.cache_size < 0 or not self.cache_ttl >= 0 or not self.listing_ttl >= 0:
             raise ValueError("cache_size, cache_ttl and listing_ttl must not be negative")
+        if self.cache_max_mb < 1:
+            raise ValueError("cache_max_mb must be at least 1")
         if not HEADER_NAME.fullmatch(self.auth_header):
             raise ValueError(f"auth_header must be an HTTP header name (e.g. api-key), got {self.auth_header!r}")
 
@@ -97,12 +110,19 @@ class Settings:
             f"project={self.project!r}, timeout={self.timeout}, max_retries={self.max_retries}, "
             f"deadline={self.deadline}, page_size={self.page_size}, max_items={self.max_items}, demo={self.demo}, "
             f"concurrency={self.concurrency}, cache_size={self.cache_size}, cache_ttl={self.cache_ttl}, "
-            f"listing_ttl={self.listing_ttl}, "
+            f"listing_ttl={self.listing_ttl}, persistent_cache={self.persistent_cache}, cache_dir={self.cache_dir!r}, "
+            f"cache_max_mb={self.cache_max_mb}, "
             f"allow_writes={self.allow_writes}, auth_header={self.auth_header!r}, api_version={self.api_version!r}, "
             f"azure={self.azure}{f' ({self.azure_note})' if self.azure_note else ''})"
         )
 
     __str__ = __repr__
+
+    def cache_directory(self) -> Path:
+        """The directory of the persistent cache: `cache_dir`, or the platform's user cache directory."""
+        if self.cache_dir:
+            return Path(self.cache_dir).expanduser()
+        return default_cache_dir()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -126,13 +146,23 @@ class Settings:
             "organization": read("OPENAI_ORG_ID"),
             "project": read("OPENAI_PROJECT_ID"),
             "allow_writes": (read(ALLOW_WRITES_ENV) or "").lower() in {"1", "true", "yes", "on"},
+            "persistent_cache": True,
+            "cache_dir": read(CACHE_DIR_ENV),
         }
         if not overrides.get("demo"):
             values |= _azure_values(read, overrides.get("auth_header"))
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values.get("demo"):  # the bundled fake: no key, no account, never the network
             values |= {"api_key": None, "base_url": DEMO_BASE_URL, "organization": None, "project": None}
+            values["persistent_cache"] = False  # the demo data is in the package: nothing to keep
         return cls(**values)  # type: ignore[arg-type]
+
+
+def default_cache_dir() -> Path:
+    """The platform's user cache directory for this application (``~/.cache/openai-checkpoints-mcp`` on Linux)."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 
 def is_azure_host(url: str) -> bool:

@@ -16,6 +16,7 @@ from .config import Settings
 if TYPE_CHECKING:
     import httpx2
 
+    from .api.cache import CacheBackend
     from .api.store import JobStore
 
 
@@ -30,19 +31,34 @@ class AppState:
     def store(self) -> JobStore:
         """The one gateway to the API: the client behind the cache of finished jobs, created on first use."""
         if self._store is None:
-            from .api.cache import MemoryBackend
             from .api.store import JobStore
 
             transport = self.transport
             if transport is None and self.settings.demo:
                 transport = _demo_transport()
-            self._store = JobStore.open(self.settings, MemoryBackend(self.settings.cache_size), transport)
+            self._store = JobStore.open(self.settings, _backend(self.settings), transport)
         return self._store
 
     async def aclose(self) -> None:
         if self._store is not None:
             await self._store.aclose()
             self._store = None
+
+
+def _backend(settings: Settings) -> CacheBackend:
+    """The memory cache, with the persistent one behind it unless turned off (the file is opened on first use)."""
+    from .api.cache import MemoryBackend
+
+    memory = MemoryBackend(settings.cache_size)
+    if not settings.persistent_cache or settings.cache_size == 0:
+        return memory
+    from .api.sqlite_cache import FILE_NAME, LayeredBackend, SQLiteBackend, account_namespace
+
+    namespace = account_namespace(
+        settings.base_url, settings.organization, settings.project, settings.api_key, settings.auth_header
+    )
+    path = settings.cache_directory() / FILE_NAME
+    return LayeredBackend(memory, SQLiteBackend(path, namespace, max_bytes=settings.cache_max_mb * 1024 * 1024))
 
 
 def _demo_transport() -> httpx2.AsyncBaseTransport:

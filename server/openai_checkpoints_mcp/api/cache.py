@@ -3,7 +3,8 @@
 A backend is a plain container of entries under ``(kind, id)`` keys. It knows nothing of
 jobs or their statuses: what may be kept, and for how long it may be served, is decided by
 `api.store.JobStore`. The in-memory `MemoryBackend` is one LRU bounded by entry count and,
-for result files, by bytes; a persistent backend plugs in behind the same interface.
+for result files, by bytes; the persistent one (`api.sqlite_cache`) plugs in behind the same interface. The
+methods are coroutines so that a backend may read from disk in a worker thread, never blocking the event loop.
 """
 
 from __future__ import annotations
@@ -23,25 +24,28 @@ CacheKey = tuple[str, str]
 class Entry:
     value: Any
     stored_at: float
-    """The store's clock when the value was read from the API (monotonic seconds)."""
+    """The store's clock when the value was read from the API (wall-clock seconds, as `time.time`)."""
     size: int = 0
     """Bytes, for values whose size is bounded separately (result files); 0 otherwise."""
 
 
 class CacheBackend(Protocol):
-    """The store's cache. Every method is synchronous and cheap; a backend may drop any entry at any time."""
+    """The store's cache. No method blocks the event loop; a backend may drop any entry at any time."""
 
-    def get(self, key: CacheKey) -> Entry | None:
+    async def get(self, key: CacheKey) -> Entry | None:
         """The entry under `key` (marking it recently used), or None."""
 
-    def put(self, key: CacheKey, value: Any, *, stored_at: float, size: int = 0) -> None:
+    async def put(self, key: CacheKey, value: Any, *, stored_at: float, size: int = 0) -> None:
         """Keep `value` under `key`, replacing what was there; a backend may decline (it is full, or it is too big)."""
 
-    def drop(self, key: CacheKey) -> None:
+    async def drop(self, key: CacheKey) -> None:
         """Forget `key`, if present."""
 
-    def drop_kind(self, kind: str) -> None:
+    async def drop_kind(self, kind: str) -> None:
         """Forget every entry of `kind`."""
+
+    async def aclose(self) -> None:
+        """Write what is pending and let go of any resource (the store's `aclose` calls it)."""
 
 
 class MemoryBackend:
@@ -56,26 +60,32 @@ class MemoryBackend:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: CacheKey) -> Entry | None:
+    async def get(self, key: CacheKey) -> Entry | None:
         entry = self._entries.get(key)
         if entry is not None:
             self._entries.move_to_end(key)
         return entry
 
-    def put(self, key: CacheKey, value: Any, *, stored_at: float, size: int = 0) -> None:
+    async def put(self, key: CacheKey, value: Any, *, stored_at: float, size: int = 0) -> None:
         if self._max_entries <= 0 or size > self._max_bytes:
             return
-        self.drop(key)
+        self._forget(key)
         self._entries[key] = Entry(value, stored_at, size)
         self._bytes += size
         while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
-            self.drop(next(iter(self._entries)))
+            self._forget(next(iter(self._entries)))
 
-    def drop(self, key: CacheKey) -> None:
+    async def drop(self, key: CacheKey) -> None:
+        self._forget(key)
+
+    def _forget(self, key: CacheKey) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
             self._bytes -= entry.size
 
-    def drop_kind(self, kind: str) -> None:
+    async def drop_kind(self, kind: str) -> None:
         for key in [key for key in self._entries if key[0] == kind]:
-            self.drop(key)
+            self._forget(key)
+
+    async def aclose(self) -> None:
+        pass

@@ -65,7 +65,7 @@ class JobStore:
         backend: where finished jobs are kept.
         job_ttl: seconds a finished job object is served before it is read again.
         listing_ttl: seconds a job listing is reused.
-        clock: monotonic seconds (tests pass a fake one).
+        clock: wall-clock seconds, so that what another process stored has a meaningful age (tests pass a fake one).
     """
 
     def __init__(
@@ -75,7 +75,7 @@ class JobStore:
         *,
         job_ttl: float,
         listing_ttl: float,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
         self._backend = backend
@@ -90,7 +90,7 @@ class JobStore:
         backend: CacheBackend,
         transport: httpx2.AsyncBaseTransport | None = None,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> JobStore:
         """A store with its own API client, configured by `settings`; `transport` replaces the network (tests, demo
         mode). Close it with `aclose`."""
@@ -105,8 +105,11 @@ class JobStore:
         )
 
     async def aclose(self) -> None:
-        """Close the API client's connections."""
-        await self._client.aclose()
+        """Close the API client's connections, and the cache (writing what it has pending)."""
+        try:
+            await self._client.aclose()
+        finally:
+            await self._backend.aclose()
 
     @staticmethod
     def count_requests() -> AbstractContextManager[list[int]]:
@@ -115,43 +118,43 @@ class JobStore:
 
     # --- the cache rules --------------------------------------------------------------------------------------
 
-    def _cached(self, key: CacheKey, ttl: float | None = None) -> Any:
-        entry = self._backend.get(key)
+    async def _cached(self, key: CacheKey, ttl: float | None = None) -> Any:
+        entry = await self._backend.get(key)
         if entry is None:
             return None
         if ttl is not None and self._clock() - entry.stored_at > ttl:
-            self._backend.drop(key)
+            await self._backend.drop(key)
             return None
         return entry.value
 
-    def _keep(self, key: CacheKey, value: Any, *, size: int = 0, stored_at: float | None = None) -> None:
-        self._backend.put(key, value, stored_at=self._clock() if stored_at is None else stored_at, size=size)
+    async def _keep(self, key: CacheKey, value: Any, *, size: int = 0, stored_at: float | None = None) -> None:
+        await self._backend.put(key, value, stored_at=self._clock() if stored_at is None else stored_at, size=size)
 
-    def _cached_job(self, job_id: str) -> Job | None:
-        job: Job | None = self._cached(("job", job_id), self._job_ttl)
+    async def _cached_job(self, job_id: str) -> Job | None:
+        job: Job | None = await self._cached(("job", job_id), self._job_ttl)
         return job
 
-    def _keep_job(self, job: Job) -> None:
+    async def _keep_job(self, job: Job) -> None:
         if job.is_finished:
-            self._keep(("job", job.id), job)
+            await self._keep(("job", job.id), job)
 
-    def _cached_checkpoints(self, job_id: str) -> list[Checkpoint] | None:
-        found = self._cached(("checkpoints", job_id))
+    async def _cached_checkpoints(self, job_id: str) -> list[Checkpoint] | None:
+        found = await self._cached(("checkpoints", job_id))
         return None if found is None else list(found)
 
-    def _keep_checkpoints(self, job_id: str, checkpoints: list[Checkpoint]) -> None:
+    async def _keep_checkpoints(self, job_id: str, checkpoints: list[Checkpoint]) -> None:
         """Only for a finished job's complete list (the callers check both)."""
-        self._keep(("checkpoints", job_id), tuple(checkpoints))
+        await self._keep(("checkpoints", job_id), tuple(checkpoints))
 
     # --- jobs and checkpoints ---------------------------------------------------------------------------------
 
     async def job(self, job_id: str, *, refresh: bool = False) -> Job:
         """The job object: a finished one from the cache within `job_ttl`, anything else from the API."""
-        cached = None if refresh else self._cached_job(job_id)
+        cached = None if refresh else await self._cached_job(job_id)
         if cached is not None:
             return cached
         job = await self._client.get_job(job_id)
-        self._keep_job(job)
+        await self._keep_job(job)
         return job
 
     async def checkpoints_of(
@@ -159,20 +162,20 @@ class JobStore:
     ) -> Collected[Checkpoint]:
         """Every checkpoint of a job whose object is already in hand (read before this call)."""
         if job.is_finished and not refresh:
-            cached = self._cached_checkpoints(job.id)
+            cached = await self._cached_checkpoints(job.id)
             if cached is not None:
                 return Collected(items=cached, scanned=len(cached))
         collected = await self._client.list_checkpoints(job.id, on_page=on_page)
         if job.is_finished and not collected.truncated:
-            self._keep_checkpoints(job.id, collected.items)
+            await self._keep_checkpoints(job.id, collected.items)
         return collected
 
     async def job_and_checkpoints(
         self, job_id: str, *, refresh: bool = False, after: str | None = None, on_page: OnPage | None = None
     ) -> tuple[Job, Collected[Checkpoint]]:
         """The job and its checkpoints; when neither is cached, both are read concurrently (one round trip)."""
-        cached = None if refresh else self._cached_job(job_id)
-        if after is None and not refresh and (cached is not None or self._cached_checkpoints(job_id) is not None):
+        cached = None if refresh else await self._cached_job(job_id)
+        if after is None and not refresh and (cached is not None or await self._cached_checkpoints(job_id) is not None):
             # A finished job: its kept checkpoints need no request, and the job object at most one.
             finished = cached or await self.job(job_id)
             return finished, await self.checkpoints_of(finished, on_page=on_page)
@@ -201,22 +204,22 @@ class JobStore:
         if checkpoints_error is not None:
             raise checkpoints_error
         assert job is not None and collected is not None
-        self._keep_job(job)
+        await self._keep_job(job)
         if after is None and not collected.truncated and _settled(job):
-            self._keep_checkpoints(job_id, collected.items)
+            await self._keep_checkpoints(job_id, collected.items)
         return job, collected
 
     async def result_file(self, job: Job, file_id: str, *, refresh: bool = False) -> bytes:
         """The content of one of `job`'s result files, cached once the job has finished; the file of a job that is
         still going (a paused job may already list one) may yet grow, so it is always read afresh."""
         key: CacheKey = ("file", file_id)
-        cached = None if refresh or not job.is_finished else self._cached(key)
+        cached = None if refresh or not job.is_finished else await self._cached(key)
         if cached is not None:
             content: bytes = cached
             return content
         content = await self._client.get_file_content(file_id)
         if job.is_finished:
-            self._keep(key, content, size=len(content))
+            await self._keep(key, content, size=len(content))
         return content
 
     # --- listings -------------------------------------------------------------------------------------------------
@@ -239,9 +242,9 @@ class JobStore:
         The consumer may stop early; what was read so far is kept and a later call continues from it.
         """
         key: CacheKey = ("listing", json.dumps([page_size, sorted((metadata or {}).items())]))
-        entry = None if refresh else self._backend.get(key)
+        entry = None if refresh else await self._backend.get(key)
         if entry is not None and self._clock() - entry.stored_at > self._listing_ttl:
-            self._backend.drop(key)
+            await self._backend.drop(key)
             entry = None
         pages: list[tuple[Job, ...]] = []
         cursor: str | None = None
@@ -265,12 +268,12 @@ class JobStore:
             async for page in source:
                 jobs = tuple(page.items)
                 for job in jobs:
-                    self._keep_job(job)  # a listed job is the whole job object
+                    await self._keep_job(job)  # a listed job is the whole job object
                 pages.append(jobs)
                 more = page_has_more(page)
                 if since is None:
                     since = self._clock()
-                self._keep(key, _Listing(tuple(pages), jobs[-1].id if more else None), stored_at=since)
+                await self._keep(key, _Listing(tuple(pages), jobs[-1].id if more else None), stored_at=since)
                 yield JobPage(jobs, None, more=more)
         finally:
             await source.aclose()
@@ -295,8 +298,8 @@ class JobStore:
         try:
             job: Job = await send(job_id)
         finally:
-            self._backend.drop_kind("listing")
-            self._backend.drop(("job", job_id))
+            await self._backend.drop_kind("listing")
+            await self._backend.drop(("job", job_id))
         return job
 
 
