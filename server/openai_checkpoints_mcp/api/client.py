@@ -23,7 +23,7 @@ from ..config import Settings
 from ..errors import CheckpointsError, ErrorCode
 from . import retry
 from .errors import bad_response, error_from_status, redact, request_id_from
-from .models import ApiObject, Checkpoint, Event, Job, ListPage
+from .models import ApiObject, Checkpoint, Event, Job, ListPage, Model
 from .pagination import Collected, OnPage, Page, collect_pages
 
 logger = logging.getLogger(__name__)
@@ -238,6 +238,17 @@ class OpenAIClient:
             return await self._list_page(path, params, Checkpoint, what=what)
 
         return await collect_pages(fetch, max_items=self._settings.max_items, after=after, what=what, on_page=on_page)
+
+    async def list_models(self, *, max_items: int) -> Collected[Model]:
+        """Every model the account can call. OpenAI answers in one response; a server that pages the list is
+        followed page by page (capped at `max_items`)."""
+        what = "models"
+
+        async def fetch(cursor: str | None) -> Page[Model]:
+            params: QueryParams = [("after", cursor)] if cursor else []
+            return await self._list_page("/models", params, Model, what=what)
+
+        return await collect_pages(fetch, max_items=max_items, what=what)
 
     async def _list_page(self, path: str, params: QueryParams, model: type[ObjectT], *, what: str) -> Page[ObjectT]:
         payload = await self.get_json(path, params, what=what)

@@ -228,6 +228,19 @@ class Event(ApiObject):
     data: LenientDict = None
 
 
+class Model(ApiObject):
+    """A model the account can call (``GET /models``); unknown fields (a shutdown date, Azure's ``deprecation``,
+    ``lifecycle_status``) are kept."""
+
+    created: LenientInt = None
+    owned_by: LenientStr = None
+
+    @property
+    def is_fine_tuned(self) -> bool:
+        """OpenAI names fine-tuned models ``ft:<base>:...``, Azure ``<base>.ft-<hex>``; checkpoints are not models."""
+        return (self.id.startswith("ft:") or ".ft-" in self.id) and ":ckpt-step-" not in self.id
+
+
 class ListPage(BaseModel):
     """One page of a cursor-paginated list; ``data`` is parsed item by item by the caller."""
 

@@ -28,7 +28,7 @@ import anyio
 from ..errors import CheckpointsError
 from .cache import CacheBackend, CacheKey
 from .client import OpenAIClient, count_requests
-from .models import Checkpoint, Event, Job
+from .models import Checkpoint, Event, Job, Model
 from .pagination import Collected, OnPage, Page, iterate_pages, page_has_more
 
 if TYPE_CHECKING:
@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 SETTLED_AFTER = 300
 """Seconds after `finished_at` from which a finished job's checkpoints are taken as complete."""
+
+MODELS_MAX = 10_000
+"""Models one listing reads at most (OpenAI sends them all in one response)."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,11 @@ class JobStore:
     async def events_page(self, job_id: str, *, limit: int, after: str | None = None) -> Page[Event]:
         """One page of a job's events, newest first, always from the API (events are never cached)."""
         return await self._client.list_events_page(job_id, limit=limit, after=after)
+
+    async def models(self) -> Collected[Model]:
+        """Every model the account can call, always from the API (never cached: a model is deleted or created at
+        any time, and the listing is one request)."""
+        return await self._client.list_models(max_items=MODELS_MAX)
 
     async def job_pages(
         self, *, page_size: int, metadata: Mapping[str, str] | None = None, refresh: bool = False

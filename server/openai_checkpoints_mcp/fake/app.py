@@ -55,6 +55,24 @@ class FakeData:
     checkpoints: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     files: dict[str, FakeFile] = field(default_factory=dict)
+    models: list[dict[str, Any]] | None = None
+    """What ``GET /models`` lists; None: the succeeded jobs' fine-tuned models and a few base models."""
+
+    def model_objects(self) -> list[dict[str, Any]]:
+        """The models ``GET /models`` serves."""
+        if self.models is not None:
+            return self.models
+        listed = [{"id": base, "object": "model", "created": 1721172741, "owned_by": "system"} for base in BASE_MODELS]
+        for job in self.jobs:
+            name = job.get("fine_tuned_model")
+            if job.get("status") == "succeeded" and isinstance(name, str) and name:
+                owner = job.get("organization_id") or "user"
+                listed.append({"id": name, "object": "model", "created": job.get("finished_at"), "owned_by": owner})
+        return listed
+
+
+BASE_MODELS = ("gpt-4o-mini-2024-07-18", "gpt-4.1-mini-2025-04-14", "gpt-4.1-2025-04-14")
+"""The base models the fake lists besides the fine-tuned ones."""
 
 
 @dataclass(frozen=True)
@@ -310,6 +328,7 @@ class FakeOpenAI:
             (re.compile(r"/fine_tuning/jobs/(?P<job>[^/]+)"), self._get_job),
             (re.compile(r"/fine_tuning/jobs/(?P<job>[^/]+)/checkpoints"), self._list_checkpoints),
             (re.compile(r"/fine_tuning/jobs/(?P<job>[^/]+)/events"), self._list_events),
+            (re.compile(r"/models"), self._list_models),
             (re.compile(r"/files/(?P<file>[^/]+)"), self._get_file),
             (re.compile(r"/files/(?P<file>[^/]+)/content"), self._get_file_content),
         ]
@@ -487,6 +506,14 @@ class FakeOpenAI:
         job_id = self._job(match["job"])["id"]
         ordered = sorted(self.data.events.get(job_id, []), key=lambda e: e.get("created_at") or 0, reverse=True)
         page, has_more = self._paged(ordered, request, EVENTS_DEFAULT_LIMIT)
+        return JSONResponse({"object": "list", "data": page, "has_more": has_more})
+
+    async def _list_models(self, request: Request, match: re.Match[str]) -> Response:
+        """Every model at once, as OpenAI answers (no pages); ``limit``/``after`` page it, for the paginator's tests."""
+        models = self.data.model_objects()
+        if "limit" not in request.query_params and "after" not in request.query_params:
+            return JSONResponse({"object": "list", "data": models})
+        page, has_more = self._paged(models, request, len(models) or 1)
         return JSONResponse({"object": "list", "data": page, "has_more": has_more})
 
     def _paged(
