@@ -45,6 +45,7 @@ MAX_RETRIES = 10
 MAX_CONCURRENCY = 64
 ALLOW_WRITES_ENV = "OPENAI_CHECKPOINTS_MCP_ALLOW_WRITES"
 CACHE_DIR_ENV = "OPENAI_CHECKPOINTS_MCP_CACHE_DIR"
+SHUTDOWNS_ENV = "OPENAI_CHECKPOINTS_MCP_SHUTDOWNS"
 APP_NAME = "openai-checkpoints-mcp"
 
 
@@ -84,6 +85,9 @@ class Settings:
     """The API is Azure OpenAI (legacy via ``AZURE_OPENAI_ENDPOINT``, or v1 via an Azure ``OPENAI_BASE_URL``)."""
     key_env: str = "OPENAI_API_KEY"
     """The environment variable the key comes from; messages about a missing or rejected key name it."""
+    shutdowns_file: str | None = None
+    """A JSON file of base-model shutdown dates (``{"model": "YYYY-MM-DD"}``) over the bundled table (see
+    `shutdowns`); None: the bundled table only."""
     azure_note: str | None = None
     """How the Azure variables were resolved and which set variables they override, for the startup log."""
 
@@ -148,12 +152,14 @@ class Settings:
             "allow_writes": (read(ALLOW_WRITES_ENV) or "").lower() in {"1", "true", "yes", "on"},
             "persistent_cache": True,
             "cache_dir": read(CACHE_DIR_ENV),
+            "shutdowns_file": read(SHUTDOWNS_ENV),
         }
         if not overrides.get("demo"):
             values |= _azure_values(read, overrides.get("auth_header"))
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values.get("demo"):  # the bundled fake: no key, no account, never the network
             values |= {"api_key": None, "base_url": DEMO_BASE_URL, "organization": None, "project": None}
+            values["shutdowns_file"] = None  # the demo answers the same everywhere
             values["persistent_cache"] = False  # the demo data is in the package: nothing to keep
         return cls(**values)  # type: ignore[arg-type]
 

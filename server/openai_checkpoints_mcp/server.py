@@ -61,7 +61,7 @@ from an OpenAI account; say so when you show results. """
 def tool_table() -> tuple[ToolSpec, ...]:
     """Every tool, in the order tools/list shows them. Adding a tool: declare it in its family's module with
     `tools.common.tool`, and add one line here."""
-    from .tools import checkpoints, curves, events, jobs, sweeps, writes
+    from .tools import checkpoints, curves, events, jobs, models, sweeps, writes
 
     return (
         jobs.list_jobs,
@@ -71,6 +71,7 @@ def tool_table() -> tuple[ToolSpec, ...]:
         sweeps.compare_jobs,
         curves.training_metrics,
         events.list_events,
+        models.list_fine_tuned_models,
         writes.cancel_job,
         writes.pause_job,
         writes.resume_job,
