@@ -13,13 +13,13 @@ from openai_checkpoints_mcp.config import CACHE_DIR_ENV, DEFAULT_BASE_URL, DEMO_
 
 
 def test_documented_defaults():
-    """README, Configuration and Cache: listing reused 60 s, job objects 600 s, 8 requests in flight, result files
+    """README, Configuration and Cache: listing reused 60 s, job objects 600 s, 16 requests in flight, result files
     at most 64 MiB, Azure's api-version 2024-10-21."""
     settings = Settings()
     assert (settings.listing_ttl, settings.cache_ttl, settings.concurrency) == (
         60,
         600,
-        8,
+        16,
     )
     assert MAX_FILE_BYTES == 64 * 1024 * 1024
     azure = Settings.from_env(

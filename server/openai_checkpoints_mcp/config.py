@@ -24,7 +24,7 @@ DEFAULT_PAGE_SIZE = 100
 """Items asked for per list request; the API documents no maximum, so stay modest."""
 DEFAULT_MAX_ITEMS = 10_000
 """Items one list may collect before the result says it was truncated."""
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 16
 """Requests for different jobs in flight at once (pages of one list are always sequential)."""
 DEFAULT_CACHE_SIZE = 512
 """Finished jobs whose job object, checkpoints and result file are kept in memory."""

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from ..config import Settings
 from ..errors import CheckpointsError, ErrorCode
 from . import retry
+from .adaptive import AdaptiveLimit
 from .errors import bad_response, error_from_status, redact, request_id_from
 from .models import ApiObject, Checkpoint, Event, Job, ListPage, Model
 from .pagination import Collected, OnPage, Page, collect_pages
@@ -68,8 +69,14 @@ class OpenAIClient:
         self._settings = settings
         self._sleep = sleep
         self._secrets = tuple(s for s in (settings.api_key,) if s)
+        self.limit = AdaptiveLimit(settings.concurrency)
+        """The adaptive (AIMD) bound on requests in flight, ``settings.concurrency`` at most, shared by every
+        tool call: halved on a 429, grown back by successes."""
         self._in_flight = anyio.CapacityLimiter(settings.concurrency)
-        """The bound on requests in flight at once (``settings.concurrency``), shared by every tool call."""
+        """Enforces `limit`: its ``total_tokens`` follows ``limit.bound`` after every answer."""
+        self._resume_at = 0.0
+        """After a 429 with a server-directed wait, no request of the process is sent before this time
+        (``anyio.current_time()``): the others would only be refused too."""
 
     async def aclose(self) -> None:
         """Close the HTTP client's connections."""
@@ -129,9 +136,7 @@ class OpenAIClient:
             response: httpx2.Response | None = None
             failure: Exception | None = None
             try:
-                async with self._in_flight:  # held for the request only, never across a retry wait
-                    _count_request()
-                    response = await self._http.request(method, path, params=params, headers=headers, json=body)
+                response = await self._send(method, path, params, headers, body, waited=retries_taken > 0)
                 status = response.status_code
                 if status < 300:
                     return response
@@ -156,6 +161,8 @@ class OpenAIClient:
                     self._settings.max_retries,
                     decision.wait,
                 )
+                if status == 429 and decision.server_wait is not None:
+                    self._resume_at = max(self._resume_at, anyio.current_time() + decision.wait)
                 await self._sleep(decision.wait)
                 retries_taken += 1
                 continue
@@ -173,6 +180,41 @@ class OpenAIClient:
                     doing=doing,
                 )
             raise self._transport_error(failure, what=what, attempts=attempts, doing=doing)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: QueryParams | None,
+        headers: dict[str, str],
+        body: Mapping[str, Any] | None,
+        *,
+        waited: bool,
+    ) -> httpx2.Response:
+        """One attempt, in a slot of the adaptive bound, once any pause after a 429 is over (a retry has already
+        slept its own wait, which set the pause, so it goes on)."""
+        while True:
+            pause = self._resume_at - anyio.current_time()
+            if pause > 0 and not waited:
+                await anyio.sleep(pause)
+                continue
+            async with self._in_flight:  # held for the request only, never across a retry wait
+                if waited or self._resume_at <= anyio.current_time():
+                    _count_request()
+                    token = self.limit.begin()
+                    response = await self._http.request(method, path, params=params, headers=headers, json=body)
+                    self._adapt(token, response)
+                    return response
+            # A 429 arrived while this request waited for its slot: give the slot back and wait out the pause.
+
+    def _adapt(self, token: int, response: httpx2.Response) -> None:
+        """Let the adaptive bound see the answer and resize the limiter to it (lowering it never interrupts a
+        request in flight: new ones wait until fewer are)."""
+        before = self.limit.bound
+        self.limit.observe(token, response.status_code, response.headers)
+        if self.limit.bound != before:
+            self._in_flight.total_tokens = self.limit.bound
+            logger.debug("requests in flight bound %d -> %d", before, self.limit.bound)
 
     def _transport_error(self, failure: Exception | None, *, what: str, attempts: int, doing: str) -> CheckpointsError:
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"

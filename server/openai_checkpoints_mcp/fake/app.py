@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import hmac
+import math
 import re
 import secrets
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -283,6 +285,15 @@ def _matches(job: dict[str, Any], wanted: dict[str, str] | bool | None) -> bool:
 Handler = Callable[[Request, re.Match[str]], Awaitable[Response]]
 
 
+def _limit_headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
+    """OpenAI's request rate-limit headers (the reset as its duration text, e.g. ``250ms``)."""
+    return {
+        "x-ratelimit-limit-requests": str(limit),
+        "x-ratelimit-remaining-requests": str(remaining),
+        "x-ratelimit-reset-requests": f"{max(1, math.ceil(reset * 1000))}ms",
+    }
+
+
 class FakeOpenAI:
     """The fake API; an instance is the ASGI app.
 
@@ -299,6 +310,10 @@ class FakeOpenAI:
     or wrong key with the gateway's 401 (`AZURE_ACCESS_DENIED`), and send ``apim-request-id``. `base_path`
     defaults to the flavour's. `auth_header` makes any flavour take the bare key in that header instead
     (e.g. ``x-api-key``). `fake.azure` has builders of Azure-looking data.
+
+    `rate_limit` (requests per second, off by default) answers any request beyond that many in the last second
+    with OpenAI's 429 ``rate_limit_exceeded``, a ``retry-after-ms``/``retry-after`` until a slot frees, and the
+    ``x-ratelimit-*-requests`` headers (also sent on every answer it lets through); `throttled` counts the 429s.
     """
 
     def __init__(
@@ -311,6 +326,8 @@ class FakeOpenAI:
         base_path: str | None = None,
         flavour: str = "openai",
         auth_header: str | None = None,
+        rate_limit: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {', '.join(FLAVOURS)}, got {flavour!r}")
@@ -323,6 +340,11 @@ class FakeOpenAI:
         self.auth_header = (auth_header or ("api-key" if self.azure else "authorization")).lower()
         self.base_path = (_BASE_PATHS[flavour] if base_path is None else base_path).rstrip("/")
         self.requests: list[RecordedRequest] = []
+        self.rate_limit = rate_limit
+        self.throttled = 0
+        self._clock = clock
+        self._window: deque[float] = deque()
+        """When each request let through in the last second arrived (for `rate_limit`)."""
         self._routes: list[tuple[re.Pattern[str], Handler]] = [
             (re.compile(r"/fine_tuning/jobs"), self._list_jobs),
             (re.compile(r"/fine_tuning/jobs/(?P<job>[^/]+)"), self._get_job),
@@ -350,13 +372,42 @@ class FakeOpenAI:
         self.requests.append(RecordedRequest.from_scope(scope))
         request = Request(scope, receive)
         try:
+            limit_headers = self._admit()
             response = await self._dispatch(request)
         except ApiError as err:
             response = JSONResponse(self._error_body(err), status_code=err.status, headers=err.headers)
+        else:
+            response.headers.update(limit_headers)
         if self.azure:
             await response(scope, receive, with_azure_request_id(send, gateway=response.status_code == 401))
             return
         await response(scope, receive, with_request_id(send))
+
+    def _admit(self) -> dict[str, str]:
+        """Let one request through the rate limit (its ``x-ratelimit-*`` headers), or raise its 429."""
+        if self.rate_limit is None:
+            return {}
+        now = self._clock()
+        while self._window and self._window[0] <= now - 1.0:
+            self._window.popleft()
+        allowed = max(1, math.floor(self.rate_limit))
+        if len(self._window) >= allowed:
+            self.throttled += 1
+            wait = max(0.001, self._window[0] + 1.0 - now)
+            raise ApiError(
+                429,
+                f"Rate limit reached for requests: Limit {allowed} / sec. Please try again in {wait * 1000:.0f}ms.",
+                error_type="requests",
+                code="rate_limit_exceeded",
+                headers={
+                    "retry-after-ms": str(math.ceil(wait * 1000)),
+                    "retry-after": str(math.ceil(wait)),
+                    **_limit_headers(allowed, 0, wait),
+                },
+            )
+        self._window.append(now)
+        reset = self._window[0] + 1.0 - now
+        return _limit_headers(allowed, allowed - len(self._window), reset)
 
     def _error_body(self, err: ApiError) -> dict[str, Any]:
         if self.azure and err.status == 401:  # the gateway's answer, whatever the API surface

@@ -63,7 +63,8 @@ class FaultInjector:
     (whose own `delay` comes on top) or by the wrapped app: a network round trip.
     `in_flight` is how many HTTP requests are being answered now, and `peak` the most
     at once since the injector was made or `reset_peak()` was last called (uvicorn
-    serves it on one event loop, so the counts need no lock).
+    serves it on one event loop, so the counts need no lock). `arrivals` is `in_flight` as each request arrived
+    (itself included): how the client's bound moved over time.
     """
 
     def __init__(self, app: ASGIApp, faults: list[Fault] | None = None, *, latency: float = 0.0) -> None:
@@ -72,6 +73,7 @@ class FaultInjector:
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.peak = 0
+        self.arrivals: list[int] = []
         self._slots: list[_Slot] = []
         self.add(*(faults or []))
 
@@ -101,6 +103,7 @@ class FaultInjector:
             return
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
+        self.arrivals.append(self.in_flight)
         try:
             await self._answer(scope, receive, send)
         finally:
