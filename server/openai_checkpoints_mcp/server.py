@@ -44,7 +44,8 @@ should I deploy, and why?". Typical flow: list_jobs to find the job, then best_c
 a rationale to quote; list_checkpoints shows every checkpoint with its metrics, get_job the job's settings. For a
 sweep (several runs under one suffix or metadata tag), compare_jobs ranks the runs and names the winner;
 training_metrics reads a finished job's whole training curve (best step, overfitting); list_events shows what a job
-did or is doing. {access}
+did or is doing; list_fine_tuned_models lists the models the account can call, with their base model's shutdown date
+and days left. {access}
 Errors start with a short code (invalid_argument, auth_missing, auth_failed, permission_denied, not_found,
 rate_limited, upstream_unavailable, timeout, bad_response) followed by what to do."""
 
