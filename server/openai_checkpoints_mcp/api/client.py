@@ -340,6 +340,9 @@ def _parse(model: type[ModelT], payload: Any, *, what: str) -> ModelT:
     if not isinstance(payload, dict):
         raise bad_response(what, f"expected a JSON object, got {type(payload).__name__}")
     try:
+        if issubclass(model, ApiObject):
+            parsed: ModelT = model.from_api(payload)
+            return parsed
         return model.model_validate(payload)
     except ValidationError as exc:
         fields = ", ".join(sorted({".".join(str(p) for p in e["loc"]) or "(root)" for e in exc.errors()}))

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 
 from ..analysis.metrics import finite_number
 
@@ -75,6 +75,22 @@ class ApiObject(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     id: str = Field(min_length=1)
+    _raw: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_api(cls, payload: dict[str, Any]) -> Self:
+        """Validate `payload` and keep it verbatim (see `raw`). Raises pydantic's ValidationError."""
+        parsed = cls.model_validate(payload)
+        parsed._raw = payload
+        return parsed
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The object exactly as the API sent it when it was parsed with `from_api` (what the archive keeps);
+        otherwise its fields as parsed, unknown ones included."""
+        if self._raw is not None:
+            return self._raw
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def _code_or_none(value: Any) -> str | None:
