@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -21,6 +22,7 @@ import anyio
 from .api.retry import DEFAULT_MAX_RETRIES
 from .config import (
     ALLOW_WRITES_ENV,
+    ARCHIVE_ENV,
     CACHE_DIR_ENV,
     DEFAULT_CACHE_MAX_MB,
     DEFAULT_CACHE_SIZE,
@@ -92,6 +94,13 @@ def _common_options(*, in_subcommand: bool = False) -> argparse.ArgumentParser:
         "--demo",
         action="store_true",
         help="serve the bundled demo dataset in-process: no key, no network; every result says it is a demo",
+    )
+    common.add_argument(
+        "--archive",
+        dest="archive_file",
+        metavar="FILE",
+        help=f"answer offline from this archive (written by the archive command; or ${ARCHIVE_ENV}): no key, no "
+        "network, no write tools",
     )
     common.add_argument(
         "--timeout",
@@ -292,6 +301,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         deadline=args.deadline,
         max_items=args.max_items,
         demo=bool(args.demo),
+        archive=args.archive_file,
         concurrency=args.concurrency,
         cache_size=args.cache_size,
         cache_ttl=args.cache_ttl,
@@ -387,6 +397,26 @@ def _cache_command(settings: Settings, action: str) -> int:
     return 0
 
 
+def _check_archive(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> None:
+    """``--archive``: refuse what cannot go with it, and a file that cannot be answered from (exit 2, one line)."""
+    if settings.demo:
+        parser.error("--demo and --archive exclude each other: the demo has its own data")
+    if args.allow_writes:
+        parser.error("--allow-writes does not apply to --archive: an archive is read-only")
+    from .archive.reader import open_archive, read_origin
+    from .archive.schema import ArchiveFileError
+
+    try:
+        conn = open_archive(settings.archive or "")
+        try:
+            read_origin(conn, Path(settings.archive or "").expanduser())
+        finally:
+            conn.close()
+    except ArchiveFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -396,6 +426,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.transport == "stdio" and given:
         parser.error(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --transport streamable-http")
     settings = _settings(args)
+    if settings.archive:
+        _check_archive(parser, args, settings)
     if args.command == "cache":
         sys.exit(_cache_command(settings, args.action))
     if args.command == "call":

@@ -46,6 +46,7 @@ MAX_CONCURRENCY = 64
 ALLOW_WRITES_ENV = "OPENAI_CHECKPOINTS_MCP_ALLOW_WRITES"
 CACHE_DIR_ENV = "OPENAI_CHECKPOINTS_MCP_CACHE_DIR"
 SHUTDOWNS_ENV = "OPENAI_CHECKPOINTS_MCP_SHUTDOWNS"
+ARCHIVE_ENV = "OPENAI_CHECKPOINTS_MCP_ARCHIVE"
 APP_NAME = "openai-checkpoints-mcp"
 
 
@@ -88,6 +89,8 @@ class Settings:
     shutdowns_file: str | None = None
     """A JSON file of base-model shutdown dates (``{"model": "YYYY-MM-DD"}``) over the bundled table (see
     `shutdowns`); None: the bundled table only."""
+    archive: str | None = None
+    """Answer offline from this archive file (``--archive``): no key, no network, no write tools."""
     azure_note: str | None = None
     """How the Azure variables were resolved and which set variables they override, for the startup log."""
 
@@ -117,7 +120,8 @@ class Settings:
             f"listing_ttl={self.listing_ttl}, persistent_cache={self.persistent_cache}, cache_dir={self.cache_dir!r}, "
             f"cache_max_mb={self.cache_max_mb}, "
             f"allow_writes={self.allow_writes}, auth_header={self.auth_header!r}, api_version={self.api_version!r}, "
-            f"azure={self.azure}{f' ({self.azure_note})' if self.azure_note else ''})"
+            f"azure={self.azure}{f' ({self.azure_note})' if self.azure_note else ''}"
+            f"{f', archive={self.archive!r}' if self.archive else ''})"
         )
 
     __str__ = __repr__
@@ -153,6 +157,7 @@ class Settings:
             "persistent_cache": True,
             "cache_dir": read(CACHE_DIR_ENV),
             "shutdowns_file": read(SHUTDOWNS_ENV),
+            "archive": read(ARCHIVE_ENV),
         }
         if not overrides.get("demo"):
             values |= _azure_values(read, overrides.get("auth_header"))
@@ -161,6 +166,8 @@ class Settings:
             values |= {"api_key": None, "base_url": DEMO_BASE_URL, "organization": None, "project": None}
             values["shutdowns_file"] = None  # the demo answers the same everywhere
             values["persistent_cache"] = False  # the demo data is in the package: nothing to keep
+        if values.get("archive"):  # the archive is the store: nothing to keep, nothing to write
+            values |= {"persistent_cache": False, "allow_writes": False}
         return cls(**values)  # type: ignore[arg-type]
 
 

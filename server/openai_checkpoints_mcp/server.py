@@ -58,6 +58,9 @@ WRITE_ACCESS = (
 DEMO_INSTRUCTIONS = """DEMO MODE: every job, checkpoint and metric comes from a bundled, invented demo dataset, not
 from an OpenAI account; say so when you show results. """
 
+ARCHIVE_INSTRUCTIONS = """OFFLINE: answers come from an archive file of an account's fine-tuning history, not from the
+live API; each result's notice says which account and when it was archived: say so when you show results. """
+
 
 def tool_table() -> tuple[ToolSpec, ...]:
     """Every tool, in the order tools/list shows them. Adding a tool: declare it in its family's module with
@@ -82,7 +85,8 @@ def tool_table() -> tuple[ToolSpec, ...]:
 def served_tools(settings: Settings) -> tuple[ToolSpec, ...]:
     """The tools this server serves: the read-only ones, and the others only with --allow-writes (without it they
     do not exist, not even as names)."""
-    return tuple(spec for spec in tool_table() if spec.read_only or settings.allow_writes)
+    writes = settings.allow_writes and not settings.archive
+    return tuple(spec for spec in tool_table() if spec.read_only or writes)
 
 
 def _names(names: list[str]) -> str:
@@ -92,11 +96,12 @@ def _names(names: list[str]) -> str:
 def instructions(settings: Settings) -> str:
     """The server's instructions: the demo warning first in demo mode; write tools mentioned only when enabled
     (only then are the tools imported at start-up)."""
-    if settings.allow_writes:
+    if settings.allow_writes and not settings.archive:
         access = WRITE_ACCESS.format(names=_names([s.name for s in served_tools(settings) if not s.read_only]))
     else:
         access = READ_ONLY_ACCESS
-    return (DEMO_INSTRUCTIONS if settings.demo else "") + INSTRUCTIONS.format(access=access)
+    mode = DEMO_INSTRUCTIONS if settings.demo else ARCHIVE_INSTRUCTIONS if settings.archive else ""
+    return mode + INSTRUCTIONS.format(access=access)
 
 
 def server_version() -> str:
@@ -219,7 +224,7 @@ def create_server(
 
 def warn_if_no_key(settings: Settings) -> None:
     """One line on stderr when no key is configured: the server still starts, and its tools say auth_missing."""
-    if not settings.api_key and not settings.demo:
+    if not settings.api_key and not settings.demo and not settings.archive:
         logger.warning("%s is not set: tools will answer auth_missing until it is (or use --demo)", settings.key_env)
 
 

@@ -33,6 +33,9 @@ class AppState:
         if self._store is None:
             from .api.store import JobStore
 
+            if self.settings.archive:
+                self._store = _archive_store(self.settings.archive)
+                return self._store
             transport = self.transport
             if transport is None and self.settings.demo:
                 transport = _demo_transport()
@@ -59,6 +62,19 @@ def _backend(settings: Settings) -> CacheBackend:
     )
     path = settings.cache_directory() / FILE_NAME
     return LayeredBackend(memory, SQLiteBackend(path, namespace, max_bytes=settings.cache_max_mb * 1024 * 1024))
+
+
+def _archive_store(path: str) -> JobStore:
+    """The store of ``--archive``: answers from the file; a file that cannot be used (the command line checked it
+    at start-up, but it may have gone since) is every tool's `upstream_unavailable`, never a crash."""
+    from .api.store import JobStore
+    from .archive.schema import ArchiveFileError
+    from .errors import CheckpointsError, ErrorCode
+
+    try:
+        return JobStore.open_archive(path)
+    except ArchiveFileError as exc:
+        raise CheckpointsError(ErrorCode.UPSTREAM_UNAVAILABLE, f"{exc}.") from None
 
 
 def _demo_transport() -> httpx2.AsyncBaseTransport:

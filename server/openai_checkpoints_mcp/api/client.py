@@ -26,6 +26,7 @@ from .adaptive import AdaptiveLimit
 from .errors import bad_response, error_from_status, redact, request_id_from
 from .models import ApiObject, Checkpoint, Event, Job, ListPage, Model
 from .pagination import Collected, OnPage, Page, collect_pages
+from .selection import JobFilter
 
 logger = logging.getLogger(__name__)
 
@@ -256,9 +257,14 @@ class OpenAIClient:
         return _parse(Job, await self.post_json(f"/fine_tuning/jobs/{job_id}/{action}", what=what), what=what)
 
     async def list_jobs_page(
-        self, *, limit: int, after: str | None = None, metadata: Mapping[str, str] | None = None
+        self,
+        *,
+        limit: int,
+        after: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        where: JobFilter | None = None,
     ) -> Page[Job]:
-        """One page of jobs, newest first."""
+        """One page of jobs, newest first. The API filters by metadata only: `where` is the caller's to apply."""
         params: QueryParams = [("limit", str(limit))]
         if after:
             params.append(("after", after))

@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
@@ -32,9 +32,13 @@ from .models import Checkpoint, Event, Job, Model
 from .pagination import Collected, OnPage, Page, iterate_pages, page_has_more
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import httpx2
 
+    from ..archive.reader import ArchiveOrigin
     from ..config import Settings
+    from .selection import JobFilter
 
 SETTLED_AFTER = 300
 """Seconds after `finished_at` from which a finished job's checkpoints are taken as complete."""
@@ -60,11 +64,48 @@ class _Listing:
     next_after: str | None
 
 
+class Upstream(Protocol):
+    """Where the store's answers come from: the API (`client.OpenAIClient`), or an archive file
+    (`archive.reader.ArchiveSource`, offline). Every method may raise `CheckpointsError`."""
+
+    async def get_job(self, job_id: str) -> Job: ...
+
+    async def list_checkpoints(
+        self, job_id: str, *, after: str | None = None, on_page: OnPage | None = None
+    ) -> Collected[Checkpoint]: ...
+
+    async def get_file_content(self, file_id: str) -> bytes: ...
+
+    async def list_jobs_page(
+        self,
+        *,
+        limit: int,
+        after: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        where: JobFilter | None = None,
+    ) -> Page[Job]:
+        """`where` may thin the page out (an archive filters in SQL), or be ignored (the API cannot filter, so the
+        caller applies it to what comes back)."""
+        ...
+
+    async def list_events_page(self, job_id: str, *, limit: int, after: str | None = None) -> Page[Event]: ...
+
+    async def list_models(self, *, max_items: int) -> Collected[Model]: ...
+
+    async def cancel_job(self, job_id: str) -> Job: ...
+
+    async def pause_job(self, job_id: str) -> Job: ...
+
+    async def resume_job(self, job_id: str) -> Job: ...
+
+    async def aclose(self) -> None: ...
+
+
 class JobStore:
     """The API client with the cache in front. Every method may raise `CheckpointsError`.
 
     Args:
-        client: the API client (its requests are bounded and retried there).
+        client: the API client (its requests are bounded and retried there), or an archive (offline).
         backend: where finished jobs are kept.
         job_ttl: seconds a finished job object is served before it is read again.
         listing_ttl: seconds a job listing is reused.
@@ -73,14 +114,17 @@ class JobStore:
 
     def __init__(
         self,
-        client: OpenAIClient,
+        client: Upstream,
         backend: CacheBackend,
         *,
         job_ttl: float,
         listing_ttl: float,
         clock: Callable[[], float] = time.time,
+        origin: ArchiveOrigin | None = None,
     ) -> None:
         self._client = client
+        self.origin = origin
+        """The archive the store answers from (offline), or None: the live API."""
         self._backend = backend
         self._job_ttl = job_ttl
         self._listing_ttl = listing_ttl
@@ -106,6 +150,21 @@ class JobStore:
             listing_ttl=settings.listing_ttl,
             clock=clock,
         )
+
+    @classmethod
+    def open_archive(cls, path: str | Path) -> JobStore:
+        """A store that answers from the archive at `path`: no key, no network, nothing cached (the file is the
+        cache). Raises `archive.schema.ArchiveFileError` when the file cannot be used."""
+        from ..archive.reader import ArchiveSource
+        from .cache import MemoryBackend
+
+        source = ArchiveSource(path)
+        return cls(source, MemoryBackend(0), job_ttl=0, listing_ttl=0, origin=source.origin)
+
+    @property
+    def offline(self) -> bool:
+        """Whether answers come from an archive: listings then filter the whole archive, with no scan limit."""
+        return self.origin is not None
 
     async def aclose(self) -> None:
         """Close the API client's connections, and the cache (writing what it has pending)."""
@@ -228,10 +287,16 @@ class JobStore:
     # --- listings -------------------------------------------------------------------------------------------------
 
     async def jobs_page(
-        self, *, limit: int, after: str | None = None, metadata: Mapping[str, str] | None = None
+        self,
+        *,
+        limit: int,
+        after: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        where: JobFilter | None = None,
     ) -> Page[Job]:
-        """One page of the job listing, newest first, always from the API (list_jobs is always fresh)."""
-        return await self._client.list_jobs_page(limit=limit, after=after, metadata=metadata)
+        """One page of the job listing, newest first, always from the API (list_jobs is always fresh). Offline,
+        `where` filters the page (the caller still applies it: the API ignores it)."""
+        return await self._client.list_jobs_page(limit=limit, after=after, metadata=metadata, where=where)
 
     async def events_page(self, job_id: str, *, limit: int, after: str | None = None) -> Page[Event]:
         """One page of a job's events, newest first, always from the API (events are never cached)."""
@@ -243,13 +308,22 @@ class JobStore:
         return await self._client.list_models(max_items=MODELS_MAX)
 
     async def job_pages(
-        self, *, page_size: int, metadata: Mapping[str, str] | None = None, refresh: bool = False
+        self,
+        *,
+        page_size: int,
+        metadata: Mapping[str, str] | None = None,
+        refresh: bool = False,
+        where: JobFilter | None = None,
     ) -> AsyncGenerator[JobPage, None]:
         """Pages of the job listing (newest first), reusing a listing read less than the listing TTL ago.
 
-        The consumer may stop early; what was read so far is kept and a later call continues from it.
+        The consumer may stop early; what was read so far is kept and a later call continues from it. `where` may
+        thin the pages out (offline); the consumer still applies it.
         """
-        key: CacheKey = ("listing", json.dumps([page_size, sorted((metadata or {}).items())]))
+        selection = [page_size, sorted((metadata or {}).items())]
+        if self.offline and where is not None:
+            selection.append(repr(where))
+        key: CacheKey = ("listing", json.dumps(selection))
         entry = None if refresh else await self._backend.get(key)
         if entry is not None and self._clock() - entry.stored_at > self._listing_ttl:
             await self._backend.drop(key)
@@ -269,7 +343,7 @@ class JobStore:
             since = entry.stored_at  # a continued listing expires with its first page, never looking newer
 
         async def fetch(after: str | None) -> Page[Job]:
-            return await self._client.list_jobs_page(limit=page_size, after=after, metadata=metadata)
+            return await self._client.list_jobs_page(limit=page_size, after=after, metadata=metadata, where=where)
 
         source = iterate_pages(fetch, after=cursor, what="fine-tuning jobs")
         try:

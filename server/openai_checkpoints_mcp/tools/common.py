@@ -34,7 +34,9 @@ Progress = Callable[[float, float | None, str], Awaitable[None]]
 
 class ToolResult(BaseModel):
     notice: str | None = Field(
-        default=None, description="Set only when the data is not real (demo mode); quote it to the user."
+        default=None,
+        description="Set only when the data is not live: demo mode, or answered offline from an archive (which "
+        "account, archived when); quote it to the user.",
     )
 
 
@@ -80,9 +82,14 @@ ResultT = TypeVar("ResultT", bound=ToolResult)
 
 
 def finish(ctx: Context[AppState, Any], result: ResultT) -> ResultT:
-    """The result as the assistant gets it: with the demo notice in demo mode."""
-    if ctx.request_context.lifespan_context.settings.demo:
+    """The result as the assistant gets it: with the demo notice in demo mode, and the archive's (which account,
+    archived when) when answered offline."""
+    state = ctx.request_context.lifespan_context
+    if state.settings.demo:
         result.notice = DEMO_NOTICE
+    elif state.settings.archive:
+        origin = state.store.origin
+        result.notice = origin.notice if origin is not None else None
     return result
 
 

@@ -62,7 +62,10 @@ class JobList(ToolResult):
     jobs: list[JobSummary] = Field(description="Jobs, newest first.")
     has_more: bool = Field(description="Whether older jobs remain.")
     next_after: str | None = Field(description="Pass as after= to get the next (older) jobs.")
-    scanned: int = Field(description="Jobs read from the API (more than returned when status filters them).")
+    scanned: int = Field(
+        description="Jobs read from the API (more than returned when status filters them); from an archive: the jobs "
+        "it holds, all searched."
+    )
 
 
 class JobErrorInfo(BaseModel):
@@ -144,9 +147,11 @@ async def read_jobs(
     older than created_after appears, or `JOBS_SCAN_MAX_PAGES` pages were read (then `next_after` continues)."""
     # With created_after, one job more than asked for shows whether an older one (the end) comes next.
     size = JOBS_PAGE_SIZE if where.client_side else min(max_results + (where.created_after is not None), JOBS_PAGE_SIZE)
+    if store.offline:  # an archive applies the filter itself, over all of it: one page holds the answer
+        size = max_results + (where.created_after is not None)
 
     async def fetch(cursor: str | None) -> Page[Job]:
-        return await store.jobs_page(limit=size, after=cursor, metadata=metadata)
+        return await store.jobs_page(limit=size, after=cursor, metadata=metadata, where=where)
 
     collected = await collect_pages(
         fetch,
@@ -155,14 +160,14 @@ async def read_jobs(
         what="fine-tuning jobs",
         keep=where.keep if where.client_side else None,
         stop_at=where.past_the_end if where.created_after is not None else None,
-        max_pages=JOBS_SCAN_MAX_PAGES,
+        max_pages=None if store.offline else JOBS_SCAN_MAX_PAGES,
         on_page=page_progress(progress, "matching jobs"),
     )
     return JobList(
         jobs=[JobSummary.from_job(job) for job in collected.items],
         has_more=collected.truncated,
         next_after=collected.next_after,
-        scanned=collected.scanned,
+        scanned=store.origin.jobs if store.origin is not None else collected.scanned,
     )
 
 
@@ -170,8 +175,8 @@ LIST_JOBS = f"""List fine-tuning jobs, newest first, as compact summaries (id, s
 suffix, method, created_at/finished_at in ISO 8601 UTC, has_validation_file, trained_tokens, and a one-line error for
 failed jobs). Use it to find job ids, or the jobs of a sweep (by suffix or metadata). Follows pages until max_results
 jobs match; filters other than metadata are applied by this server (the API cannot), scanning up to
-{JOBS_PAGE_SIZE * JOBS_SCAN_MAX_PAGES:,} jobs per call; page on with after=<next_after> while has_more
-is true. Always read fresh from the API."""
+{JOBS_PAGE_SIZE * JOBS_SCAN_MAX_PAGES:,} jobs per call (from an archive: all of them); page on with after=<next_after>
+while has_more is true. Always read fresh from the API."""
 
 
 @tool(title="List fine-tuning jobs", description=LIST_JOBS)

@@ -16,11 +16,13 @@ from pydantic import BaseModel, Field
 from .. import shutdowns
 from ..api.models import Job, Model
 from ..api.store import JobStore
-from ..config import Settings
+from ..config import Settings, is_azure_host
 from ..errors import CheckpointsError
 from ..state import AppState
 from .checkpoints import pick_best
 from .common import ToolResult, finish, iso, store_of, tool
+
+Platform = Literal["openai", "azure", "other"]
 
 ADVICE_DAYS = 90
 """A shutdown (or the end of new jobs) this close gets a line of advice."""
@@ -99,17 +101,20 @@ def base_from_name(model_id: str) -> str | None:
     return None
 
 
-def platform_of(settings: Settings, models: list[Model]) -> Literal["openai", "azure", "other"]:
+def platform_of(settings: Settings, models: list[Model], archived_from: str | None = None) -> Platform:
+    """The platform the models are on; `archived_from`: the base URL an archive was made from (offline)."""
     openai_names = any(m.id.startswith("ft:") for m in models)
-    if settings.azure or (not openai_names and any(".ft-" in m.id for m in models)):
+    base_url = archived_from or settings.base_url
+    azure = is_azure_host(base_url) if archived_from else settings.azure
+    if azure or (not openai_names and any(".ft-" in m.id for m in models)):
         return "azure"  # Azure's endpoint, or its <base>.ft-<hex> names behind another URL
-    host = (urlsplit(settings.base_url).hostname or "").lower()
+    host = (urlsplit(base_url).hostname or "").lower()
     if settings.demo or host.endswith("openai.com") or openai_names:
         return "openai"
     return "other"
 
 
-def new_jobs_of(platform: Literal["openai", "azure", "other"], now: date) -> NewJobs:
+def new_jobs_of(platform: Platform, now: date) -> NewJobs:
     if platform != "openai":
         return NewJobs(platform=platform, accepting_new_jobs=None, new_jobs_end=None, days_left=None)
     end = shutdowns.OPENAI_NEW_JOBS_END
@@ -130,7 +135,7 @@ async def _jobs_for(store: JobStore, names: set[str]) -> tuple[dict[str, Job], i
                 scanned += 1
                 if job.fine_tuned_model in names and job.fine_tuned_model not in found:
                     found[job.fine_tuned_model] = job
-            if len(found) == len(names) or pages >= JOBS_SCAN_MAX_PAGES:
+            if len(found) == len(names) or (pages >= JOBS_SCAN_MAX_PAGES and not store.offline):
                 break
     return found, scanned
 
@@ -218,7 +223,7 @@ async def inventory(store: JobStore, settings: Settings, now: date) -> FineTuned
         job = jobs.get(model.id)
         entries.append(_entry(model, job, best.get(job.id) if job else None, table, now))
     entries.sort(key=lambda e: (e.shutdown_date is None, e.shutdown_date or "", e.id))
-    new_jobs = new_jobs_of(platform_of(settings, fine_tuned), now)
+    new_jobs = new_jobs_of(platform_of(settings, fine_tuned, store.origin.base_url if store.origin else None), now)
     return FineTunedModelList(
         count=len(entries),
         models=entries,

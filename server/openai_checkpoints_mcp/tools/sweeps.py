@@ -111,7 +111,10 @@ class JobFailure(BaseModel):
 class CompareJobsResult(ToolResult):
     selection: str = Field(description="How the jobs were chosen.")
     jobs_compared: int
-    jobs_scanned: int = Field(description="Jobs read from the listing to find them (0 for explicit ids).")
+    jobs_scanned: int = Field(
+        description="Jobs read from the listing to find them (0 for explicit ids); from an archive: the jobs it holds, "
+        "all searched."
+    )
     truncated: bool = Field(
         description="Not every matching job was compared: more matched than max_jobs, or the listing scan limit "
         "stopped the search (the rationale says which)."
@@ -135,7 +138,11 @@ class CompareJobsResult(ToolResult):
 
 
 COMPARE_SCAN_MAX_PAGES = 20
-"""Listing pages (of 100 jobs) compare_jobs reads at most to find the jobs of a filter."""
+"""Listing pages (of 100 jobs) compare_jobs reads at most to find the jobs of a filter (from an archive: no limit)."""
+COMPARE_MAX_JOBS = 100
+"""Jobs one compare_jobs call reads from the live API at most (each costs requests)."""
+COMPARE_MAX_JOBS_OFFLINE = 1000
+"""Jobs one compare_jobs call ranks at most from an archive (no requests: only the size of the answer)."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +209,12 @@ async def rank_jobs(
             "say which jobs to compare: job_ids=[...], or a filter: suffix='...', metadata={...} and/or "
             "model='...' (list_jobs shows suffixes, metadata and models)."
         )
+    if not store.offline and max(max_jobs, len(job_ids or ())) > COMPARE_MAX_JOBS:
+        what = f"{len(job_ids or ())} job_ids" if len(job_ids or ()) > COMPARE_MAX_JOBS else f"max_jobs={max_jobs}"
+        raise invalid_argument(
+            f"{what}: the live API is compared {COMPARE_MAX_JOBS} jobs at most per call (up to "
+            f"{COMPARE_MAX_JOBS_OFFLINE} from an archive, with --archive). Narrow the filter, or split the jobs."
+        )
     work = _Work()
     listing_error: CheckpointsError | None = None
     with store.count_requests() as requests:
@@ -246,6 +259,8 @@ async def rank_jobs(
                     group.cancel_scope.cancel()
                 else:
                     work.listing_done = True
+                    if store.origin is not None:  # the archive searched all its jobs
+                        work.scanned = store.origin.jobs
                     await report()
     if listing_error is not None:
         raise listing_error  # the selection is unknown: a partial leaderboard would mislead
@@ -267,7 +282,8 @@ async def _select(
     is handed on only when it can be trusted: read just now, finished, or read again (`_recheck_unfinished`)."""
     pages = 0
     but_status = replace(where, status=None)
-    async with aclosing(store.job_pages(page_size=JOBS_PAGE_SIZE, metadata=metadata, refresh=refresh)) as listing:
+    listing_pages = store.job_pages(page_size=JOBS_PAGE_SIZE, metadata=metadata, refresh=refresh, where=but_status)
+    async with aclosing(listing_pages) as listing:
         async for page in listing:
             pages += 1
             jobs = page.jobs
@@ -291,7 +307,7 @@ async def _select(
                 work.order.append(job.id)
                 trusted = page.cached_age is None or job.is_finished or job.id in rechecked
                 start(job.id, job if trusted else None)
-            if pages >= COMPARE_SCAN_MAX_PAGES and page.more:
+            if pages >= COMPARE_SCAN_MAX_PAGES and page.more and not store.offline:
                 work.truncated = work.scan_limited = True
                 return
 
@@ -469,7 +485,7 @@ best_checkpoint, the metric value, hyperparameters (n_epochs, learning_rate_mult
 tokens and whether it has a validation file. Returns a leaderboard, best first, the winner and a rationale to quote.
 Jobs are only ranked against jobs with the same metric and method: jobs without validation metrics are ranked
 separately by train loss, never mixed with validation losses. A job that cannot be read is listed under failed; the
-others are still compared. Reads up to {COMPARE_SCAN_MAX_PAGES * JOBS_PAGE_SIZE:,} listed jobs;
+others are still compared. Reads up to {COMPARE_SCAN_MAX_PAGES * JOBS_PAGE_SIZE:,} listed jobs (from an archive: all);
 finished jobs are cached, so asking again is instant."""
 
 
@@ -479,9 +495,10 @@ async def compare_jobs(
     job_ids: Annotated[
         list[JobId] | None,
         Field(
-            description="The jobs to compare (their status does not matter); or omit and give a filter.",
+            description=f"The jobs to compare (their status does not matter; at most {COMPARE_MAX_JOBS}, or "
+            f"{COMPARE_MAX_JOBS_OFFLINE} from an archive); or omit and give a filter.",
             min_length=1,
-            max_length=100,
+            max_length=COMPARE_MAX_JOBS_OFFLINE,
         ),
     ] = None,
     suffix: Annotated[
@@ -503,7 +520,13 @@ async def compare_jobs(
     metric: Metric = "auto",
     goal: GoalArg = None,
     max_jobs: Annotated[
-        int, Field(description="Compare at most this many matching jobs, the newest first (1-100).", ge=1, le=100)
+        int,
+        Field(
+            description=f"Compare at most this many matching jobs, the newest first (1-{COMPARE_MAX_JOBS}; up to "
+            f"{COMPARE_MAX_JOBS_OFFLINE} from an archive).",
+            ge=1,
+            le=COMPARE_MAX_JOBS_OFFLINE,
+        ),
     ] = 50,
     refresh: Refresh = False,
 ) -> CompareJobsResult:
