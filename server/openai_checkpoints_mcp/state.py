@@ -52,7 +52,8 @@ def _backend(settings: Settings) -> CacheBackend:
     memory = MemoryBackend(settings.cache_size)
     if not settings.persistent_cache or settings.cache_size == 0:
         return memory
-    from .api.sqlite_cache import FILE_NAME, LayeredBackend, SQLiteBackend, account_namespace
+    from .api.cache import LayeredBackend, account_namespace
+    from .api.sqlite_cache import FILE_NAME, SQLiteBackend
 
     namespace = account_namespace(
         settings.base_url, settings.organization, settings.project, settings.api_key, settings.auth_header
