@@ -3,7 +3,7 @@
 openai-checkpoints-mcp [--demo] [--timeout S] [--max-retries N] [--deadline S] [--log-level L]
 openai-checkpoints-mcp --transport streamable-http [--host H] [--port P] [--auth-token-file F] [...]
 openai-checkpoints-mcp call TOOL [key=value ...] [--demo] [...]
-openai-checkpoints-mcp cache clear|path [--cache-dir DIR]
+openai-checkpoints-mcp cache clear|path [--cache-dir DIR | --cache-url URL]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from .config import (
     ALLOW_WRITES_ENV,
     ARCHIVE_ENV,
     CACHE_DIR_ENV,
+    CACHE_URL_ENV,
     DEFAULT_CACHE_MAX_MB,
     DEFAULT_CACHE_SIZE,
     DEFAULT_CACHE_TTL,
@@ -34,7 +35,10 @@ from .config import (
     HEADER_NAME,
     MAX_CONCURRENCY,
     MAX_RETRIES,
+    REDIS_EXTRA,
+    CacheUrlError,
     Settings,
+    mask_url,
 )
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -151,17 +155,26 @@ def _common_options(*, in_subcommand: bool = False) -> argparse.ArgumentParser:
         help=f"directory of the persistent cache (default: the user cache directory, or ${CACHE_DIR_ENV})",
     )
     common.add_argument(
+        "--cache-url",
+        dest="cache_url_flag",
+        metavar="URL",
+        help="keep finished jobs in this Redis database instead of the cache file, shared by every server given "
+        f"the same URL: redis://HOST[:PORT][/DB], rediss:// (TLS) or unix:///PATH (or ${CACHE_URL_ENV}); needs "
+        f"{REDIS_EXTRA}",
+    )
+    common.add_argument(
         "--no-persistent-cache",
         action="store_true",
         default=argparse.SUPPRESS if in_subcommand else None,
-        help="keep finished jobs in memory only, not in the cache file",
+        help=f"keep finished jobs in memory only, neither in the cache file nor in Redis (wins over ${CACHE_URL_ENV}; "
+        "refused with --cache-url)",
     )
     common.add_argument(
         "--cache-max-mb",
         type=_at_least_one,
         metavar="N",
-        help=f"megabytes the cache file may hold before the least recently used entries go (default "
-        f"{DEFAULT_CACHE_MAX_MB})",
+        help=f"megabytes the cache file (or the Redis database given by --cache-url) may hold before the least "
+        f"recently used entries go (default {DEFAULT_CACHE_MAX_MB})",
     )
     common.add_argument(
         "--allow-writes",
@@ -205,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
         "cache",
         parents=[_common_options(in_subcommand=True)],
         help="the persistent cache: clear removes its file, path prints where it is",
-        description="clear: remove the persistent cache file (every account's entries); path: print its path.",
+        description="clear: remove the persistent cache file (every account's entries), or with --cache-url every "
+        "entry of this cache in that Redis database; path: print the file's path (or the URL, its password masked).",
     )
     cache.add_argument("action", choices=("clear", "path"), help="clear or path")
     return parser
@@ -306,6 +320,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         cache_size=args.cache_size,
         cache_ttl=args.cache_ttl,
         cache_dir=args.cache_dir_flag,
+        cache_url=args.cache_url_flag,
         persistent_cache=False if args.no_persistent_cache else None,
         cache_max_mb=args.cache_max_mb,
         allow_writes=args.allow_writes,
@@ -376,7 +391,10 @@ async def _call(settings: Settings, tool: str, pairs: Sequence[str], log_level: 
 
 
 def _cache_command(settings: Settings, action: str) -> int:
-    """``cache path`` prints the cache file's path; ``cache clear`` removes it (and its WAL files)."""
+    """``cache path`` prints the cache file's path; ``cache clear`` removes it (and its WAL files). With a cache URL:
+    the URL (password masked), and every key of this cache in that database."""
+    if settings.cache_url:
+        return _redis_cache_command(settings.cache_url, action)
     from .api.sqlite_cache import FILE_NAME, cache_files
 
     directory = settings.cache_directory()
@@ -417,6 +435,37 @@ def _check_archive(parser: argparse.ArgumentParser, args: argparse.Namespace, se
         sys.exit(2)
 
 
+def _redis_cache_command(url: str, action: str) -> int:
+    if action == "path":
+        print(mask_url(url))
+        return 0
+    from .api import redis_cache
+
+    try:
+        removed = anyio.run(redis_cache.clear, url)
+    except Exception as exc:  # whatever redis raises: one line, never the password
+        print(f"error: cannot clear the Redis cache at {mask_url(url)}: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    print(f"removed {removed} keys from {mask_url(url)}")
+    return 0
+
+
+def _checked_settings(args: argparse.Namespace) -> Settings:
+    """The settings, or exit 2 with one line on stderr: a cache URL that cannot be used, or no redis to use it."""
+    try:
+        settings = _settings(args)
+    except CacheUrlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    if settings.cache_url and not (args.command == "cache" and args.action == "path"):
+        import importlib.util
+
+        if importlib.util.find_spec("redis") is None:  # looked up, not imported: the cold start does not pay
+            print(f"error: --cache-url needs the redis package: {REDIS_EXTRA}", file=sys.stderr)
+            sys.exit(2)
+    return settings
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -425,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"{', '.join(given) or '--transport'}: serving flags do not apply to call")
     if args.transport == "stdio" and given:
         parser.error(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --transport streamable-http")
-    settings = _settings(args)
+    settings = _checked_settings(args)
     if settings.archive:
         _check_archive(parser, args, settings)
     if args.command == "cache":

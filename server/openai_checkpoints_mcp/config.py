@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .api.retry import (
     DEFAULT_MAX_RETRIES as DEFAULT_MAX_RETRIES,
@@ -45,9 +45,18 @@ MAX_RETRIES = 10
 MAX_CONCURRENCY = 64
 ALLOW_WRITES_ENV = "OPENAI_CHECKPOINTS_MCP_ALLOW_WRITES"
 CACHE_DIR_ENV = "OPENAI_CHECKPOINTS_MCP_CACHE_DIR"
+CACHE_URL_ENV = "OPENAI_CHECKPOINTS_MCP_CACHE_URL"
+CACHE_URL_SCHEMES = ("redis", "rediss", "unix")
+REDIS_EXTRA = "pip install 'openai-checkpoints-mcp[redis]'"
+"""How to install what ``--cache-url`` needs (the optional ``redis`` package)."""
 SHUTDOWNS_ENV = "OPENAI_CHECKPOINTS_MCP_SHUTDOWNS"
 ARCHIVE_ENV = "OPENAI_CHECKPOINTS_MCP_ARCHIVE"
 APP_NAME = "openai-checkpoints-mcp"
+
+
+class CacheUrlError(ValueError):
+    """The cache URL cannot be used (its scheme, its form, or it contradicts ``--no-persistent-cache``); the
+    message names the URL with its password masked."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,10 @@ class Settings:
     `from_env` (the command line) turns it on unless in demo mode or ``--no-persistent-cache``."""
     cache_dir: str | None = None
     """Where the persistent cache lives; None: the platform's user cache directory (see `cache_directory`)."""
+    cache_url: str | None = None
+    """A Redis database (``redis://HOST:PORT/DB``, ``rediss://...``, ``unix:///PATH``) that keeps finished jobs in
+    place of the SQLite file, shared by every server using it; None: the file (if `persistent_cache`). Never printed
+    with its password (see `mask_url`)."""
     cache_max_mb: int = DEFAULT_CACHE_MAX_MB
     listing_ttl: float = DEFAULT_LISTING_TTL
     allow_writes: bool = False
@@ -109,6 +122,8 @@ class Settings:
             raise ValueError("cache_max_mb must be at least 1")
         if not HEADER_NAME.fullmatch(self.auth_header):
             raise ValueError(f"auth_header must be an HTTP header name (e.g. api-key), got {self.auth_header!r}")
+        if self.cache_url is not None:
+            check_cache_url(self.cache_url)
 
     def __repr__(self) -> str:  # never show the key, even in a traceback
         key = f"{'set' if self.api_key else 'missing'} ({self.key_env})"
@@ -118,6 +133,7 @@ class Settings:
             f"deadline={self.deadline}, page_size={self.page_size}, max_items={self.max_items}, demo={self.demo}, "
             f"concurrency={self.concurrency}, cache_size={self.cache_size}, cache_ttl={self.cache_ttl}, "
             f"listing_ttl={self.listing_ttl}, persistent_cache={self.persistent_cache}, cache_dir={self.cache_dir!r}, "
+            f"cache_url={None if self.cache_url is None else mask_url(self.cache_url)!r}, "
             f"cache_max_mb={self.cache_max_mb}, "
             f"allow_writes={self.allow_writes}, auth_header={self.auth_header!r}, api_version={self.api_version!r}, "
             f"azure={self.azure}{f' ({self.azure_note})' if self.azure_note else ''}"
@@ -141,6 +157,10 @@ class Settings:
         an override of None is ignored. Demo mode ignores every variable. Azure (see `_azure_values`):
         ``AZURE_OPENAI_ENDPOINT`` wins over ``OPENAI_API_KEY``/``OPENAI_BASE_URL``; an ``OPENAI_BASE_URL`` on an
         Azure host is Azure's v1 surface.
+
+        The cache: ``OPENAI_CHECKPOINTS_MCP_CACHE_URL`` (a Redis URL) replaces the SQLite file; an override of
+        ``persistent_cache=False`` (``--no-persistent-cache``) wins over that variable, and together with a
+        ``cache_url`` override (``--cache-url``) is refused as contradictory (`CacheUrlError`).
         """
         env = os.environ if env is None else env
 
@@ -156,18 +176,27 @@ class Settings:
             "allow_writes": (read(ALLOW_WRITES_ENV) or "").lower() in {"1", "true", "yes", "on"},
             "persistent_cache": True,
             "cache_dir": read(CACHE_DIR_ENV),
+            "cache_url": read(CACHE_URL_ENV),
             "shutdowns_file": read(SHUTDOWNS_ENV),
             "archive": read(ARCHIVE_ENV),
         }
         if not overrides.get("demo"):
             values |= _azure_values(read, overrides.get("auth_header"))
+        if overrides.get("persistent_cache") is False:
+            if overrides.get("cache_url") is not None:
+                raise CacheUrlError(
+                    f"--cache-url {mask_url(str(overrides['cache_url']))} and --no-persistent-cache contradict each "
+                    "other: give one of them"
+                )
+            values["cache_url"] = None  # the flag wins over the variable
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values.get("demo"):  # the bundled fake: no key, no account, never the network
             values |= {"api_key": None, "base_url": DEMO_BASE_URL, "organization": None, "project": None}
             values["shutdowns_file"] = None  # the demo answers the same everywhere
             values["persistent_cache"] = False  # the demo data is in the package: nothing to keep
+            values["cache_url"] = None
         if values.get("archive"):  # the archive is the store: nothing to keep, nothing to write
-            values |= {"persistent_cache": False, "allow_writes": False}
+            values |= {"persistent_cache": False, "allow_writes": False, "cache_url": None}
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -176,6 +205,53 @@ def default_cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def mask_url(url: str) -> str:
+    """`url` with its password (the userinfo after ``user:``, and a ``password=`` query value) as ``***``: safe to
+    print, as is anything else of a cache URL."""
+    head, sep, rest = url.partition("://")
+    if not sep:
+        head, rest = "", url
+    before_query, question, query = rest.partition("?")
+    if "@" in before_query:
+        userinfo, _, after = before_query.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        before_query = f"{user}{':***' if colon else ''}@{after}"
+    if question:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
+    return f"{head}{sep}{before_query}{question}{query}"
+
+
+def check_cache_url(url: str) -> None:
+    """Raise `CacheUrlError` unless `url` is a Redis URL the server can use: ``redis://[[USER]:PASSWORD@]HOST[:PORT]
+    [/DB]``, the same with ``rediss://`` (TLS), or ``unix://[[USER]:PASSWORD@]/PATH[?db=DB]``."""
+    shown = mask_url(url)
+    usage = "expected redis://HOST[:PORT][/DB], rediss://HOST[:PORT][/DB] or unix:///PATH/TO/SOCKET"
+    if "://" not in url:
+        raise CacheUrlError(f"the cache URL {shown} has no scheme; {usage}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # its text may quote part of a password: never shown
+        raise CacheUrlError(f"the cache URL {shown} cannot be parsed (its host or port); {usage}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in CACHE_URL_SCHEMES:
+        raise CacheUrlError(f"the cache URL {shown} has scheme {parts.scheme}://; {usage}")
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if scheme == "unix":
+        if not parts.path or parts.path == "/":
+            raise CacheUrlError(f"the cache URL {shown} names no socket path; {usage}")
+        db = query.get("db", "0")
+    else:
+        if not parts.hostname:
+            raise CacheUrlError(f"the cache URL {shown} names no host; {usage}")
+        if port == 0:
+            raise CacheUrlError(f"the cache URL {shown} has port 0; {usage}")
+        db = query.get("db") or parts.path.strip("/") or "0"
+    if not db.isdigit():
+        raise CacheUrlError(f"the cache URL {shown} has database {db!r}, not a number; {usage}")
 
 
 def is_azure_host(url: str) -> bool:

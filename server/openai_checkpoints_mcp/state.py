@@ -49,19 +49,34 @@ class AppState:
 
 
 def _backend(settings: Settings) -> CacheBackend:
-    """The memory cache, with the persistent one behind it unless turned off (the file is opened on first use)."""
+    """The memory cache, with a persistent one behind it: Redis when `cache_url` is set, else the SQLite file unless
+    turned off. Neither is opened before the first tool call that needs it."""
     from .api.cache import MemoryBackend
 
     memory = MemoryBackend(settings.cache_size)
-    if not settings.persistent_cache or settings.cache_size == 0:
+    if settings.cache_size == 0 or not (settings.cache_url or settings.persistent_cache):
         return memory
-    from .api.sqlite_cache import FILE_NAME, LayeredBackend, SQLiteBackend, account_namespace
+    from .api.cache import LayeredBackend, account_namespace
 
     namespace = account_namespace(
         settings.base_url, settings.organization, settings.project, settings.api_key, settings.auth_header
     )
+    max_bytes = settings.cache_max_mb * 1024 * 1024
+    if settings.cache_url:
+        from .api import redis_cache
+
+        back: CacheBackend = redis_cache.RedisBackend(
+            settings.cache_url,
+            namespace,
+            max_bytes=max_bytes,
+            job_ttl=settings.cache_ttl,
+            retry_after=redis_cache.RETRY_AFTER,  # read now, so that a test may shorten it
+        )
+        return LayeredBackend(memory, back)
+    from .api.sqlite_cache import FILE_NAME, SQLiteBackend
+
     path = settings.cache_directory() / FILE_NAME
-    return LayeredBackend(memory, SQLiteBackend(path, namespace, max_bytes=settings.cache_max_mb * 1024 * 1024))
+    return LayeredBackend(memory, SQLiteBackend(path, namespace, max_bytes=max_bytes))
 
 
 def _archive_store(path: str) -> JobStore:

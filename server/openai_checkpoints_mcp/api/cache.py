@@ -3,21 +3,29 @@
 A backend is a plain container of entries under ``(kind, id)`` keys. It knows nothing of
 jobs or their statuses: what may be kept, and for how long it may be served, is decided by
 `api.store.JobStore`. The in-memory `MemoryBackend` is one LRU bounded by entry count and,
-for result files, by bytes; the persistent one (`api.sqlite_cache`) plugs in behind the same interface. The
-methods are coroutines so that a backend may read from disk in a worker thread, never blocking the event loop.
+for result files, by bytes; the persistent ones (`api.sqlite_cache`, `api.redis_cache`) plug in behind the same
+interface, each behind a `MemoryBackend` (`LayeredBackend`), and share what is defined here: the kinds they keep,
+the account namespace their keys are filed under and the encoding of the values. The methods are coroutines so
+that a backend may read from disk or the network without blocking the event loop.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from .models import Checkpoint, Job
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 """Result files kept in all, in bytes (the least recently used are evicted first)."""
 
 CacheKey = tuple[str, str]
 """``(kind, id)``: kind is ``job``, ``checkpoints``, ``file`` or ``listing``."""
+PERSISTENT_KINDS = frozenset({"job", "checkpoints", "file"})
+"""The kinds a persistent backend keeps; listings stay in memory only."""
 
 
 @dataclass(frozen=True)
@@ -89,3 +97,72 @@ class MemoryBackend:
 
     async def aclose(self) -> None:
         pass
+
+
+class LayeredBackend:
+    """A `MemoryBackend` in front of a persistent backend (SQLite, Redis): every kind in memory, the persistent kinds
+    in the back one too. What the back one finds is kept in front, so it is asked once per process."""
+
+    def __init__(self, front: MemoryBackend, back: CacheBackend) -> None:
+        self.front = front
+        self.back = back
+
+    async def get(self, key: CacheKey) -> Entry | None:
+        entry = await self.front.get(key)
+        if entry is not None or key[0] not in PERSISTENT_KINDS:
+            return entry
+        entry = await self.back.get(key)
+        if entry is not None:
+            await self.front.put(key, entry.value, stored_at=entry.stored_at, size=entry.size)
+        return entry
+
+    async def put(self, key: CacheKey, value: Any, *, stored_at: float, size: int = 0) -> None:
+        await self.front.put(key, value, stored_at=stored_at, size=size)
+        await self.back.put(key, value, stored_at=stored_at, size=size)
+
+    async def drop(self, key: CacheKey) -> None:
+        await self.front.drop(key)
+        await self.back.drop(key)
+
+    async def drop_kind(self, kind: str) -> None:
+        await self.front.drop_kind(kind)
+        await self.back.drop_kind(kind)
+
+    async def aclose(self) -> None:
+        await self.back.aclose()
+
+
+# --- shared by the persistent backends ---------------------------------------------------------------------------
+
+
+def account_namespace(
+    base_url: str, organization: str | None, project: str | None, api_key: str | None, auth_header: str
+) -> str:
+    """The prefix of every key of one account, as its requests authenticate (the header the key goes in
+    included): a SHA-256 hex digest; the key itself is never stored."""
+    material = json.dumps(
+        ["openai-checkpoints-mcp", base_url.rstrip("/"), organization, project, api_key, auth_header.lower()]
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def encode(kind: str, value: Any) -> bytes:
+    """A cached value as stored: the API's JSON for jobs and checkpoints (unknown fields kept), bytes for files."""
+    if kind == "file":
+        return bytes(value)
+    if kind == "job":
+        return json.dumps(value.model_dump(mode="json", by_alias=True)).encode()
+    if kind == "checkpoints":
+        return json.dumps([c.model_dump(mode="json", by_alias=True) for c in value]).encode()
+    raise ValueError(f"not a persistent kind: {kind}")
+
+
+def decode(kind: str, blob: bytes) -> Any:
+    """What `encode` wrote, as the store kept it; ValueError (pydantic's ValidationError included) for anything else."""
+    if kind == "file":
+        return bytes(blob)
+    if kind == "job":
+        return Job.model_validate(json.loads(blob))
+    if kind == "checkpoints":
+        return tuple(Checkpoint.model_validate(c) for c in json.loads(blob))
+    raise ValueError(f"not a persistent kind: {kind}")

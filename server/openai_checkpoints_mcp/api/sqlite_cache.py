@@ -1,8 +1,8 @@
 """The persistent cache: finished jobs, their checkpoint lists and result files kept in one SQLite file.
 
-`SQLiteBackend` implements `CacheBackend` for the kinds in `PERSISTENT_KINDS`; `LayeredBackend` puts a
+`SQLiteBackend` implements `CacheBackend` for the kinds in `cache.PERSISTENT_KINDS`; `cache.LayeredBackend` puts a
 `MemoryBackend` in front of it (listings stay in memory only). The rules of what may be kept are the store's,
-as for any backend.
+as for any backend. Values are stored as `cache.encode` writes them, under `cache.account_namespace`.
 
 * The event loop never waits on the database: reads run in a worker thread, writes go through a queue to one
   writer thread. What is queued but not yet written is served from a pending map (read-your-writes).
@@ -17,9 +17,7 @@ as for any backend.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import logging
 import os
 import queue
@@ -31,15 +29,13 @@ from typing import Any
 
 import anyio
 
-from .cache import CacheKey, Entry, MemoryBackend
-from .models import Checkpoint, Job
+from .cache import PERSISTENT_KINDS, CacheKey, Entry, decode, encode
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 """``PRAGMA user_version`` of the file this code writes; any other is rebuilt."""
 FILE_NAME = "cache.sqlite3"
-PERSISTENT_KINDS = frozenset({"job", "checkpoints", "file"})
 BUSY_TIMEOUT_MS = 2000
 """How long a statement waits for another process's lock before the database counts as unusable."""
 CLOSE_TIMEOUT = 5.0
@@ -53,41 +49,9 @@ _SCHEMA = (
 )
 
 
-def account_namespace(
-    base_url: str, organization: str | None, project: str | None, api_key: str | None, auth_header: str
-) -> str:
-    """The prefix of every key of one account, as its requests authenticate (the header the key goes in
-    included): a SHA-256 hex digest; the key itself is never stored."""
-    material = json.dumps(
-        ["openai-checkpoints-mcp", base_url.rstrip("/"), organization, project, api_key, auth_header.lower()]
-    )
-    return hashlib.sha256(material.encode()).hexdigest()
-
-
 def cache_files(directory: Path) -> list[Path]:
     """The database file and its WAL companions in `directory`."""
     return [directory / (FILE_NAME + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
-
-
-def encode(kind: str, value: Any) -> bytes:
-    """A cached value as stored: the API's JSON for jobs and checkpoints (unknown fields kept), bytes for files."""
-    if kind == "file":
-        return bytes(value)
-    if kind == "job":
-        return json.dumps(value.model_dump(mode="json", by_alias=True)).encode()
-    if kind == "checkpoints":
-        return json.dumps([c.model_dump(mode="json", by_alias=True) for c in value]).encode()
-    raise ValueError(f"not a persistent kind: {kind}")
-
-
-def decode(kind: str, blob: bytes) -> Any:
-    if kind == "file":
-        return bytes(blob)
-    if kind == "job":
-        return Job.model_validate(json.loads(blob))
-    if kind == "checkpoints":
-        return tuple(Checkpoint.model_validate(c) for c in json.loads(blob))
-    raise ValueError(f"not a persistent kind: {kind}")
 
 
 _Op = tuple[str, Any, Any, int]
@@ -346,35 +310,3 @@ def _make_dir(directory: Path) -> None:
     if not directory.is_dir():
         directory.mkdir(parents=True, mode=0o700, exist_ok=True)
         os.chmod(directory, 0o700)
-
-
-class LayeredBackend:
-    """A `MemoryBackend` in front of a `SQLiteBackend`: every kind in memory, the persistent kinds on disk too."""
-
-    def __init__(self, front: MemoryBackend, back: SQLiteBackend) -> None:
-        self.front = front
-        self.back = back
-
-    async def get(self, key: CacheKey) -> Entry | None:
-        entry = await self.front.get(key)
-        if entry is not None or key[0] not in PERSISTENT_KINDS:
-            return entry
-        entry = await self.back.get(key)
-        if entry is not None:
-            await self.front.put(key, entry.value, stored_at=entry.stored_at, size=entry.size)
-        return entry
-
-    async def put(self, key: CacheKey, value: Any, *, stored_at: float, size: int = 0) -> None:
-        await self.front.put(key, value, stored_at=stored_at, size=size)
-        await self.back.put(key, value, stored_at=stored_at, size=size)
-
-    async def drop(self, key: CacheKey) -> None:
-        await self.front.drop(key)
-        await self.back.drop(key)
-
-    async def drop_kind(self, kind: str) -> None:
-        await self.front.drop_kind(kind)
-        await self.back.drop_kind(kind)
-
-    async def aclose(self) -> None:
-        await self.back.aclose()
