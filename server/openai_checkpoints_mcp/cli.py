@@ -4,6 +4,7 @@ openai-checkpoints-mcp [--demo] [--timeout S] [--max-retries N] [--deadline S] [
 openai-checkpoints-mcp --transport streamable-http [--host H] [--port P] [--auth-token-file F] [...]
 openai-checkpoints-mcp call TOOL [key=value ...] [--demo] [...]
 openai-checkpoints-mcp cache clear|path [--cache-dir DIR]
+openai-checkpoints-mcp archive FILE [--since DATE | --job ID ...] [--include-training-files] [...]
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import contextlib
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -181,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     _add_http_options(parser)
-    commands = parser.add_subparsers(dest="command", metavar="{call,cache}")
+    commands = parser.add_subparsers(dest="command", metavar="{call,cache,archive}")
     call = commands.add_parser(
         "call",
         parents=[_common_options(in_subcommand=True)],
@@ -199,7 +201,61 @@ def build_parser() -> argparse.ArgumentParser:
         description="clear: remove the persistent cache file (every account's entries); path: print its path.",
     )
     cache.add_argument("action", choices=("clear", "path"), help="clear or path")
+    _add_archive_command(commands)
     return parser
+
+
+def _add_archive_command(commands: Any) -> None:
+    archive = commands.add_parser(
+        "archive",
+        parents=[_common_options(in_subcommand=True)],
+        help="write every fine-tuning job, checkpoint, event, result file and model to one SQLite file",
+        description="Write the account's whole fine-tuning history to one SQLite file (created mode 0600; see "
+        "docs/archive.md for its tables). Run it again to continue or refresh: jobs already archived complete and "
+        "finished are not read again. Progress on stderr, the receipt on stdout. Exit status: 0 every selected job "
+        "archived completely, 1 otherwise, 2 usage (or FILE is not an archive).",
+    )
+    archive.add_argument("file", metavar="FILE", help="the archive file (created if absent)")
+    selection = archive.add_mutually_exclusive_group()
+    selection.add_argument(
+        "--since",
+        type=_since,
+        metavar="DATE",
+        help="only jobs created at or after this ISO 8601 date or time (UTC unless it has an offset)",
+    )
+    selection.add_argument(
+        "--job",
+        dest="job_ids",
+        action="append",
+        type=_job_id,
+        metavar="ID",
+        help="only this job (repeatable)",
+    )
+    archive.add_argument(
+        "--include-training-files",
+        action="store_true",
+        help="also archive each job's training and validation files (they can be large)",
+    )
+
+
+def _since(text: str) -> int:
+    from .tools.arguments import parse_iso_time
+
+    try:
+        return parse_iso_time("--since", text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--since ")) from None
+
+
+def _job_id(text: str) -> str:
+    from .tools.arguments import JOB_ID_PATTERN, MAX_ID_LENGTH
+
+    if len(text) > MAX_ID_LENGTH or not re.fullmatch(JOB_ID_PATTERN, text):
+        raise argparse.ArgumentTypeError(
+            f"must be 'ftjob-' followed by letters, digits, '_' or '-' (at most {MAX_ID_LENGTH} characters), "
+            f"got {text!r}"
+        )
+    return text
 
 
 HTTP_FLAGS = {
@@ -387,12 +443,68 @@ def _cache_command(settings: Settings, action: str) -> int:
     return 0
 
 
+def _archive_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the archive; the receipt on stdout. 0: every selected job archived completely; 1: not; 2: not an
+    archive file."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from .archive.database import ArchiveWriteError
+    from .archive.progress import progress_for
+    from .archive.schema import ArchiveFileError
+    from .archive.writer import ARCHIVE_MAX_ITEMS, write_archive
+    from .state import AppState
+
+    if not settings.api_key and not settings.demo:
+        print(
+            f"error: auth_missing: no API key is configured; set {settings.key_env} (or add --demo to archive the "
+            "demo data)",
+            file=sys.stderr,
+        )
+        return 1
+    # Nothing cached (every job is read once), and no list cut short.
+    settings = replace(settings, max_items=args.max_items or ARCHIVE_MAX_ITEMS, cache_size=0, persistent_cache=False)
+    progress = progress_for(sys.stderr)
+
+    async def run() -> Any:
+        state = AppState(settings)
+        try:
+            return await write_archive(
+                state.store,
+                Path(args.file),
+                settings=settings,
+                since=args.since,
+                job_ids=args.job_ids or (),
+                include_training_files=args.include_training_files,
+                progress=progress,
+            )
+        finally:
+            await state.aclose()
+
+    try:
+        receipt = anyio.run(run)
+    except ArchiveFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ArchiveWriteError as exc:
+        progress.close()
+        print(f"error: {exc}; what was written before stays consistent", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        progress.close()
+        print("interrupted: the jobs written so far are kept; run the same command to continue", file=sys.stderr)
+        return 130
+    progress.close()
+    print(receipt.render())
+    return 0 if receipt.complete else 1
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     given = [flag for name, flag in HTTP_FLAGS.items() if getattr(args, name) not in (None, [])]
-    if args.command == "call" and (given or args.transport != "stdio"):
-        parser.error(f"{', '.join(given) or '--transport'}: serving flags do not apply to call")
+    if args.command in ("call", "archive") and (given or args.transport != "stdio"):
+        parser.error(f"{', '.join(given) or '--transport'}: serving flags do not apply to {args.command}")
     if args.transport == "stdio" and given:
         parser.error(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --transport streamable-http")
     settings = _settings(args)
@@ -402,6 +514,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         level = args.log_level or "WARNING"
         _configure_logging(level)
         sys.exit(anyio.run(_call, settings, args.tool, args.arguments, level))
+    if args.command == "archive":
+        _configure_logging(args.log_level or "WARNING")
+        sys.exit(_archive_command(args, settings))
     level = args.log_level or "INFO"
     _configure_logging(level)
     if args.transport == "streamable-http":

@@ -128,7 +128,11 @@ def check(conn: sqlite3.Connection, path: Path | str) -> None:
         newer = version > SCHEMA_VERSION
         raise ArchiveFileError(
             f"{path} is an archive of schema version {version}; this version reads {SCHEMA_VERSION}: "
-            + ("upgrade openai-checkpoints-mcp" if newer else "write a new archive with `openai-checkpoints-mcp archive`")
+            + (
+                "upgrade openai-checkpoints-mcp"
+                if newer
+                else "write a new archive with `openai-checkpoints-mcp archive`"
+            )
         )
 
 
