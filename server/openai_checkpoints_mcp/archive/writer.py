@@ -305,19 +305,21 @@ class _Archiver:
                     await send.send(job_id)
                 return
             try:
-                async with aclosing(self.store.job_pages(page_size=self.settings.page_size)) as pages:
-                    async for page in pages:
-                        for job in page.jobs:
-                            if self.since is not None and job.created_at is not None and job.created_at < self.since:
-                                return
-                            self.tally.selected += 1
-                            if not await self._skipped(job):
-                                await send.send(job)
-                        self._report()
+                await self._list(send)
             except CheckpointsError as exc:
                 self.listing_problem = exc.text
-            finally:
-                self.tally.selection_done = True
+            self.tally.selection_done = True
+            self._report()
+
+    async def _list(self, send: MemoryObjectSendStream[Job | str]) -> None:
+        async with aclosing(self.store.job_pages(page_size=self.settings.page_size)) as pages:
+            async for page in pages:
+                for job in page.jobs:
+                    if self.since is not None and job.created_at is not None and job.created_at < self.since:
+                        return  # newest first: every job after this one is older too
+                    self.tally.selected += 1
+                    if not await self._skipped(job):
+                        await send.send(job)
                 self._report()
 
     async def _skipped(self, job: Job) -> bool:
