@@ -34,7 +34,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..api.models import Event, Job
-from ..api.pagination import Page, collect_pages
+from ..api.pagination import Page, collect_pages, iterate_pages
 from ..errors import CheckpointsError
 from .database import ArchiveDatabase, Counts, FileRow, JobRecord, digest, open_archive, to_json
 
@@ -312,9 +312,14 @@ class _Archiver:
             self._report()
 
     async def _list(self, send: MemoryObjectSendStream[Job | str]) -> None:
-        async with aclosing(self.store.job_pages(page_size=self.settings.page_size)) as pages:
+        """The listing, page by page (not the store's `job_pages`, which keeps every page it has read)."""
+
+        async def fetch(cursor: str | None) -> Page[Job]:
+            return await self.store.jobs_page(limit=self.settings.page_size, after=cursor)
+
+        async with aclosing(iterate_pages(fetch, what="fine-tuning jobs")) as pages:
             async for page in pages:
-                for job in page.jobs:
+                for job in page.items:
                     if self.since is not None and job.created_at is not None and job.created_at < self.since:
                         return  # newest first: every job after this one is older too
                     self.tally.selected += 1
