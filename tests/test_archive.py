@@ -295,17 +295,26 @@ async def test_training_and_validation_files_are_read_once_for_all_the_jobs_that
     assert json.loads(manifest["filters"])["include_training_files"] is True and manifest["files"] == 3 + 2
 
 
-async def test_a_missing_training_file_leaves_its_jobs_incomplete(serve_fake, tmp_path):
+async def test_a_deleted_training_file_is_a_note_and_a_failing_one_leaves_its_jobs_incomplete(serve_fake, tmp_path):
     path = tmp_path / "a.sqlite3"
     data = org(("succeeded", "succeeded"))
     training_files(data)
     del data.files[VALIDATION]
     with serve_fake(data) as harness:
+        harness.faults.add(Fault(status=500, path_contains=f"/files/{TRAINING}/content", times=3))
         receipt = await archive(harness, path, include_training_files=True)
     assert not receipt.complete and len(receipt.incomplete) == 2
     for note in receipt.incomplete:
-        assert note.text.startswith(f"validation file {VALIDATION}: not_found: ")
+        assert note.text.startswith(f"training file {TRAINING}: upstream_unavailable: ")
+    assert {(n.job_id, n.text.split(": ")[1]) for n in receipt.notes} == {(j["id"], "not_found") for j in data.jobs}
+    assert rows(path, "SELECT id FROM files WHERE purpose != 'result'") == []
+
+    with serve_fake(data) as harness:  # the training file can be read now; the validation file is still gone
+        again = await archive(harness, path, include_training_files=True)
+    assert again.complete and again.this_run.jobs == 2
     assert {r["id"] for r in rows(path, "SELECT id FROM files WHERE purpose = 'training'")} == {TRAINING}
+    for row in rows(path, "SELECT complete, problem FROM jobs"):
+        assert row["complete"] == 1 and row["problem"].startswith(f"validation file {VALIDATION}: not_found: ")
 
 
 # --- filters -------------------------------------------------------------------------------------------------------

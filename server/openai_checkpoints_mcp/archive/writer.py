@@ -7,7 +7,7 @@ file `schema` describes:
 * **One transaction per job**, with its checkpoints, events and result files, replacing what the file held for that
   job; a part that could not be read keeps what an earlier run wrote of it. An interrupted run (Ctrl-C, kill -9, a
   full disk) leaves a consistent file. While a run writes, the file is in WAL mode (``synchronous=NORMAL``: a crash
-  of the process loses nothing committed; a power cut at most the last jobs, never consistency); a run that ends
+  of the process loses nothing committed; a power cut the most recent jobs, never consistency); a run that ends
   turns it back into one self-contained file (``journal_mode=DELETE``).
 * **Resumable**: a job the file holds complete (``complete = 1``) with a finished status is not read again beyond
   the listing; its row is updated from the listing's job object when that changed (metadata, say), at no request.
@@ -15,7 +15,8 @@ file `schema` describes:
 * **Bounded**: at most ``2 x concurrency`` jobs are read at once and each leaves memory once written; the listing
   waits when they are all busy. Requests are bounded by the client's adaptive bound, which honours 429s.
 * Training and validation files, which many jobs share, are read once per run (not at all when the file already
-  holds them) and written in a transaction of their own, before the jobs that name them.
+  holds them) and written in a transaction of their own, before the jobs that name them. One the API no longer has
+  (``not_found``: deleted after training) is a note on its jobs, not a reason to read them again.
 * Never the key: the manifest holds the base URL (without any user:password part), organisation and project.
 """
 
@@ -35,7 +36,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ..api.models import Event, Job
 from ..api.pagination import Page, collect_pages, iterate_pages
-from ..errors import CheckpointsError
+from ..errors import CheckpointsError, ErrorCode
 from .database import ArchiveDatabase, Counts, FileRow, JobRecord, digest, open_archive, to_json
 
 if TYPE_CHECKING:
@@ -148,6 +149,8 @@ def _amounts(counts: Counts) -> str:
 # --- a run ----------------------------------------------------------------------------------------------------------
 
 Progress = Callable[[Tally], None]
+_Outcome = tuple[bool, str] | None
+"""How reading a shared file ended: None when the file holds it, else (a problem rather than a note, the text)."""
 
 
 async def write_archive(
@@ -230,8 +233,8 @@ class _Archiver:
         self.notes: list[JobNote] = []
         self.listing_problem: str | None = None
         self.models_problem: str | None = None
-        self._shared_files: dict[str, str | None] = {}
-        """Training or validation file id -> None once in the file, or why it could not be read (this run)."""
+        self._shared_files: dict[str, _Outcome] = {}
+        """Training or validation file id -> how reading it ended in this run."""
         self._shared_pending: dict[str, anyio.Event] = {}
         self._big_files = anyio.CapacityLimiter(TRAINING_FILES_AT_ONCE)
 
@@ -423,21 +426,24 @@ class _Archiver:
             record.notes.append(note)
 
     async def _read_shared_file(self, record: JobRecord, purpose: str, file_id: str) -> None:
-        problem = await self._shared_file(purpose, file_id)
-        if problem is not None:
-            record.problems.append(problem)
+        outcome = await self._shared_file(purpose, file_id)
+        if outcome is not None:
+            is_problem, text = outcome
+            (record.problems if is_problem else record.notes).append(text)
 
-    async def _shared_file(self, purpose: str, file_id: str) -> str | None:
-        """Make sure a training or validation file is in the file (read once per run, never again once there); why
-        it could not be, if so."""
+    async def _shared_file(self, purpose: str, file_id: str) -> _Outcome:
+        """Make sure a training or validation file is in the file: read once per run, never again once there.
+
+        A file the API no longer has (deleted after training, as many delete them) is a note on its jobs, which are
+        otherwise complete; any other failure leaves them incomplete, to be read again."""
         if file_id in self._shared_files:
             return self._shared_files[file_id]
         pending = self._shared_pending.get(file_id)
         if pending is not None:
             await pending.wait()
-            return self._shared_files.get(file_id, f"{purpose} file {file_id}: not read (interrupted)")
+            return self._shared_files[file_id]
         self._shared_pending[file_id] = done = anyio.Event()
-        outcome: str | None = f"{purpose} file {file_id}: not read (interrupted)"
+        outcome: _Outcome = (True, f"{purpose} file {file_id}: not read (interrupted)")
         try:
             if await self.db.call(self.db.has_file, file_id):
                 outcome = None
@@ -446,7 +452,7 @@ class _Archiver:
                     async with self._big_files:
                         served = await self.store.file_content(file_id)
                 except CheckpointsError as exc:
-                    outcome = f"{purpose} file {file_id}: {exc.text}"
+                    outcome = (exc.code != ErrorCode.NOT_FOUND, f"{purpose} file {file_id}: {exc.text}")
                 else:
                     await self.db.call(self.db.write_file, FileRow.raw(file_id, purpose, served))
                     self.files += 1
