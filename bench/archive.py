@@ -3,14 +3,16 @@ memory and file size, then a second run (resuming: finished jobs are not read ag
 
 The organisation: ``--jobs`` fine-tuning jobs (2,000 by default; seeded, so identical on every run), newest first,
 built as ``sweep.py`` builds its jobs (mostly succeeded, some failed or cancelled, a few running among the newest;
-3 checkpoints, about 40 events and a result CSV of 200-400 steps per finished job). The fake API serves it on
-127.0.0.1 with ``--latency-ms`` added to every request; requests are counted where they arrive, at the fake.
+per finished job its last 3 epoch checkpoints, about 35 events and a result CSV of 200-400 steps). The fake API
+serves it on 127.0.0.1 with ``--latency-ms`` added to every request; requests are counted where they arrive, at the
+fake.
 
 The archive runs as the installed command would, in a subprocess (``openai_checkpoints_mcp archive``, with
 ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL``), so its peak resident memory (``VmHWM`` as it exits) and CPU time are its
-own; its wall time runs from the spawn to its exit (start-up included, and printed on its own). The critical path is what no client can beat with
-``--concurrency`` requests in flight: the job list pages one after another, plus every per-job request (checkpoint
-pages, event pages, result files) and the models list spread over ``--concurrency`` slots, each costing the latency.
+own; its wall time runs from the spawn to its exit (start-up included, and printed on its own). The critical path
+is what no client can beat with ``--concurrency`` requests in flight: the job list pages one after another, plus
+every per-job request (checkpoint pages, event pages, result files) and the models list spread over
+``--concurrency`` slots, each costing the latency.
 
     python bench/archive.py [--jobs 2000] [--latency-ms 50] [--concurrency N]
 """

@@ -488,7 +488,7 @@ def _archive_command(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     except ArchiveWriteError as exc:
         progress.close()
-        print(f"error: {exc}; what was written before stays consistent", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         progress.close()
