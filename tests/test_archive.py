@@ -26,9 +26,9 @@ from openai_checkpoints_mcp import cli
 from openai_checkpoints_mcp.api.cache import MemoryBackend
 from openai_checkpoints_mcp.api.store import JobStore
 from openai_checkpoints_mcp.archive.database import ArchiveWriteError
-from openai_checkpoints_mcp.archive.progress import PlainProgress
+from openai_checkpoints_mcp.archive.progress import BarProgress, PlainProgress, progress_for
 from openai_checkpoints_mcp.archive.schema import ArchiveFileError
-from openai_checkpoints_mcp.archive.writer import ARCHIVE_MAX_ITEMS, Receipt, Tally, write_archive
+from openai_checkpoints_mcp.archive.writer import ARCHIVE_MAX_ITEMS, Receipt, Tally, _without_userinfo, write_archive
 from openai_checkpoints_mcp.fake import DEMO_JOB_IDS, FakeData, FakeFile, Fault, demo_data
 from openai_checkpoints_mcp.fake.curves import SFT_COLUMNS, LossCurve, loss_rows, result_csv
 
@@ -539,6 +539,29 @@ def test_plain_progress_prints_a_line_every_two_seconds_at_most():
     assert 5 <= len(printed) <= 6
     assert printed[0] == "archive: 201 of 1,000+ jobs, 0 skipped as complete, 0 incomplete, 2 s"
     assert printed[-1] == "archive: 1,000 of 1,000 jobs, 0 skipped as complete, 0 incomplete, 10 s"
+
+
+def test_on_a_terminal_progress_is_a_bar_whose_total_is_set_once_the_listing_ends():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    progress = progress_for(stream)
+    assert isinstance(progress, BarProgress)
+    tally = Tally(selected=40, done=10)
+    progress(tally)
+    assert "job" in stream.getvalue() and "/40" not in stream.getvalue(), "no total while the listing goes on"
+    tally.selection_done, tally.done = True, 40
+    progress(tally)
+    progress.close()
+    assert "40/40" in stream.getvalue()
+    assert isinstance(progress_for(io.StringIO()), PlainProgress)
+
+
+def test_the_manifest_never_holds_a_password_of_the_base_url():
+    assert _without_userinfo("https://user:sk-secret@proxy.example/v1") == "https://proxy.example/v1"
+    assert _without_userinfo("https://api.openai.com/v1") == "https://api.openai.com/v1"
 
 
 def test_without_a_terminal_progress_is_a_few_plain_lines_and_the_key_is_nowhere(serve_fake, tmp_path):
