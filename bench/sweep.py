@@ -117,7 +117,7 @@ def _hyper(lr: float, n_epochs: int, batch_size: int) -> dict[str, Any]:
     return {"n_epochs": n_epochs, "batch_size": batch_size, "learning_rate_multiplier": lr}
 
 
-def _add_job(
+def add_job(
     data: FakeData,
     job_id: str,
     created_at: int,
@@ -231,7 +231,7 @@ def build_org() -> Org:
         job_id = random_id(ids, "ftjob-")
         if position in sweep_positions:
             lr, n_epochs = grid.pop()
-            _add_job(
+            add_job(
                 data,
                 job_id,
                 created_at,
@@ -272,7 +272,7 @@ def build_org() -> Org:
         )
         files = (random_id(rng, "file-", 22), random_id(rng, "file-", 22) if validation else None)
         stop_at = rng.randrange(30, STEPS_PER_EPOCH * n_epochs) if status in ("running", "cancelled") else None
-        _add_job(
+        add_job(
             data,
             job_id,
             created_at,

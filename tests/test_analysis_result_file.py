@@ -11,6 +11,7 @@ import pytest
 from openai_checkpoints_mcp.analysis.result_file import (
     ResultFileError,
     ResultTable,
+    decode_result_file,
     parse_result_file,
 )
 from openai_checkpoints_mcp.fake.curves import (
@@ -42,6 +43,14 @@ SFT_NAMES = [
 
 def parse(text: str) -> ResultTable:
     return parse_result_file(text.encode())
+
+
+def test_decode_gives_the_csv_and_how_it_was_served() -> None:
+    assert decode_result_file(SAMPLE_CSV) == (SAMPLE_CSV, "csv")
+    assert decode_result_file(SAMPLE_B64) == (base64.b64decode(SAMPLE_B64), "base64")
+    assert base64.b64decode(SAMPLE_B64) == SAMPLE_CSV
+    with pytest.raises(ResultFileError, match="HTML page"):
+        decode_result_file(b"<html><title>Bad gateway</title></html>")
 
 
 def test_sample_csv() -> None:

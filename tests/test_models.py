@@ -200,6 +200,16 @@ async def test_azure_deprecation_field_is_read(serve_fake_flavoured):
     assert found["models"][0]["shutdown_source"] == "api"
 
 
+async def test_an_unpaged_listing_is_one_request(serve_fake):
+    """OpenAI's answer has no has_more (openai-python never asks for more): asking again with ``after`` would only get
+    the same list back."""
+    with serve_fake(account()) as api:
+        found = await inventory(api)
+        requests = api.upstream_requests("/models")
+    assert found["count"] == 4
+    assert len(requests) == 1 and "after" not in requests[0].query
+
+
 async def test_a_paged_listing_is_followed(serve_fake):
     data = account()
     assert data.models is not None

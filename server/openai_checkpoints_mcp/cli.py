@@ -4,14 +4,18 @@ openai-checkpoints-mcp [--demo] [--timeout S] [--max-retries N] [--deadline S] [
 openai-checkpoints-mcp --transport streamable-http [--host H] [--port P] [--auth-token-file F] [...]
 openai-checkpoints-mcp call TOOL [key=value ...] [--demo] [...]
 openai-checkpoints-mcp cache clear|path [--cache-dir DIR | --cache-url URL]
+openai-checkpoints-mcp archive FILE [--since DATE | --job ID ...] [--include-training-files] [...]
+openai-checkpoints-mcp --archive FILE [call TOOL ...]   (answers offline from an archive)
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -203,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     _add_http_options(parser)
-    commands = parser.add_subparsers(dest="command", metavar="{call,cache}")
+    commands = parser.add_subparsers(dest="command", metavar="{call,cache,archive}")
     call = commands.add_parser(
         "call",
         parents=[_common_options(in_subcommand=True)],
@@ -222,7 +226,61 @@ def build_parser() -> argparse.ArgumentParser:
         "entry of this cache in that Redis database; path: print the file's path (or the URL, its password masked).",
     )
     cache.add_argument("action", choices=("clear", "path"), help="clear or path")
+    _add_archive_command(commands)
     return parser
+
+
+def _add_archive_command(commands: Any) -> None:
+    archive = commands.add_parser(
+        "archive",
+        parents=[_common_options(in_subcommand=True)],
+        help="write every fine-tuning job, checkpoint, event, result file and model to one SQLite file",
+        description="Write the account's whole fine-tuning history to one SQLite file (created mode 0600; see "
+        "docs/archive.md for its tables). Run it again to continue or refresh: jobs already archived complete and "
+        "finished are not read again. Progress on stderr, the receipt on stdout. Exit status: 0 every selected job "
+        "archived completely, 1 otherwise, 2 usage (or FILE is not an archive).",
+    )
+    archive.add_argument("file", metavar="FILE", help="the archive file (created if absent)")
+    selection = archive.add_mutually_exclusive_group()
+    selection.add_argument(
+        "--since",
+        type=_since,
+        metavar="DATE",
+        help="only jobs created at or after this ISO 8601 date or time (UTC unless it has an offset)",
+    )
+    selection.add_argument(
+        "--job",
+        dest="job_ids",
+        action="append",
+        type=_job_id,
+        metavar="ID",
+        help="only this job (repeatable)",
+    )
+    archive.add_argument(
+        "--include-training-files",
+        action="store_true",
+        help="also archive each job's training and validation files (they can be large)",
+    )
+
+
+def _since(text: str) -> int:
+    from .tools.arguments import parse_iso_time
+
+    try:
+        return parse_iso_time("--since", text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--since ")) from None
+
+
+def _job_id(text: str) -> str:
+    from .tools.arguments import JOB_ID_PATTERN, MAX_ID_LENGTH
+
+    if len(text) > MAX_ID_LENGTH or not re.fullmatch(JOB_ID_PATTERN, text):
+        raise argparse.ArgumentTypeError(
+            f"must be 'ftjob-' followed by letters, digits, '_' or '-' (at most {MAX_ID_LENGTH} characters), "
+            f"got {text!r}"
+        )
+    return text
 
 
 HTTP_FLAGS = {
@@ -466,15 +524,75 @@ def _checked_settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def _archive_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the archive; the receipt on stdout. 0: every selected job archived completely; 1: not; 2: not an
+    archive file."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from .archive.database import ArchiveWriteError
+    from .archive.progress import progress_for
+    from .archive.schema import ArchiveFileError
+    from .archive.writer import ARCHIVE_MAX_ITEMS, write_archive
+    from .state import AppState
+
+    if not settings.api_key and not settings.demo:
+        print(
+            f"error: auth_missing: no API key is configured; set {settings.key_env} (or add --demo to archive the "
+            "demo data)",
+            file=sys.stderr,
+        )
+        return 1
+    # Nothing cached (every job is read once), and no list cut short.
+    settings = replace(settings, max_items=args.max_items or ARCHIVE_MAX_ITEMS, cache_size=0, persistent_cache=False)
+    progress = progress_for(sys.stderr)
+
+    async def run() -> Any:
+        state = AppState(settings)
+        try:
+            return await write_archive(
+                state.store,
+                Path(args.file),
+                settings=settings,
+                since=args.since,
+                job_ids=args.job_ids or (),
+                include_training_files=args.include_training_files,
+                progress=progress,
+            )
+        finally:
+            await state.aclose()
+
+    try:
+        receipt = anyio.run(run)
+    except ArchiveFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ArchiveWriteError as exc:
+        progress.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        progress.close()
+        print("interrupted: the jobs written so far are kept; run the same command to continue", file=sys.stderr)
+        return 130
+    progress.close()
+    print(receipt.render())
+    return 0 if receipt.complete else 1
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     given = [flag for name, flag in HTTP_FLAGS.items() if getattr(args, name) not in (None, [])]
-    if args.command == "call" and (given or args.transport != "stdio"):
-        parser.error(f"{', '.join(given) or '--transport'}: serving flags do not apply to call")
+    if args.command in ("call", "archive") and (given or args.transport != "stdio"):
+        parser.error(f"{', '.join(given) or '--transport'}: serving flags do not apply to {args.command}")
     if args.transport == "stdio" and given:
         parser.error(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --transport streamable-http")
     settings = _checked_settings(args)
+    if args.command == "archive":  # it writes an archive from the live API: never from one
+        if args.archive_file:
+            parser.error("--archive does not apply to the archive command: it reads the live API")
+        settings = dataclasses.replace(settings, archive=None)
     if settings.archive:
         _check_archive(parser, args, settings)
     if args.command == "cache":
@@ -483,6 +601,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         level = args.log_level or "WARNING"
         _configure_logging(level)
         sys.exit(anyio.run(_call, settings, args.tool, args.arguments, level))
+    if args.command == "archive":
+        _configure_logging(args.log_level or "WARNING")
+        sys.exit(_archive_command(args, settings))
     level = args.log_level or "INFO"
     _configure_logging(level)
     if args.transport == "streamable-http":

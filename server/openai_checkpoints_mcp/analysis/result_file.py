@@ -76,13 +76,26 @@ def parse_result_file(content: bytes) -> ResultTable:
     ``step`` column, and anything that is neither CSV nor base64 of CSV (binary data, an HTML page,
     a JSON error body).
     """
+    lines, encoding, _ = _read(content)
+    return _table(lines, encoding)
+
+
+def decode_result_file(content: bytes) -> tuple[bytes, Literal["csv", "base64"]]:
+    """The CSV a result file's body holds (the body itself, or what its base64 encodes) and how it was served,
+    decided exactly as `parse_result_file` decides it (and raising `ResultFileError` as it does)."""
+    _, encoding, csv_bytes = _read(content)
+    return csv_bytes, encoding
+
+
+def _read(content: bytes) -> tuple[list[list[str]], Literal["csv", "base64"], bytes]:
+    """The CSV rows of a result file's body, its encoding, and the CSV bytes."""
     if not content.strip():
         raise ResultFileError("the result file is empty")
     text = _decode_text(content)
     if text is not None:
         lines = _lines(text)
         if _step_index(_header(lines)) is not None:
-            return _table(lines, "csv")
+            return lines, "csv", content
     decoded = _base64_decode(content)
     if decoded is not None:
         if not decoded.strip():
@@ -92,7 +105,7 @@ def parse_result_file(content: bytes) -> ResultTable:
             lines = _lines(inner)
             header = _header(lines)
             if _step_index(header) is not None:
-                return _table(lines, "base64")
+                return lines, "base64", decoded
             if len(header) > 1:
                 raise ResultFileError(
                     f"no step column (in the base64-decoded CSV); header was: {_preview(','.join(header))}"
@@ -189,7 +202,8 @@ def _lines(text: str) -> list[list[str]]:
     """The non-blank CSV rows of `text`; a row whose cells are all blank counts as blank."""
     rows = csv.reader(text.splitlines())
     try:
-        return [row for row in rows if any(cell.strip() for cell in row)]
+        # The first cell decides for nearly every row (its step), so the generator runs only for the rest.
+        return [row for row in rows if row and (row[0].strip() or any(cell.strip() for cell in row))]
     except csv.Error:  # an unterminated quote and the like
         return []
 

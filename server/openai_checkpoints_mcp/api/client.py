@@ -288,13 +288,15 @@ class OpenAIClient:
         return await collect_pages(fetch, max_items=self._settings.max_items, after=after, what=what, on_page=on_page)
 
     async def list_models(self, *, max_items: int) -> Collected[Model]:
-        """Every model the account can call. OpenAI answers in one response; a server that pages the list is
-        followed page by page (capped at `max_items`)."""
+        """Every model the account can call. OpenAI answers in one response, without ``has_more`` (openai-python
+        never asks for a second page); a server that says ``has_more: true`` is followed page by page (capped at
+        `max_items`)."""
         what = "models"
 
         async def fetch(cursor: str | None) -> Page[Model]:
             params: QueryParams = [("after", cursor)] if cursor else []
-            return await self._list_page("/models", params, Model, what=what)
+            page = await self._list_page("/models", params, Model, what=what)
+            return Page(items=page.items, has_more=page.has_more is True)
 
         return await collect_pages(fetch, max_items=max_items, what=what)
 

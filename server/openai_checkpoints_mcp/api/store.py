@@ -284,6 +284,11 @@ class JobStore:
             await self._keep(key, content, size=len(content))
         return content
 
+    async def file_content(self, file_id: str) -> bytes:
+        """The content of any file (a job's training or validation file, for the archive), always from the API:
+        never cached, since such files can be large and nothing but the archive reads them."""
+        return await self._client.get_file_content(file_id)
+
     # --- listings -------------------------------------------------------------------------------------------------
 
     async def jobs_page(
