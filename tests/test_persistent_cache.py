@@ -1,11 +1,11 @@
 """The persistent cache, end to end through MCP against the fake API: what one server read, a new server on the same
 cache directory answers with no upstream request; nothing of another account; an unusable file never fails a tool;
-the file's permissions and contents; ``cache clear`` and ``cache path``."""
+the file's permissions and contents; ``cache clear`` and ``cache path``. A locked, read-only, full or corrupt file
+and several server processes on one file: test_persistent_cache_faults.py."""
 
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import stat
 import threading
@@ -126,18 +126,6 @@ async def test_a_file_of_another_schema_version_is_rebuilt_and_then_used(serve_f
     with sqlite3.connect(directory / FILE_NAME) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
-
-
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes to read-only directories")
-async def test_a_read_only_directory_never_fails_a_tool(serve_fake, tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger=LOGGER)
-    tmp_path.chmod(0o500)
-    try:
-        with serve_fake(curve_data(CSV)) as api:
-            results = await _answers(api, tmp_path)
-    finally:
-        tmp_path.chmod(0o700)
-    assert all(not r.is_error for r in results) and len(_warnings(caplog)) == 1
 
 
 async def test_the_least_recently_used_entries_go_beyond_the_size_limit(tmp_path):
