@@ -185,7 +185,7 @@ class SQLiteBackend:
                 os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
                 conn = self._connect()
                 try:
-                    conn.execute("PRAGMA journal_mode = WAL")
+                    _use_wal(conn)
                     self._migrate(conn)
                 except BaseException:
                     conn.close()
@@ -339,6 +339,31 @@ class SQLiteBackend:
             victims.append((ns, kind, entry_id))
             total -= size
         conn.executemany("DELETE FROM entries WHERE ns = ? AND kind = ? AND id = ?", victims)
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (once for all processes), waiting at most the busy timeout for other processes.
+
+    Switching to WAL needs the file to itself, and when another process holds its write lock (or switches it too)
+    SQLite answers "database is locked" at once, without waiting in the busy handler (which could deadlock); so
+    the switch is retried, with short sleeps, until the busy timeout has passed since the first try."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA user_version").fetchone()  # reads the header: the mode the file is in
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.1)
 
 
 def _make_dir(directory: Path) -> None:
