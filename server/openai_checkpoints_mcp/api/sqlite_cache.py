@@ -219,7 +219,7 @@ class SQLiteBackend:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
 
     # --- reading (in a worker thread) ---------------------------------------------------------------------------
@@ -325,7 +325,7 @@ class SQLiteBackend:
             self._evict(conn)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
 
     def _evict(self, conn: sqlite3.Connection) -> None:
@@ -364,6 +364,16 @@ def _use_wal(conn: sqlite3.Connection) -> None:
                 raise
         time.sleep(pause)
         pause = min(2 * pause, 0.1)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the transaction if it is still open: after a full disk or an I/O error SQLite may have rolled it
+    back already, and a failed ROLLBACK must not hide the error that caused it."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.debug("ROLLBACK failed", exc_info=True)
 
 
 def _make_dir(directory: Path) -> None:
