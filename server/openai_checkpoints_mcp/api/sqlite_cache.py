@@ -161,11 +161,12 @@ class SQLiteBackend:
         if not self._broken:
             self._broken = True
             log.warning(
-                "the persistent cache %s cannot be used (%s: %s: %s); going on with the in-memory cache only",
+                "the persistent cache %s cannot be used (%s: %s: %s); going on with the in-memory cache only%s",
                 self.path,
                 what,
                 type(exc).__name__,
                 exc,
+                "; it is left as it is: `openai-checkpoints-mcp cache clear` removes it" if _corrupt(exc) else "",
             )
 
     def _connect(self) -> sqlite3.Connection:
@@ -343,6 +344,10 @@ class SQLiteBackend:
 
 def _busy(exc: sqlite3.Error) -> bool:
     return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _corrupt(exc: BaseException) -> bool:
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
