@@ -65,6 +65,27 @@ async def test_a_finished_job_read_once_is_answered_by_a_new_server_with_no_requ
     assert CURVE_JOB.encode() in stored and TEST_KEY.encode() not in stored
 
 
+async def test_a_session_the_cache_answers_never_makes_an_http_client(serve_fake, tmp_path, monkeypatch):
+    """Building the HTTP client (its TLS context) costs tens of milliseconds: it waits for the first request."""
+    from openai_checkpoints_mcp.api import client as client_module
+
+    made: list[object] = []
+    original = client_module.create_http_client
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(args)
+        return original(*args, **kwargs)
+
+    with serve_fake(curve_data(CSV)) as api:
+        await _answers(api, tmp_path)
+        monkeypatch.setattr(client_module, "create_http_client", counted)
+        second = await _answers(api, tmp_path)
+        assert made == [] and all(not r.is_error for r in second)
+        async with api.client(persistent_cache=True, cache_dir=str(tmp_path)) as client:
+            assert not (await client.call_tool("list_jobs", {})).is_error  # always read: the client is made then
+    assert len(made) == 1
+
+
 async def test_a_running_job_is_read_again(serve_fake, tmp_path):
     with serve_fake(curve_data(None, status="running")) as api:
         await _answers(api, tmp_path)
