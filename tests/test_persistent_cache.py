@@ -1,11 +1,11 @@
 """The persistent cache, end to end through MCP against the fake API: what one server read, a new server on the same
 cache directory answers with no upstream request; nothing of another account; an unusable file never fails a tool;
-the file's permissions and contents; ``cache clear`` and ``cache path``."""
+the file's permissions and contents; ``cache clear`` and ``cache path``. A locked, read-only, full or corrupt file
+and several server processes on one file: test_persistent_cache_faults.py."""
 
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import stat
 import threading
@@ -63,6 +63,27 @@ async def test_a_finished_job_read_once_is_answered_by_a_new_server_with_no_requ
     assert stat.S_IMODE((directory / FILE_NAME).stat().st_mode) == 0o600
     stored = b"".join(path.read_bytes() for path in cache_files(directory) if path.exists())
     assert CURVE_JOB.encode() in stored and TEST_KEY.encode() not in stored
+
+
+async def test_a_session_the_cache_answers_never_makes_an_http_client(serve_fake, tmp_path, monkeypatch):
+    """Building the HTTP client (its TLS context) costs tens of milliseconds: it waits for the first request."""
+    from openai_checkpoints_mcp.api import client as client_module
+
+    made: list[object] = []
+    original = client_module.create_http_client
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(args)
+        return original(*args, **kwargs)
+
+    with serve_fake(curve_data(CSV)) as api:
+        await _answers(api, tmp_path)
+        monkeypatch.setattr(client_module, "create_http_client", counted)
+        second = await _answers(api, tmp_path)
+        assert made == [] and all(not r.is_error for r in second)
+        async with api.client(persistent_cache=True, cache_dir=str(tmp_path)) as client:
+            assert not (await client.call_tool("list_jobs", {})).is_error  # always read: the client is made then
+    assert len(made) == 1
 
 
 async def test_a_running_job_is_read_again(serve_fake, tmp_path):
@@ -126,18 +147,6 @@ async def test_a_file_of_another_schema_version_is_rebuilt_and_then_used(serve_f
     with sqlite3.connect(directory / FILE_NAME) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
-
-
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes to read-only directories")
-async def test_a_read_only_directory_never_fails_a_tool(serve_fake, tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger=LOGGER)
-    tmp_path.chmod(0o500)
-    try:
-        with serve_fake(curve_data(CSV)) as api:
-            results = await _answers(api, tmp_path)
-    finally:
-        tmp_path.chmod(0o700)
-    assert all(not r.is_error for r in results) and len(_warnings(caplog)) == 1
 
 
 async def test_the_least_recently_used_entries_go_beyond_the_size_limit(tmp_path):

@@ -61,12 +61,15 @@ class OpenAIClient:
 
     def __init__(
         self,
-        http: httpx2.AsyncClient,
+        http: httpx2.AsyncClient | Callable[[], httpx2.AsyncClient],
         settings: Settings,
         *,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
-        self._http = http
+        """`http` is the HTTP client, or a function that makes it on the first request: a session that the cache
+        answers never builds one (its TLS context alone takes tens of milliseconds)."""
+        self._http: httpx2.AsyncClient | None = http if isinstance(http, httpx2.AsyncClient) else None
+        self._make_http = None if isinstance(http, httpx2.AsyncClient) else http
         self._settings = settings
         self._sleep = sleep
         self._secrets = tuple(s for s in (settings.api_key,) if s)
@@ -80,8 +83,16 @@ class OpenAIClient:
         (``anyio.current_time()``): the others would only be refused too."""
 
     async def aclose(self) -> None:
-        """Close the HTTP client's connections."""
-        await self._http.aclose()
+        """Close the HTTP client's connections (if it was ever made)."""
+        if self._http is not None:
+            await self._http.aclose()
+
+    @property
+    def http(self) -> httpx2.AsyncClient:
+        if self._http is None:
+            assert self._make_http is not None
+            self._http = self._make_http()
+        return self._http
 
     def _headers(self) -> dict[str, str]:
         """Extra headers, the key (``Authorization: Bearer <key>``, or the bare key in ``settings.auth_header``,
@@ -203,7 +214,7 @@ class OpenAIClient:
                 if waited or self._resume_at <= anyio.current_time():
                     _count_request()
                     token = self.limit.begin()
-                    response = await self._http.request(method, path, params=params, headers=headers, json=body)
+                    response = await self.http.request(method, path, params=params, headers=headers, json=body)
                     self._adapt(token, response)
                     return response
             # A 429 arrived while this request waited for its slot: give the slot back and wait out the pause.

@@ -125,11 +125,12 @@ class SQLiteBackend:
         if not self._broken:
             self._broken = True
             log.warning(
-                "the persistent cache %s cannot be used (%s: %s: %s); going on with the in-memory cache only",
+                "the persistent cache %s cannot be used (%s: %s: %s); going on with the in-memory cache only%s",
                 self.path,
                 what,
                 type(exc).__name__,
                 exc,
+                "; it is left as it is: `openai-checkpoints-mcp cache clear` removes it" if _corrupt(exc) else "",
             )
 
     def _connect(self) -> sqlite3.Connection:
@@ -149,7 +150,7 @@ class SQLiteBackend:
                 os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
                 conn = self._connect()
                 try:
-                    conn.execute("PRAGMA journal_mode = WAL")
+                    _use_wal(conn)
                     self._migrate(conn)
                 except BaseException:
                     conn.close()
@@ -183,7 +184,7 @@ class SQLiteBackend:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
 
     # --- reading (in a worker thread) ---------------------------------------------------------------------------
@@ -289,7 +290,7 @@ class SQLiteBackend:
             self._evict(conn)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
 
     def _evict(self, conn: sqlite3.Connection) -> None:
@@ -303,6 +304,45 @@ class SQLiteBackend:
             victims.append((ns, kind, entry_id))
             total -= size
         conn.executemany("DELETE FROM entries WHERE ns = ? AND kind = ? AND id = ?", victims)
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _corrupt(exc: BaseException) -> bool:
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (once for all processes), waiting at most the busy timeout for other processes.
+
+    Switching to WAL needs the file to itself, and when another process holds its write lock (or switches it too)
+    SQLite answers "database is locked" at once, without waiting in the busy handler (which could deadlock); so
+    the switch is retried, with short sleeps, until the busy timeout has passed since the first try."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA user_version").fetchone()  # reads the header: the mode the file is in
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.1)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the transaction if it is still open: after a full disk or an I/O error SQLite may have rolled it
+    back already, and a failed ROLLBACK must not hide the error that caused it."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.debug("ROLLBACK failed", exc_info=True)
 
 
 def _make_dir(directory: Path) -> None:

@@ -140,11 +140,11 @@ class JobStore:
         clock: Callable[[], float] = time.time,
     ) -> JobStore:
         """A store with its own API client, configured by `settings`; `transport` replaces the network (tests, demo
-        mode). Close it with `aclose`."""
+        mode). The HTTP client is made on the first request. Close the store with `aclose`."""
         from .client import create_http_client
 
         return cls(
-            OpenAIClient(create_http_client(settings, transport), settings),
+            OpenAIClient(lambda: create_http_client(settings, transport), settings),
             backend,
             job_ttl=settings.cache_ttl,
             listing_ttl=settings.listing_ttl,
