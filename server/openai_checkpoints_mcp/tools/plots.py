@@ -190,7 +190,7 @@ async def _read(store: JobStore, job_id: str) -> _Curve:
                 curve.table, curve.source = table_from_rows(rows), "events"
             elif curve.checkpoint_values:
                 curve.table, curve.source = table_from_rows({}), "checkpoints"
-    curve.requests = requests[0]
+    curve.requests = loaded.requests + requests[0]  # load_curve counts its own
     if curve.table is not None and curve.table.steps:
         curve.analysis = analyse(curve.table, loaded.retained_steps)
     return curve
@@ -198,6 +198,8 @@ async def _read(store: JobStore, job_id: str) -> _Curve:
 
 async def _read_all(store: JobStore, job_ids: Sequence[str], progress: Progress | None) -> list[_Curve]:
     """Every job, concurrently; with several, a job that cannot be read keeps its error instead of failing all."""
+    if len(job_ids) == 1:
+        return [await _read(store, job_ids[0])]
     curves: list[_Curve] = [_Curve(job_id) for job_id in job_ids]
     done = 0
 
@@ -206,8 +208,6 @@ async def _read_all(store: JobStore, job_ids: Sequence[str], progress: Progress 
         try:
             curves[index] = await _read(store, job_ids[index])
         except CheckpointsError as exc:
-            if len(job_ids) == 1:
-                raise
             curves[index].error = exc
         done += 1
         if progress is not None:
