@@ -18,9 +18,11 @@ from mcp import MCPError
 from PIL import Image
 
 from openai_checkpoints_mcp.analysis import plot
+from openai_checkpoints_mcp.api.models import Job
 from openai_checkpoints_mcp.fake import DEMO_JOB_IDS, demo_data
+from openai_checkpoints_mcp.tools.plots import legend_labels
 
-from .helpers import clean_env, demo_server, error_text, fake_id, mcp_client, table
+from .helpers import clean_env, demo_server, error_text, fake_id, job, mcp_client, table
 
 pytestmark = pytest.mark.anyio
 
@@ -141,9 +143,10 @@ async def test_a_sweep_is_one_figure_with_a_colour_and_a_name_per_job(serve_fake
     assert [j["job_id"] for j in jobs] == SWEEP
     assert [j["label"] for j in jobs] == ["lr-sweep, lr 0.5", "lr-sweep, lr 1.0", "lr-sweep, lr 2.0"]
     assert [j["colour"] for j in jobs] == list(plot.JOB_COLOURS[:3])
-    for job, single in zip(jobs, singles, strict=True):
-        assert job["best_validation"] == single["best_validation"] and job["overfitting"] == single["overfitting"]
-        assert near(counts, job["colour"]) > 300, job["label"]  # every job's colour is on the figure
+    for plotted, single in zip(jobs, singles, strict=True):
+        assert plotted["best_validation"] == single["best_validation"]
+        assert plotted["overfitting"] == single["overfitting"]
+        assert near(counts, plotted["colour"]) > 300, plotted["label"]  # every job's colour is on the figure
     assert [j["best_checkpoint"]["step_number"] for j in jobs] == [360, 360, 120]
     assert summary["upstream_requests"] == 9  # job, checkpoints and result file of each
 
@@ -281,7 +284,7 @@ class NoMatplotlib(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, NoMatplotlib())
 
 import anyio
-from mcp import Client
+from mcp import Client, MCPError
 from openai_checkpoints_mcp.config import Settings
 from openai_checkpoints_mcp.server import create_server
 
@@ -290,7 +293,13 @@ async def main():
         tools = [tool.name for tool in (await client.list_tools()).tools]
         result = await client.call_tool("plot_training_curve", {"job_id": sys.argv[1]})
         other = await client.call_tool("training_metrics", {"job_id": sys.argv[1]})
+        try:
+            await client.read_resource(f"openai-ft://jobs/{sys.argv[1]}/curve.png")
+            resource = None
+        except MCPError as exc:
+            resource = [exc.error.code, exc.error.message]
     print(json.dumps({
+        "resource": resource,
         "tools": tools,
         "is_error": result.is_error,
         "text": result.content[0].text,
@@ -316,6 +325,8 @@ def test_without_matplotlib_the_tool_is_listed_and_says_how_to_install_it():
     assert out["text"].startswith("missing_dependency: ")
     assert "pip install 'openai-checkpoints-mcp[plot]'" in out["text"]
     assert out["others_work"] is True and out["imported"] is False
+    code, message = out["resource"]
+    assert code == -32603 and message.startswith("missing_dependency: ")
 
 
 def test_starting_and_listing_import_no_matplotlib():
@@ -383,3 +394,22 @@ def test_render_refuses_an_empty_figure_and_draws_checkpoints_only():
     assert image.size == (900, 500) and rendered.colours == (plot.TRAIN_COLOUR,)
     with pytest.raises(ValueError):
         plot.render(plot.FigureSpec(title="no such metric", jobs=(plot.JobCurve("ftjob-x", "x", empty, ("x",)),)))
+
+
+def test_the_legend_names_jobs_by_suffix_then_by_what_differs():
+    def sweep_job(n: int, suffix: str | None, lr: float) -> Job:
+        body = job(fake_id("ftjob-", n), suffix=suffix)
+        body["method"]["supervised"]["hyperparameters"]["learning_rate_multiplier"] = lr
+        return Job.model_validate(body)
+
+    jobs = [sweep_job(1, "lr-sweep", 0.5), sweep_job(2, "lr-sweep", 2.0), sweep_job(3, "other", 0.5)]
+    assert legend_labels(jobs) == ["lr-sweep, lr 0.5", "lr-sweep, lr 2.0", "other"]
+    twins = [sweep_job(4, "same", 1.0), sweep_job(5, "same", 1.0), sweep_job(6, None, 1.0)]
+    labels = legend_labels(twins)
+    assert labels[:2] == [f"same ({twins[0].id})", f"same ({twins[1].id})"] and labels[2] == twins[2].id
+
+
+def test_legend_columns_fit_the_width():
+    assert plot.legend_columns([15] * 6, 880) == 5
+    assert plot.legend_columns([45] * 7, 880) == 2
+    assert plot.legend_columns([130, 10], 880) == 1

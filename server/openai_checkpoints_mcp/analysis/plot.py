@@ -215,6 +215,22 @@ def label_rows(positions: Sequence[float], widths: Sequence[float], *, gap: floa
     return chosen
 
 
+def legend_columns(lengths: Sequence[int], room: float, *, most: int = 5) -> int:
+    """The most columns (at most `most`) in which legend labels of these lengths (characters, filled column by
+    column as matplotlib does) fit across `room` pixels: about 6.4 px a character at font size 9 (DejaVu Sans),
+    55 px of handle and spacing per column."""
+    for columns in range(min(most, len(lengths)), 1, -1):
+        rows, longer = divmod(len(lengths), columns)  # the first `longer` columns hold one entry more
+        start, widths = 0, []
+        for column in range(columns):
+            end = start + rows + (column < longer)
+            widths.append(6.4 * max(lengths[start:end], default=0) + 55)
+            start = end
+        if sum(widths) <= room:
+            return columns
+    return 1
+
+
 def short(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
@@ -572,7 +588,7 @@ class _Drawing:
             entries.append(({"linestyle": "-", "marker": "o", "markersize": 4}, ", ".join(validation)))
         if train:
             entries.append(({"linestyle": "--"}, ", ".join(train) + ", smoothed"))
-        at = f" ({', '.join(ranked)})" if ranked else ""
+        at = f" ({ranked[0]})" if len(ranked) == 1 else ""
         entries.append(({"linestyle": "none", "marker": "*", "markersize": 12}, f"best checkpoint{at}"))
         if any(len(j.retained_steps) > 1 for j in jobs):
             entries.append(
@@ -644,6 +660,5 @@ class _Drawing:
                 handles.append(Line2D([], [], color="#555555", **style))
                 labels.append(label)
         if handles:
-            widest = 6.2 * max(len(label) for label in labels) + 45  # pixels, at font size 9, with the handle
-            columns = max(1, min(len(handles), int(0.97 * spec.width // widest)))
+            columns = legend_columns([len(label) for label in labels], 0.97 * spec.width)
             self.figure.legend(handles, labels, loc="outside lower center", ncols=columns, fontsize=9, frameon=False)

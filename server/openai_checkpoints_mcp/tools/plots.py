@@ -260,25 +260,29 @@ def _best_mark(job: Job, checkpoints: Sequence[Checkpoint]) -> tuple[plot.Checkp
 
 
 def legend_labels(jobs: Sequence[Job]) -> list[str]:
-    """Each job by its suffix (or id); when that does not tell them apart, with the hyperparameters that differ;
-    failing that, with the id."""
+    """Each job by its suffix (or id); jobs that share a suffix also by the hyperparameters that differ among them
+    (``lr-sweep, lr 0.5``), failing that by their id."""
     labels = [job.suffix or job.id for job in jobs]
-    if len(set(labels)) == len(labels):
-        return labels
-    hyper = [SweepHyperparameters.from_job(job) for job in jobs]
-    for key, shown in (
-        ("learning_rate_multiplier", "lr {}"),
-        ("n_epochs", "{} epochs"),
-        ("batch_size", "batch {}"),
-        ("beta", "beta {}"),
-    ):
-        values = [getattr(h, key) for h in hyper]
-        if len({str(v) for v in values}) > 1:
-            labels = [
-                f"{label}, {shown.format('?' if v is None else v)}" for label, v in zip(labels, values, strict=True)
-            ]
-    if len(set(labels)) < len(labels):
-        labels = [f"{label} ({job.id})" if label != job.id else label for label, job in zip(labels, jobs, strict=True)]
+    groups: dict[str, list[int]] = {}
+    for index, label in enumerate(labels):
+        groups.setdefault(label, []).append(index)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        hyper = {i: SweepHyperparameters.from_job(jobs[i]) for i in members}
+        for key, shown in (
+            ("learning_rate_multiplier", "lr {}"),
+            ("n_epochs", "{} epochs"),
+            ("batch_size", "batch {}"),
+            ("beta", "beta {}"),
+        ):
+            values = {i: getattr(hyper[i], key) for i in members}
+            if len({str(v) for v in values.values()}) > 1:
+                for i in members:
+                    labels[i] += ", " + shown.format("?" if values[i] is None else values[i])
+        if len({labels[i] for i in members}) < len(members):
+            for i in members:
+                labels[i] += f" ({jobs[i].id})"
     return labels
 
 
