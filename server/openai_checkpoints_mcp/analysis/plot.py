@@ -17,7 +17,7 @@ span a factor of `LOG_SPAN`. Several jobs (a sweep) share the axes, one colour e
 train smoothed and dashed, kept checkpoints as squares and the best as a star labelled with its step.
 
 The PNG has a palette of `PALETTE` colours (lines on white need no more): about a quarter of matplotlib's RGBA file,
-some 15-25 KB at 900 x 500.
+some 15-35 KB at 900 x 500.
 """
 
 from __future__ import annotations
