@@ -23,6 +23,8 @@ class ErrorCode(StrEnum):
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     TIMEOUT = "timeout"
     BAD_RESPONSE = "bad_response"
+    MISSING_DEPENDENCY = "missing_dependency"
+    """An optional part of this server is not installed (plot_training_curve without the ``[plot]`` extra)."""
 
 
 class CheckpointsError(Exception):

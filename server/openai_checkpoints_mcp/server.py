@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from mcp import MCPError
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
 from mcp.types import INVALID_PARAMS
 
 from .config import Settings
@@ -29,11 +29,15 @@ from .errors import CheckpointsError, ErrorCode
 from .state import AppState
 
 if TYPE_CHECKING:
-    import httpx2
-    from mcp.server.mcpserver.tools.base import Tool as RegisteredTool
-    from mcp.types import CallToolResult, Tool
+    from collections.abc import Iterable
 
-    from .tools.common import ToolSpec
+    import httpx2
+    from mcp.server.lowlevel.helper_types import ReadResourceContents
+    from mcp.server.mcpserver.tools.base import Tool as RegisteredTool
+    from mcp.types import CallToolResult, InputRequiredResult, Resource, ResourceTemplate, Tool
+    from pydantic import AnyUrl
+
+    from .tools.common import ResourceSpec, ToolSpec
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +47,12 @@ INSTRUCTIONS = """Inspects fine-tuning jobs on the OpenAI API (or a compatible s
 should I deploy, and why?". Typical flow: list_jobs to find the job, then best_checkpoint(job_id) for the answer and
 a rationale to quote; list_checkpoints shows every checkpoint with its metrics, get_job the job's settings. For a
 sweep (several runs under one suffix or metadata tag), compare_jobs ranks the runs and names the winner;
-training_metrics reads a finished job's whole training curve (best step, overfitting); list_events shows what a job
-did or is doing; list_fine_tuned_models lists the models the account can call, with their base model's shutdown date
-and days left. {access}
+training_metrics reads a finished job's whole training curve (best step, overfitting) and plot_training_curve draws
+it as an image (also a resource, openai-ft://jobs/{{job_id}}/curve.png); list_events shows what a job did or is doing;
+list_fine_tuned_models lists the models the account can call, with their base model's shutdown date and days left.
+{access}
 Errors start with a short code (invalid_argument, auth_missing, auth_failed, permission_denied, not_found,
-rate_limited, upstream_unavailable, timeout, bad_response) followed by what to do."""
+rate_limited, upstream_unavailable, timeout, bad_response, missing_dependency) followed by what to do."""
 
 READ_ONLY_ACCESS = "All tools are read-only."
 WRITE_ACCESS = (
@@ -65,7 +70,7 @@ live API; each result's notice says which account and when it was archived: say 
 def tool_table() -> tuple[ToolSpec, ...]:
     """Every tool, in the order tools/list shows them. Adding a tool: declare it in its family's module with
     `tools.common.tool`, and add one line here."""
-    from .tools import checkpoints, curves, events, jobs, models, sweeps, writes
+    from .tools import checkpoints, curves, events, jobs, models, plots, sweeps, writes
 
     return (
         jobs.list_jobs,
@@ -74,12 +79,66 @@ def tool_table() -> tuple[ToolSpec, ...]:
         checkpoints.best_checkpoint,
         sweeps.compare_jobs,
         curves.training_metrics,
+        plots.plot_training_curve,
         events.list_events,
         models.list_fine_tuned_models,
         writes.cancel_job,
         writes.pause_job,
         writes.resume_job,
     )
+
+
+# --- resources: the registration table and its hooks; add a resource template here and in its family's module ---
+
+
+def resource_table() -> tuple[ResourceSpec, ...]:
+    """Every resource template, in the order resources/templates/list shows them, declared in its family's module
+    with `tools.common.resource`. Registered, like the tools, when a client first lists or reads resources."""
+    from .tools import plots
+
+    return (plots.job_curve_png,)
+
+
+class _Resources(MCPServer[AppState]):
+    """Registers `resource_table()` on first use, and gives reading a resource the call deadline."""
+
+    _deadline: float
+    _resources_registered: bool = False
+
+    def _ensure_resources(self) -> None:
+        if not self._resources_registered:
+            for spec in resource_table():
+                self.resource(
+                    spec.uri_template,
+                    name=spec.name,
+                    title=spec.title,
+                    description=spec.description,
+                    mime_type=spec.mime_type,
+                )(spec.fn)
+            self._resources_registered = True
+
+    async def list_resources(self) -> list[Resource]:
+        self._ensure_resources()
+        return await super().list_resources()
+
+    async def list_resource_templates(self) -> list[ResourceTemplate]:
+        self._ensure_resources()
+        return await super().list_resource_templates()
+
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[AppState, Any] | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        self._ensure_resources()
+        try:
+            with anyio.fail_after(self._deadline):
+                return await super().read_resource(uri, context)
+        except TimeoutError:
+            raise ResourceError(
+                f"timeout: reading {uri} did not finish within the server's {self._deadline:g} s deadline."
+            ) from None
+
+
+# --- tools ---------------------------------------------------------------------------------------------------------
 
 
 def served_tools(settings: Settings) -> tuple[ToolSpec, ...]:
@@ -111,7 +170,7 @@ def server_version() -> str:
         return "0.0.0+source"
 
 
-class CheckpointsServer(MCPServer[AppState]):
+class CheckpointsServer(_Resources):
     """`MCPServer` with this project's conventions.
 
     * Tool errors start with a short code, translated here and only here: our `CheckpointsError`s keep their text,
@@ -119,7 +178,8 @@ class CheckpointsServer(MCPServer[AppState]):
       ``invalid_argument`` sentences naming the argument and what is accepted.
     * Each call has an overall deadline (``timeout`` when it passes).
     * An unknown tool is a protocol error (``-32602``), not a tool result.
-    * Tools are registered on first use (listing or calling), keeping start-up cheap.
+    * Tools are registered on first use (listing or calling), keeping start-up cheap; resources likewise
+      (`_Resources`).
     """
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:

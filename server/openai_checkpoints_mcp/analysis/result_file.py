@@ -17,6 +17,7 @@ import csv
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -111,6 +112,24 @@ def _read(content: bytes) -> tuple[list[list[str]], Literal["csv", "base64"], by
                     f"no step column (in the base64-decoded CSV); header was: {_preview(','.join(header))}"
                 )
     raise ResultFileError(_diagnose(content, text))
+
+
+def table_from_rows(rows: Mapping[int, Mapping[str, float]]) -> ResultTable:
+    """A `ResultTable` of per-step values that did not come from a file (a running job's metrics events): step ->
+    {metric: value}. Names are mapped as a file's headers are, values that are not finite or absurdly large are
+    missing; `encoding` says ``csv``, the form such rows would have in a file."""
+    steps = tuple(sorted(step for step in rows if step >= 0))
+    renamed: dict[str, str] = {}
+    cells: dict[str, dict[int, float]] = {}
+    for step in steps:
+        for name, value in rows[step].items():
+            canonical = _canonical(name)
+            if canonical != name:
+                renamed[name] = canonical
+            if math.isfinite(value) and abs(value) <= MAX_MAGNITUDE:
+                cells.setdefault(canonical, {}).setdefault(step, value)
+    columns = {name: tuple(values.get(step) for step in steps) for name, values in cells.items()}
+    return ResultTable(steps=steps, columns=columns, renamed=renamed, encoding="csv", skipped_rows=0)
 
 
 # --- decoding ----------------------------------------------------------------------------------

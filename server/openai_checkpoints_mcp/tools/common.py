@@ -1,6 +1,8 @@
-"""What every tool family shares: the result base class, the annotations, the declaration of a tool, progress.
+"""What every tool family shares: the result base class, the annotations, the declaration of a tool (and of a
+resource template), progress.
 
-A tool is declared once, in its family's module, with `tool(...)`; `server.tool_table()` lists them all.
+A tool is declared once, in its family's module, with `tool(...)`; `server.tool_table()` lists them all. A resource
+template likewise with `resource(...)`, listed by `server.resource_table()`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from mcp.server.mcpserver import Context
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from ..api.pagination import OnPage
@@ -40,7 +42,9 @@ class ToolResult(BaseModel):
     )
 
 
-ToolFunction = Callable[..., Awaitable[ToolResult]]
+ToolFunction = Callable[..., Awaitable[ToolResult | CallToolResult]]
+"""A tool: returns its result model, or (a picture beside the numbers) a `CallToolResult` whose structured content
+is that model, declared as ``Annotated[CallToolResult, TheModel]`` so that the output schema is still the model's."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,39 @@ def tool(
 
     def declare(fn: ToolFunction) -> ToolSpec:
         return ToolSpec(fn=fn, title=title, description=one_line(description), annotations=annotations)
+
+    return declare
+
+
+ResourceFunction = Callable[..., Awaitable[bytes | str]]
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """One resource template as the server registers it: the function (its parameters are the template's
+    variables, plus the context), the URI template, and what a client lists."""
+
+    fn: ResourceFunction
+    uri_template: str
+    title: str
+    description: str
+    mime_type: str
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+
+def resource(
+    *, uri_template: str, title: str, description: str, mime_type: str
+) -> Callable[[ResourceFunction], ResourceSpec]:
+    """Declare a resource template: ``@resource(uri_template="openai-ft://jobs/{job_id}/...", ...)`` over
+    ``async def name(job_id: str, ctx: Context) -> bytes``."""
+
+    def declare(fn: ResourceFunction) -> ResourceSpec:
+        return ResourceSpec(
+            fn=fn, uri_template=uri_template, title=title, description=one_line(description), mime_type=mime_type
+        )
 
     return declare
 

@@ -7,6 +7,7 @@ against the retained checkpoints and returns a downsampled curve.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal, overload
 
 from mcp.server.mcpserver import Context
@@ -14,7 +15,14 @@ from pydantic import BaseModel, Field
 
 from ..analysis.downsample import downsample_rows
 from ..analysis.result_file import ResultFileError, ResultTable, parse_result_file
-from ..analysis.training import BestValidation, MetricSummary, OverfittingSignal, TrainValidationGap, analyse
+from ..analysis.training import (
+    BestValidation,
+    MetricSummary,
+    OverfittingSignal,
+    TrainingAnalysis,
+    TrainValidationGap,
+    analyse,
+)
 from ..api.errors import bad_response
 from ..api.models import ACTIVE_STATUSES, Checkpoint, Job, by_step
 from ..api.store import JobStore
@@ -160,7 +168,8 @@ class TrainingMetricsResult(ToolResult):
     upstream_requests: int = Field(description="API requests this call made (0 when everything came from the cache).")
 
 
-def _no_result_file(job: Job) -> str:
+def no_result_file(job: Job) -> str:
+    """Why a job has no result file, and what to use meanwhile."""
     status = job.status or "unknown"
     if status in ACTIVE_STATUSES:
         return (
@@ -183,37 +192,47 @@ def _curve(table: ResultTable, points: int, must_keep: list[int]) -> Curve:
     )
 
 
-async def read_curve(
-    store: JobStore, job_id: str, *, points: int, refresh: bool = False, progress: Progress | None = None
-) -> TrainingMetricsResult:
+@dataclass(frozen=True)
+class LoadedCurve:
+    """What a job's curve is made of: the job, its kept checkpoints, and its parsed result file (None when the job
+    lists none yet)."""
+
+    job: Job
+    checkpoints: list[Checkpoint]
+    """By step, ascending."""
+    file_id: str | None
+    table: ResultTable | None
+    requests: int
+    """API requests made to read it."""
+
+    @property
+    def retained_steps(self) -> list[int]:
+        return [c.step for c in self.checkpoints if c.step is not None]
+
+    def retained(self) -> list[RetainedCheckpoint]:
+        return [
+            RetainedCheckpoint(step_number=c.step, fine_tuned_model_checkpoint=c.fine_tuned_model_checkpoint)
+            for c in self.checkpoints
+        ]
+
+    def analysis(self) -> TrainingAnalysis | None:
+        """The curve analysed against the kept checkpoints (None without a result file)."""
+        return None if self.table is None else analyse(self.table, self.retained_steps)
+
+
+async def load_curve(
+    store: JobStore, job_id: str, *, refresh: bool = False, progress: Progress | None = None
+) -> LoadedCurve:
+    """The job, its checkpoints (read concurrently) and its result file (through the cache), parsed.
+
+    Raises:
+        CheckpointsError: the API's failures, and ``bad_response`` for a result file that does not parse.
+    """
     with store.count_requests() as requests:
         job, collected = await store.job_and_checkpoints(job_id, refresh=refresh)
         checkpoints = by_step(collected.items)
-        retained = [
-            RetainedCheckpoint(step_number=c.step, fine_tuned_model_checkpoint=c.fine_tuned_model_checkpoint)
-            for c in checkpoints
-        ]
         if not job.result_files:
-            reason = _no_result_file(job)
-            return TrainingMetricsResult(
-                job_id=job_id,
-                status=job.status,
-                available=False,
-                reason=reason,
-                result_file=None,
-                steps=0,
-                first_step=None,
-                last_step=None,
-                metrics=[],
-                best_validation=None,
-                overfitting=None,
-                gap=None,
-                findings=[reason],
-                retained_checkpoints=retained,
-                renamed_columns={},
-                curve=None,
-                upstream_requests=requests[0],
-            )
+            return LoadedCurve(job, checkpoints, None, None, requests[0])
         file_id = job.result_files[0]
         if progress is not None:
             await progress(1, 2, f"reading result file {file_id}")
@@ -222,27 +241,48 @@ async def read_curve(
         table = parse_result_file(content)
     except ResultFileError as exc:
         raise bad_response(f"the result file {file_id} of job {job_id}", str(exc)) from None
-    return _result(job, file_id, table, checkpoints, retained, points, requests[0])
+    return LoadedCurve(job, checkpoints, file_id, table, requests[0])
 
 
-def _result(
-    job: Job,
-    file_id: str,
-    table: ResultTable,
-    checkpoints: list[Checkpoint],
-    retained: list[RetainedCheckpoint],
-    points: int,
-    requests: int,
+async def read_curve(
+    store: JobStore, job_id: str, *, points: int, refresh: bool = False, progress: Progress | None = None
 ) -> TrainingMetricsResult:
-    steps = [c.step for c in checkpoints if c.step is not None]
-    analysis = analyse(table, steps)
+    return training_result(await load_curve(store, job_id, refresh=refresh, progress=progress), points=points)
+
+
+def training_result(loaded: LoadedCurve, *, points: int) -> TrainingMetricsResult:
+    """training_metrics' answer for a loaded curve."""
+    job = loaded.job
+    analysis = loaded.analysis()
+    if loaded.table is None or loaded.file_id is None or analysis is None:
+        reason = no_result_file(job)
+        return TrainingMetricsResult(
+            job_id=job.id,
+            status=job.status,
+            available=False,
+            reason=reason,
+            result_file=None,
+            steps=0,
+            first_step=None,
+            last_step=None,
+            metrics=[],
+            best_validation=None,
+            overfitting=None,
+            gap=None,
+            findings=[reason],
+            retained_checkpoints=loaded.retained(),
+            renamed_columns={},
+            curve=None,
+            upstream_requests=loaded.requests,
+        )
+    table = loaded.table
     best = analysis.best_validation
-    must_keep = ([best.step] if best else []) + steps
+    must_keep = ([best.step] if best else []) + loaded.retained_steps
     return TrainingMetricsResult(
         job_id=job.id,
         status=job.status,
         available=True,
-        result_file=file_id,
+        result_file=loaded.file_id,
         encoding=table.encoding,
         steps=analysis.steps,
         first_step=analysis.first_step,
@@ -252,10 +292,10 @@ def _result(
         overfitting=OverfittingInfo.of(analysis.overfitting) if analysis.overfitting else None,
         gap=GapInfo.of(analysis.gap) if analysis.gap else None,
         findings=analysis.findings,
-        retained_checkpoints=retained,
+        retained_checkpoints=loaded.retained(),
         renamed_columns=dict(table.renamed),
         curve=_curve(table, points, must_keep),
-        upstream_requests=requests,
+        upstream_requests=loaded.requests,
     )
 
 
