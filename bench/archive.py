@@ -207,6 +207,68 @@ def kinds(requests: list[RecordedRequest]) -> str:
     return f"{parts} = {len(requests)}"
 
 
+OFFLINE_RUNS = 7
+"""Each offline question is asked this many times after a warm-up; the median is printed."""
+
+
+def offline_timings(archive_path: Path, data: FakeData, fake: Fake, latency_ms: float) -> list[str]:
+    """Questions answered from the archive (``--archive FILE``: no network), in one in-process MCP session as a
+    client would ask them; the same list_jobs asked of the live fake (+latency, capped at 1,000 scanned jobs) is
+    the baseline. Medians of `OFFLINE_RUNS`, after a warm-up."""
+    import anyio
+    from mcp import Client
+
+    from openai_checkpoints_mcp.config import Settings
+    from openai_checkpoints_mcp.server import create_server
+
+    succeeded = [job["id"] for job in data.jobs if job.get("status") == "succeeded"]
+    suffix = OTHER_SUFFIXES[0]
+    questions = {
+        "list_jobs status=failed (all of them)": ("list_jobs", {"status": "failed", "max_results": 1000}),
+        f"list_jobs suffix={suffix} model=gpt-4o-mini": (
+            "list_jobs",
+            {"suffix": suffix, "model": "gpt-4o-mini", "max_results": 1000},
+        ),
+        "compare_jobs of 200 job ids": ("compare_jobs", {"job_ids": succeeded[:200]}),
+        f"compare_jobs suffix={suffix} max_jobs=200": (
+            "compare_jobs",
+            {"suffix": suffix, "status": "any", "max_jobs": 200},
+        ),
+    }
+
+    async def ask(client: Client, tool: str, arguments: dict[str, object]) -> tuple[float, object]:
+        started = time.perf_counter()
+        result = await client.call_tool(tool, arguments)
+        elapsed = time.perf_counter() - started
+        if result.is_error:
+            raise BenchError(f"{tool} {arguments} failed offline: {result.content}")
+        return elapsed, result.structured_content
+
+    async def measure() -> list[str]:
+        out = []
+        async with Client(create_server(Settings(archive=str(archive_path)))) as client:
+            for label, (tool, arguments) in questions.items():
+                await ask(client, tool, arguments)
+                times = [(await ask(client, tool, arguments))[0] for _ in range(OFFLINE_RUNS)]
+                _, content = await ask(client, tool, arguments)
+                assert isinstance(content, dict)
+                found = content.get("jobs_compared", len(content.get("jobs", ())))
+                out.append(f"offline {label:45} {statistics.median(times) * 1000:8.1f} ms   ({found} jobs)")
+        settings = Settings(api_key=BENCH_KEY, base_url=fake.base_url, max_retries=0)
+        async with Client(create_server(settings)) as live:
+            tool, arguments = questions["list_jobs status=failed (all of them)"]
+            elapsed, content = await ask(live, tool, arguments)
+            assert isinstance(content, dict)
+            out.append(
+                f"live    {'list_jobs status=failed (the same)':45} {elapsed * 1000:8.1f} ms   "
+                f"({len(content['jobs'])} jobs of the {content['scanned']:,} newest scanned; +{latency_ms:g} ms "
+                "per request)"
+            )
+        return out
+
+    return anyio.run(measure)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--jobs", type=int, default=2000, help="jobs in the organisation (default 2,000)")
@@ -251,12 +313,7 @@ def main() -> int:
             f"  requests          {kinds(second.requests)}",
         ]
 
-        # --- offline timings over the archive: TO BE ADDED ------------------------------------------------------
-        # The offline reader's session adds its figures here, while `archive_path` (written above, complete) still
-        # exists: list_jobs over the archive (``--archive FILE``, no network), and compare_jobs over 200 of its
-        # jobs. Append one line each to `lines`; the temporary directory, and the archive in it, go at the end of
-        # this block.
-        # ----------------------------------------------------------------------------------------------------------
+        lines += offline_timings(archive_path, data, fake, args.latency_ms)
 
     print("\n".join(lines))
     print("\nthe first run's receipt:\n" + first.receipt)
