@@ -4,6 +4,7 @@ key=value arguments."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 
 import pytest
 
@@ -133,3 +134,15 @@ def test_key_value_arguments_are_typed_by_the_schema():
 def test_bad_key_value_arguments(pair, message):
     with pytest.raises(ValueError, match=message):
         parse_arguments([pair], SCHEMA)
+
+
+def test_call_into_a_pipe_closed_early_exits_0_without_a_traceback():
+    """``call ... | head -1``: the reader left before the JSON is written (here: at once); that is not the tool's failure."""
+    import shlex
+
+    from .helpers import DEMO_JOB, console_script
+
+    command = f"{shlex.quote(console_script())} --demo call list_checkpoints job_id={DEMO_JOB} | true"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr

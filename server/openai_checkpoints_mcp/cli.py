@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -444,7 +445,10 @@ async def _call(settings: Settings, tool: str, pairs: Sequence[str], log_level: 
         text = " ".join(getattr(block, "text", "") for block in result.content)
         print(text, file=sys.stderr)
         return 1
-    print(json.dumps(result.structured_content, indent=2, ensure_ascii=False))
+    try:
+        print(json.dumps(result.structured_content, indent=2, ensure_ascii=False), flush=True)
+    except BrokenPipeError:  # the reader went away (``call ... | head``): not an error of the tool
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that exit's flush does not fail again
     return 0
 
 

@@ -25,6 +25,7 @@ import anyio
 from ..api.models import ApiObject, Checkpoint, Event, Job, Model
 from ..api.pagination import Collected, OnPage, Page
 from ..api.selection import JobFilter, base_model_matches
+from ..config import DEMO_BASE_URL
 from ..errors import CheckpointsError, ErrorCode
 from . import schema
 
@@ -51,6 +52,8 @@ class ArchiveOrigin:
     @property
     def account(self) -> str:
         """The account in words: organisation and project, as far as the archive knows them."""
+        if self.base_url == DEMO_BASE_URL:
+            return "the bundled demo dataset (invented jobs, not an OpenAI account)"
         parts = [f"organization {self.organization}" if self.organization else None]
         parts.append(f"project {self.project}" if self.project else None)
         named = " / ".join(p for p in parts if p)
