@@ -78,6 +78,8 @@ def demo_calls() -> list[tuple[str, dict[str, Any]]]:
         ("list_fine_tuned_models", {}),
         ("compare_jobs", {"model": "gpt-4o-mini", "status": "any"}),
         ("compare_jobs", {"job_ids": list(DEMO_JOB_IDS.values())}),
+        ("plot_training_curve", {"job_id": JOB}),  # pictures are slow to draw: one job, and one sweep
+        ("plot_training_curve", {"job_ids": list(DEMO_JOB_IDS.values())[:4]}),
     ]
     for job_id in DEMO_JOB_IDS.values():
         for tool in ("get_job", "list_checkpoints", "best_checkpoint", "training_metrics", "list_events"):
@@ -144,12 +146,14 @@ async def test_offline_makes_not_one_request_whatever_is_asked(serve_fake, tmp_p
 def _every_question(job_id: str) -> list[tuple[str, dict[str, Any]]]:
     """A question of every read tool about `job_id`, then two that the archive cannot answer."""
     about_the_job = ("get_job", "list_checkpoints", "best_checkpoint", "training_metrics", "list_events")
+    pictures = [("plot_training_curve", {"job_id": job_id})]
     return [
         ("list_jobs", {}),
         *[
             (tool, {"job_id": job_id, "refresh": True} if tool != "list_events" else {"job_id": job_id})
             for tool in about_the_job
         ],
+        *pictures,
         ("list_fine_tuned_models", {}),
         ("compare_jobs", {"suffix": "kept", "status": "any", "refresh": True}),
         ("get_job", {"job_id": MISSING}),
