@@ -224,7 +224,12 @@ def offline_timings(archive_path: Path, data: FakeData, fake: Fake, latency_ms: 
     succeeded = [job["id"] for job in data.jobs if job.get("status") == "succeeded"]
     suffix = OTHER_SUFFIXES[0]
     questions = {
-        "list_jobs status=failed (all of them)": ("list_jobs", {"status": "failed", "max_results": 1000}),
+        "list_jobs status=failed (the newest 20)": ("list_jobs", {"status": "failed"}),
+        "list_jobs created_before=2020 (none: all searched)": (
+            "list_jobs",
+            {"created_before": "2020-01-01T00:00:00Z"},
+        ),
+        "list_jobs status=failed max_results=1000": ("list_jobs", {"status": "failed", "max_results": 1000}),
         f"list_jobs suffix={suffix} model=gpt-4o-mini": (
             "list_jobs",
             {"suffix": suffix, "model": "gpt-4o-mini", "max_results": 1000},
@@ -253,14 +258,14 @@ def offline_timings(archive_path: Path, data: FakeData, fake: Fake, latency_ms: 
                 _, content = await ask(client, tool, arguments)
                 assert isinstance(content, dict)
                 found = content.get("jobs_compared", len(content.get("jobs", ())))
-                out.append(f"offline {label:45} {statistics.median(times) * 1000:8.1f} ms   ({found} jobs)")
+                out.append(f"offline {label:50} {statistics.median(times) * 1000:8.1f} ms   ({found} jobs)")
         settings = Settings(api_key=BENCH_KEY, base_url=fake.base_url, max_retries=0)
         async with Client(create_server(settings)) as live:
-            tool, arguments = questions["list_jobs status=failed (all of them)"]
+            tool, arguments = questions["list_jobs status=failed max_results=1000"]
             elapsed, content = await ask(live, tool, arguments)
             assert isinstance(content, dict)
             out.append(
-                f"live    {'list_jobs status=failed (the same)':45} {elapsed * 1000:8.1f} ms   "
+                f"live    {'list_jobs status=failed max_results=1000':50} {elapsed * 1000:8.1f} ms   "
                 f"({len(content['jobs'])} jobs of the {content['scanned']:,} newest scanned; +{latency_ms:g} ms "
                 "per request)"
             )
