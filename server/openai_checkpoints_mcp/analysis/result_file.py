@@ -76,13 +76,28 @@ def parse_result_file(content: bytes) -> ResultTable:
     ``step`` column, and anything that is neither CSV nor base64 of CSV (binary data, an HTML page,
     a JSON error body).
     """
+    _, lines, encoding = _decoded(content)
+    return _table(lines, encoding)
+
+
+def result_file_text(content: bytes) -> str:
+    """The CSV text of a result file's body: the body itself, or what its base64 encodes (without a BOM).
+
+    Raises `ResultFileError` in the same cases as `parse_result_file`.
+    """
+    text, _, _ = _decoded(content)
+    return text
+
+
+def _decoded(content: bytes) -> tuple[str, list[list[str]], Literal["csv", "base64"]]:
+    """The CSV text of the body, its rows, and how the body was encoded."""
     if not content.strip():
         raise ResultFileError("the result file is empty")
     text = _decode_text(content)
     if text is not None:
         lines = _lines(text)
         if _step_index(_header(lines)) is not None:
-            return _table(lines, "csv")
+            return text, lines, "csv"
     decoded = _base64_decode(content)
     if decoded is not None:
         if not decoded.strip():
@@ -92,7 +107,7 @@ def parse_result_file(content: bytes) -> ResultTable:
             lines = _lines(inner)
             header = _header(lines)
             if _step_index(header) is not None:
-                return _table(lines, "base64")
+                return inner, lines, "base64"
             if len(header) > 1:
                 raise ResultFileError(
                     f"no step column (in the base64-decoded CSV); header was: {_preview(','.join(header))}"
