@@ -2,12 +2,14 @@
 
 `tool_table()` is the registration table: every tool, declared once in its family's module
 under `tools/`. Which are served follows from their annotations: a tool that is not
-read-only is served only with --allow-writes (`served_tools`).
+read-only is served only with --allow-writes (`served_tools`). The resource templates have
+their own table (`tools.resources.TEMPLATES`).
 
 Start-up stays as cheap as the SDK allows (the time to answer ``initialize`` is what
 a user waits for when a client launches the server): the tools, their schemas and
 the API layer are only imported and registered when a client first lists or calls
-tools, and the HTTP client is created on the first API call (see `state`).
+tools (resources: when it first lists or reads them), and the HTTP client is
+created on the first API call (see `state`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from mcp import MCPError
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.exceptions import (
+    ResourceError,
+    ResourceNotFoundError,
+    ToolError,
+    UnexpectedResourceError,
+    UnexpectedToolError,
+)
 from mcp.types import INVALID_PARAMS
 
 from .config import Settings
@@ -29,9 +37,13 @@ from .errors import CheckpointsError, ErrorCode
 from .state import AppState
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import httpx2
+    from mcp.server.lowlevel.helper_types import ReadResourceContents
     from mcp.server.mcpserver.tools.base import Tool as RegisteredTool
-    from mcp.types import CallToolResult, Tool
+    from mcp.types import CallToolResult, InputRequiredResult, ResourceTemplate, Tool
+    from pydantic import AnyUrl
 
     from .tools.common import ToolSpec
 
@@ -117,9 +129,12 @@ class CheckpointsServer(MCPServer[AppState]):
     * Tool errors start with a short code, translated here and only here: our `CheckpointsError`s keep their text,
       a metric or goal that cannot be used (`MetricChoiceError`) and arguments that fail the input schema become
       ``invalid_argument`` sentences naming the argument and what is accepted.
-    * Each call has an overall deadline (``timeout`` when it passes).
+    * Each call has an overall deadline (``timeout`` when it passes); so has each resource read.
     * An unknown tool is a protocol error (``-32602``), not a tool result.
-    * Tools are registered on first use (listing or calling), keeping start-up cheap.
+    * A resource read's failures are protocol errors whose message starts with our short code: an unknown job (or
+      no result file yet) is resource-not-found (``-32602``, data ``{"uri": ...}``), an invalid job id ``-32602``
+      before any request, anything upstream ``-32603``.
+    * Tools are registered on first use (listing or calling), keeping start-up cheap; resource templates likewise.
     """
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
@@ -127,6 +142,7 @@ class CheckpointsServer(MCPServer[AppState]):
         self._settings = settings
         self._deadline = settings.deadline
         self._tools_registered = False
+        self._resources_registered = False
 
     def _ensure_tools(self) -> None:
         if not self._tools_registered:
@@ -192,6 +208,51 @@ class CheckpointsServer(MCPServer[AppState]):
 
                 raise ToolError(describe_validation_error(exc.__cause__)) from exc.__cause__
             raise
+
+    # --- resources ------------------------------------------------------------------------------------------------
+
+    def _ensure_resources(self) -> None:
+        if not self._resources_registered:
+            from .tools.resources import TEMPLATES, resource_function
+
+            for spec in TEMPLATES:
+                self.resource(
+                    spec.uri_template,
+                    name=spec.name,
+                    title=spec.title,
+                    description=spec.description,
+                    mime_type=spec.mime_type,
+                )(resource_function(spec))
+            self._resources_registered = True
+
+    async def list_resource_templates(self) -> list[ResourceTemplate]:
+        self._ensure_resources()
+        return await super().list_resource_templates()
+
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[AppState, Any] | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        self._ensure_resources()
+        try:
+            with anyio.fail_after(self._deadline):
+                return await super().read_resource(uri, context)
+        except TimeoutError:
+            raise ResourceError(
+                CheckpointsError(
+                    ErrorCode.TIMEOUT,
+                    f"Reading the resource did not finish within the server's {self._deadline:g} s deadline. Try "
+                    "again later, or start the server with a longer --deadline.",
+                ).text
+            ) from None
+        except UnexpectedResourceError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, CheckpointsError):
+                raise
+            if cause.code is ErrorCode.INVALID_ARGUMENT:
+                raise MCPError(code=INVALID_PARAMS, message=cause.text, data={"uri": str(uri)}) from None
+            if cause.code is ErrorCode.NOT_FOUND:
+                raise ResourceNotFoundError(cause.text) from cause
+            raise ResourceError(cause.text) from cause
 
 
 def create_server(

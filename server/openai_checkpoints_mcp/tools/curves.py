@@ -160,7 +160,7 @@ class TrainingMetricsResult(ToolResult):
     upstream_requests: int = Field(description="API requests this call made (0 when everything came from the cache).")
 
 
-def _no_result_file(job: Job) -> str:
+def no_result_file(job: Job) -> str:
     status = job.status or "unknown"
     if status in ACTIVE_STATUSES:
         return (
@@ -194,7 +194,7 @@ async def read_curve(
             for c in checkpoints
         ]
         if not job.result_files:
-            reason = _no_result_file(job)
+            reason = no_result_file(job)
             return TrainingMetricsResult(
                 job_id=job_id,
                 status=job.status,
