@@ -1,7 +1,7 @@
 """The resource templates (openai-ft://jobs/{job_id}, .../checkpoints, .../metrics.csv) through the real MCP client in
 both eras, and over streamable HTTP: listed from the table, each read equal to its tool's result or to the result
 file decoded, through the store's cache; an unknown job is resource-not-found, a bad id is refused with no request,
-upstream failures keep their short code."""
+upstream failures keep their short code; best_checkpoint and training_metrics link to the resources."""
 
 from __future__ import annotations
 
@@ -176,3 +176,28 @@ async def test_a_garbage_result_file_is_bad_response(serve_fake, mode):
                 await client.read_resource(f"{JOB_URI}/metrics.csv")
     assert raised.value.error.code == INTERNAL_ERROR
     assert raised.value.error.message.startswith("bad_response: ") and RESULT_FILE in raised.value.error.message
+
+
+@pytest.mark.parametrize("tool", ["best_checkpoint", "training_metrics"])
+async def test_tools_link_the_checkpoints_and_metrics_csv_and_the_links_resolve(serve_fake, mode, tool):
+    with serve_fake(curve_data(CSV)) as api:
+        async with api.client(mode) as client:
+            result = await client.call_tool(tool, {"job_id": CURVE_JOB})
+            text, *links = result.content
+            reads = [await client.read_resource(link.uri) for link in links]
+    assert result.is_error is False and text.type == "text"
+    assert json.loads(text.text) == result.structured_content  # structured output as before, and its JSON
+    assert [(link.type, link.uri, link.mime_type) for link in links] == [
+        ("resource_link", f"{JOB_URI}/checkpoints", "application/json"),
+        ("resource_link", f"{JOB_URI}/metrics.csv", "text/csv"),
+    ]
+    assert all(link.name and link.title and CURVE_JOB in link.title for link in links)
+    assert reads[1].contents[0].text == CSV.decode()
+
+
+@pytest.mark.parametrize("tool", ["best_checkpoint", "training_metrics"])
+async def test_a_job_without_a_result_file_gets_no_metrics_csv_link(serve_fake, tool):
+    with serve_fake(curve_data(None, status="running")) as api:
+        async with api.client() as client:
+            result = await client.call_tool(tool, {"job_id": CURVE_JOB})
+    assert [block.uri for block in result.content[1:]] == [f"{JOB_URI}/checkpoints"]

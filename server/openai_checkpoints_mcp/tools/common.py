@@ -1,17 +1,19 @@
-"""What every tool family shares: the result base class, the annotations, the declaration of a tool, progress.
+"""What every tool family shares: the result base class, the annotations, the declaration of a tool, progress, and
+results with resource links.
 
 A tool is declared once, in its family's module, with `tool(...)`; `server.tool_table()` lists them all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import pydantic_core
 from mcp.server.mcpserver import Context
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from ..api.pagination import OnPage
@@ -40,7 +42,9 @@ class ToolResult(BaseModel):
     )
 
 
-ToolFunction = Callable[..., Awaitable[ToolResult]]
+ToolFunction = Callable[..., Awaitable[ToolResult | CallToolResult]]
+"""A tool: returns its result model, or (`linked`) the model with resource links, annotated
+``Annotated[CallToolResult, Model]`` so that the output schema is still the model's."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,16 @@ def finish(ctx: Context[AppState, Any], result: ResultT) -> ResultT:
         origin = state.store.origin
         result.notice = origin.notice if origin is not None else None
     return result
+
+
+def linked(result: ToolResult, links: Sequence[ResourceLink]) -> CallToolResult:
+    """`result` as the SDK would send it (structuredContent, and the same JSON as a text block), followed by resource
+    links: the client can read those resources without another tool call."""
+    text = pydantic_core.to_json(result, fallback=str, indent=2).decode()
+    return CallToolResult(
+        content=[TextContent(type="text", text=text), *links],
+        structured_content=result.model_dump(mode="json", by_alias=True),
+    )
 
 
 def store_of(ctx: Context[AppState, Any]) -> JobStore:

@@ -1,4 +1,5 @@
-"""The resource templates: a job, its checkpoints and its result file, read by URI (``openai-ft://jobs/{job_id}...``).
+"""The resource templates: a job, its checkpoints and its result file, read by URI (``openai-ft://jobs/{job_id}...``),
+and the resource links that tools add to their results so that a client can read them without another tool call.
 
 `TEMPLATES` is the registration table: one template is one entry. Each reads through the store, so the cache rules
 apply; the job id is checked before any request. The server maps failures to protocol errors (`server.py`).
@@ -126,6 +127,11 @@ METRICS_CSV = ResourceSpec(
 
 TEMPLATES: tuple[ResourceSpec, ...] = (JOB, CHECKPOINTS, METRICS_CSV)
 """Every resource template, in the order resources/templates/list shows them. Adding one: a reader and one entry."""
+
+
+def job_links(job_id: str, *, has_result_file: bool) -> list[ResourceLink]:
+    """Links to the job's linked resources, those that need a result file only when it has one."""
+    return [spec.link(job_id) for spec in TEMPLATES if spec.linked and (has_result_file or not spec.needs_result_file)]
 
 
 def resource_function(spec: ResourceSpec) -> Callable[..., Awaitable[str | bytes]]:
