@@ -2,13 +2,13 @@
 
 `tool_table()` is the registration table: every tool, declared once in its family's module
 under `tools/`. Which are served follows from their annotations: a tool that is not
-read-only is served only with --allow-writes (`served_tools`). The resource templates have
-their own table (`tools.resources.TEMPLATES`).
+read-only is served only with --allow-writes (`served_tools`). The resource templates and
+the prompts have their own tables (`tools.resources.TEMPLATES`, `tools.prompts.PROMPTS`).
 
 Start-up stays as cheap as the SDK allows (the time to answer ``initialize`` is what
 a user waits for when a client launches the server): the tools, their schemas and
 the API layer are only imported and registered when a client first lists or calls
-tools (resources: when it first lists or reads them), and the HTTP client is
+tools (resources, prompts: when it first lists or reads them), and the HTTP client is
 created on the first API call (see `state`).
 """
 
@@ -41,8 +41,16 @@ if TYPE_CHECKING:
 
     import httpx2
     from mcp.server.lowlevel.helper_types import ReadResourceContents
+    from mcp.server.mcpserver.prompts.base import Prompt as RegisteredPrompt
     from mcp.server.mcpserver.tools.base import Tool as RegisteredTool
-    from mcp.types import CallToolResult, InputRequiredResult, ResourceTemplate, Tool
+    from mcp.types import (
+        CallToolResult,
+        GetPromptResult,
+        InputRequiredResult,
+        Prompt,
+        ResourceTemplate,
+        Tool,
+    )
     from pydantic import AnyUrl
 
     from .tools.common import ToolSpec
@@ -130,11 +138,13 @@ class CheckpointsServer(MCPServer[AppState]):
       a metric or goal that cannot be used (`MetricChoiceError`) and arguments that fail the input schema become
       ``invalid_argument`` sentences naming the argument and what is accepted.
     * Each call has an overall deadline (``timeout`` when it passes); so has each resource read.
-    * An unknown tool is a protocol error (``-32602``), not a tool result.
+    * An unknown tool is a protocol error (``-32602``), not a tool result; so are an unknown prompt (the message lists
+      the prompts) and a prompt's bad arguments, with nothing in the log but one line.
     * A resource read's failures are protocol errors whose message starts with our short code: an unknown job (or
       no result file yet) is resource-not-found (``-32602``, data ``{"uri": ...}``), an invalid job id ``-32602``
       before any request, anything upstream ``-32603``.
-    * Tools are registered on first use (listing or calling), keeping start-up cheap; resource templates likewise.
+    * Tools are registered on first use (listing or calling), keeping start-up cheap; resource templates and prompts
+      likewise.
     """
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
@@ -143,6 +153,7 @@ class CheckpointsServer(MCPServer[AppState]):
         self._deadline = settings.deadline
         self._tools_registered = False
         self._resources_registered = False
+        self._prompts_registered = False
 
     def _ensure_tools(self) -> None:
         if not self._tools_registered:
@@ -253,6 +264,74 @@ class CheckpointsServer(MCPServer[AppState]):
             if cause.code is ErrorCode.NOT_FOUND:
                 raise ResourceNotFoundError(cause.text) from cause
             raise ResourceError(cause.text) from cause
+
+    # --- prompts --------------------------------------------------------------------------------------------------
+
+    def _ensure_prompts(self) -> None:
+        if not self._prompts_registered:
+            from .tools.prompts import PROMPTS
+
+            for spec in PROMPTS:
+                self.prompt(name=spec.name, title=spec.title, description=spec.description)(spec.fn)
+            self._prompts_registered = True
+
+    async def list_prompts(self) -> list[Prompt]:
+        self._ensure_prompts()
+        return await super().list_prompts()
+
+    @staticmethod
+    def _check_prompt_arguments(prompt: RegisteredPrompt, arguments: dict[str, Any] | None) -> None:
+        """Unknown and missing arguments, as the tools refuse them (`_refuse_unknown_arguments`)."""
+        accepted = [argument.name for argument in prompt.arguments or []]
+        unknown = sorted(set(arguments or {}) - set(accepted))
+        missing = [a.name for a in prompt.arguments or [] if a.required and a.name not in (arguments or {})]
+        if unknown:
+            message = (
+                f"invalid_argument: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not "
+                f"{'an argument' if len(unknown) == 1 else 'arguments'} of the prompt {prompt.name}; it takes: "
+                f"{', '.join(accepted) or 'no arguments'}."
+            )
+        elif missing:
+            message = f"invalid_argument: {', '.join(missing)} is required by the prompt {prompt.name}."
+        else:
+            return
+        raise MCPError(code=INVALID_PARAMS, message=message)
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[AppState, Any] | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        """An unknown prompt or a bad argument is ``-32602`` (the SDK would answer a bare exception: a traceback in
+        the log, and code 0 or -32603 on the wire)."""
+        self._ensure_prompts()
+        prompt = self._prompt_manager.get_prompt(name)
+        if prompt is None:
+            names = ", ".join(p.name for p in self._prompt_manager.list_prompts())
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {name}. The prompts are: {names}.")
+        self._check_prompt_arguments(prompt, arguments)
+        try:
+            return await super().get_prompt(name, arguments, context)
+        except ValueError as exc:
+            problem = _argument_problem(exc)
+            if problem is None:
+                raise
+            raise MCPError(code=INVALID_PARAMS, message=problem) from None
+
+
+def _argument_problem(error: BaseException) -> str | None:
+    """The ``invalid_argument`` sentence behind a prompt's failure, if bad arguments caused it (the SDK wraps the
+    validation error, or our `CheckpointsError`, in two ValueErrors)."""
+    from pydantic import ValidationError
+
+    from .tools.arguments import describe_validation_error
+
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ValidationError):
+            return describe_validation_error(cause)
+        if isinstance(cause, CheckpointsError):
+            return cause.text
+        cause = cause.__cause__
+    return None
 
 
 def create_server(
