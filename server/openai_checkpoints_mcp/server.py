@@ -3,7 +3,8 @@
 `tool_table()` is the registration table: every tool, declared once in its family's module
 under `tools/`. Which are served follows from their annotations: a tool that is not
 read-only is served only with --allow-writes (`served_tools`). The resource templates and
-the prompts have their own tables (`tools.resources.TEMPLATES`, `tools.prompts.PROMPTS`).
+the prompts have their own tables (`tools.resources.TEMPLATES`, `tools.prompts.PROMPTS`);
+completions are answered by `tools.completions`.
 
 Start-up stays as cheap as the SDK allows (the time to answer ``initialize`` is what
 a user waits for when a client launches the server): the tools, their schemas and
@@ -30,7 +31,7 @@ from mcp.server.mcpserver.exceptions import (
     UnexpectedResourceError,
     UnexpectedToolError,
 )
-from mcp.types import INVALID_PARAMS
+from mcp.types import INVALID_PARAMS, CompleteRequestParams, CompleteResult
 
 from .config import Settings
 from .errors import CheckpointsError, ErrorCode
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     import httpx2
+    from mcp.server.context import ServerRequestContext
     from mcp.server.lowlevel.helper_types import ReadResourceContents
     from mcp.server.mcpserver.prompts.base import Prompt as RegisteredPrompt
     from mcp.server.mcpserver.tools.base import Tool as RegisteredTool
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
     )
     from pydantic import AnyUrl
 
+    from .api.store import JobStore
     from .tools.common import ToolSpec
 
 logger = logging.getLogger(__name__)
@@ -144,7 +147,8 @@ class CheckpointsServer(MCPServer[AppState]):
       no result file yet) is resource-not-found (``-32602``, data ``{"uri": ...}``), an invalid job id ``-32602``
       before any request, anything upstream ``-32603``.
     * Tools are registered on first use (listing or calling), keeping start-up cheap; resource templates and prompts
-      likewise.
+      likewise. The completion handler is registered at once (it is what advertises the capability) and imports its
+      module on first use.
     """
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
@@ -154,6 +158,8 @@ class CheckpointsServer(MCPServer[AppState]):
         self._tools_registered = False
         self._resources_registered = False
         self._prompts_registered = False
+        # MCPServer.completion() does not hand its function the request context, which holds the store.
+        self._lowlevel_server.add_request_handler("completion/complete", CompleteRequestParams, self._complete)
 
     def _ensure_tools(self) -> None:
         if not self._tools_registered:
@@ -315,6 +321,16 @@ class CheckpointsServer(MCPServer[AppState]):
             if problem is None:
                 raise
             raise MCPError(code=INVALID_PARAMS, message=problem) from None
+
+    # --- completions ----------------------------------------------------------------------------------------------
+
+    async def _complete(self, ctx: ServerRequestContext[AppState], params: CompleteRequestParams) -> CompleteResult:
+        from .tools.completions import complete
+
+        def store() -> JobStore:
+            return ctx.lifespan_context.store
+
+        return CompleteResult(completion=await complete(store, params.ref, params.argument))
 
 
 def _argument_problem(error: BaseException) -> str | None:
