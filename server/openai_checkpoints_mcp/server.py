@@ -142,7 +142,7 @@ class CheckpointsServer(MCPServer[AppState]):
       ``invalid_argument`` sentences naming the argument and what is accepted.
     * Each call has an overall deadline (``timeout`` when it passes); so has each resource read.
     * An unknown tool is a protocol error (``-32602``), not a tool result; so are an unknown prompt (the message lists
-      the prompts) and a prompt's bad arguments, with nothing in the log but one line.
+      the prompts) and a prompt's bad arguments, with no traceback in the log.
     * A resource read's failures are protocol errors whose message starts with our short code: an unknown job (or
       no result file yet) is resource-not-found (``-32602``, data ``{"uri": ...}``), an invalid job id ``-32602``
       before any request, anything upstream ``-32603``.
