@@ -1,9 +1,10 @@
-"""Helpers for .ci/mcp-checks (the standard library, and the installed package's tool table): free ports, waiting
-for /healthz, and checking the JSON that the MCP Inspector CLI and the conformance suite wrote. Each command exits 1
-with one line on stderr when a check fails, so the bash script can stop there."""
+"""Helpers for .ci/mcp-checks (the standard library, and the installed package's tool, resource-template and prompt
+tables): free ports, waiting for /healthz, and checking the JSON that the MCP Inspector CLI and the conformance suite
+wrote. Each command exits 1 with one line on stderr when a check fails, so the bash script can stop there."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from openai_checkpoints_mcp.server import tool_table
+from openai_checkpoints_mcp.tools.prompts import PROMPTS
+from openai_checkpoints_mcp.tools.resources import TEMPLATES
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "tests" / "snapshots"
 """One <tool>.json per tool the server can register (tests/test_snapshots.py keeps them in step with the server)."""
@@ -111,6 +114,71 @@ def check_best_checkpoint(path: str, job_id: str) -> None:
     print(f"mcp-checks: ok: tools/call best_checkpoint {job_id}: step {best['step_number']}, isError false")
 
 
+def check_templates_list(path: str) -> None:
+    """resources/templates/list: exactly the table's templates, in its order, each with a title, a description and
+    its MIME type (the Inspector's --strict lints tools/list only, so this is the strict check of templates)."""
+    listed = _result(path).get("resourceTemplates", [])
+    expected = [(spec.uri_template, spec.name, spec.mime_type) for spec in TEMPLATES]
+    got = [(t.get("uriTemplate"), t.get("name"), t.get("mimeType")) for t in listed]
+    if got != expected:
+        fail(f"resources/templates/list: expected {expected}, got {got}")
+    bare = [t.get("name") for t in listed if not t.get("title") or not t.get("description")]
+    if bare:
+        fail(f"resources/templates/list: {bare} lack a title or a description")
+    print(f"mcp-checks: ok: resources/templates/list: {len(listed)} templates, as the table declares them")
+
+
+def check_prompts_list(path: str) -> None:
+    """prompts/list: exactly the table's prompts, in its order, each described, every argument described."""
+    listed = _result(path).get("prompts", [])
+    names = [p.get("name") for p in listed]
+    if names != [spec.name for spec in PROMPTS]:
+        fail(f"prompts/list: expected {[spec.name for spec in PROMPTS]}, got {names}")
+    bare = [p.get("name") for p in listed if not p.get("title") or not p.get("description")]
+    arguments = [(p.get("name"), a) for p in listed for a in p.get("arguments") or []]
+    bare += [f"{name}.{a.get('name')}" for name, a in arguments if not a.get("description")]
+    if bare:
+        fail(f"prompts/list: {bare} lack a title or a description")
+    print(f"mcp-checks: ok: prompts/list: {len(listed)} prompts, every argument described")
+
+
+def check_prompt_get(path: str, job_id: str) -> None:
+    """prompts/get choose_checkpoint: one user message, a script naming the job and the tools to call."""
+    messages = _result(path).get("messages", [])
+    texts = [m.get("content", {}).get("text", "") for m in messages if m.get("role") == "user"]
+    if len(messages) != 1 or len(texts) != 1 or job_id not in texts[0] or "best_checkpoint" not in texts[0]:
+        fail(f"prompts/get choose_checkpoint: not a script for {job_id}: {json.dumps(messages)[:500]}")
+    print(f"mcp-checks: ok: prompts/get choose_checkpoint {job_id}: one user message naming the tools")
+
+
+def check_resource_read(path: str, uri: str, mime_type: str) -> None:
+    """resources/read: one content of `uri` with `mime_type`; CSV starting with its step column, a PNG (base64 in
+    the blob), or demo JSON."""
+    contents = _result(path).get("contents", [])
+    if len(contents) != 1 or contents[0].get("uri") != uri or contents[0].get("mimeType") != mime_type:
+        fail(f"resources/read {uri}: expected one {mime_type} content, got {json.dumps(contents)[:500]}")
+    if mime_type == "image/png":
+        try:
+            png = base64.b64decode(str(contents[0].get("blob", "")), validate=True)
+        except ValueError:
+            png = b""
+        if not png.startswith(b"\x89PNG\r\n\x1a\n"):
+            fail(f"resources/read {uri}: no PNG in the blob: {json.dumps(contents)[:300]}")
+        print(f"mcp-checks: ok: resources/read {uri}: {mime_type}, {len(png):,} bytes")
+        return
+    text = str(contents[0].get("text", ""))
+    if mime_type == "text/csv":
+        ok = text.startswith("step,") and text.count("\n") > 1
+    else:
+        try:
+            ok = str(json.loads(text).get("notice", "")).startswith("DEMO DATA")
+        except (ValueError, AttributeError):
+            ok = False
+    if not ok:
+        fail(f"resources/read {uri}: unexpected content {text[:300]!r}")
+    print(f"mcp-checks: ok: resources/read {uri}: {mime_type}, {len(text):,} characters")
+
+
 def check_conformance(out_dir: str, scenario: str) -> None:
     """The scenario's checks.json: at least one SUCCESS, and no FAILURE or WARNING."""
     files = sorted(Path(out_dir).glob(f"server-{scenario}-*/checks.json"))
@@ -134,6 +202,10 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "expect-401": expect_401,
     "tools-list": check_tools_list,
     "best-checkpoint": check_best_checkpoint,
+    "templates-list": check_templates_list,
+    "prompts-list": check_prompts_list,
+    "prompt-get": check_prompt_get,
+    "resource-read": check_resource_read,
     "conformance": check_conformance,
 }
 

@@ -13,6 +13,7 @@ from openai_checkpoints_mcp.analysis.result_file import (
     ResultTable,
     decode_result_file,
     parse_result_file,
+    result_file_text,
 )
 from openai_checkpoints_mcp.fake.curves import (
     RFT_COLUMNS,
@@ -98,6 +99,22 @@ def test_base64_forms_parse_like_the_csv(body: bytes) -> None:
         plain.columns,
         plain.renamed,
     )
+
+
+@pytest.mark.parametrize(
+    "body", [SAMPLE_CSV, SAMPLE_B64, base64.encodebytes(SAMPLE_CSV)], ids=["csv", "b64", "wrapped"]
+)
+def test_result_file_text_is_the_csv_decoded(body: bytes) -> None:
+    assert result_file_text(body) == SAMPLE_CSV.decode()
+    assert result_file_text(b"\xef\xbb\xbf" + SAMPLE_CSV) == SAMPLE_CSV.decode()  # without the BOM
+
+
+@pytest.mark.parametrize("body", [b"", b"<html><body>Sign in</body></html>", base64.b64encode(b"a,b\n1,2\n")])
+def test_result_file_text_refuses_what_parsing_refuses(body: bytes) -> None:
+    with pytest.raises(ResultFileError):
+        parse_result_file(body)
+    with pytest.raises(ResultFileError):
+        result_file_text(body)
 
 
 def test_azure_columns_are_renamed_to_checkpoint_names() -> None:

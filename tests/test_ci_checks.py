@@ -3,6 +3,7 @@ nothing run."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -60,3 +61,45 @@ def test_the_ci_helper_fails_on_a_conformance_warning_or_nothing_run(tmp_path):
     assert scenario([{"id": "ping", "status": "SKIPPED"}]).returncode == 1
     assert _helper("conformance", str(tmp_path), "tools-list").returncode == 1  # no checks.json at all
     assert _helper("no-such-command").returncode == 1
+
+
+def test_the_ci_helper_checks_templates_prompts_and_reads_against_the_tables(tmp_path):
+    from openai_checkpoints_mcp.tools.prompts import PROMPTS
+    from openai_checkpoints_mcp.tools.resources import TEMPLATES
+
+    templates = [
+        {"uriTemplate": s.uri_template, "name": s.name, "mimeType": s.mime_type, "title": "t", "description": "d"}
+        for s in TEMPLATES
+    ]
+    prompts = [{"name": s.name, "title": "t", "description": "d", "arguments": []} for s in PROMPTS]
+    uri = "openai-ft://jobs/ftjob-x/metrics.csv"
+    csv = {"contents": [{"uri": uri, "mimeType": "text/csv", "text": "step,train_loss\n1,0.5\n2,0.4\n"}]}
+    prompt = {"messages": [{"role": "user", "content": {"type": "text", "text": "ftjob-x: call best_checkpoint"}}]}
+
+    def run(command: str, result: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+        return _helper(command, _inspector_output(tmp_path, result), *args)
+
+    assert run("templates-list", {"resourceTemplates": templates}).returncode == 0
+    assert run("prompts-list", {"prompts": prompts}).returncode == 0
+    assert run("prompt-get", prompt, "ftjob-x").returncode == 0
+    assert run("resource-read", csv, uri, "text/csv").returncode == 0
+    png_uri = "openai-ft://jobs/ftjob-x/curve.png"
+    blob = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(16)).decode()
+    png = {"contents": [{"uri": png_uri, "mimeType": "image/png", "blob": blob}]}
+    assert run("resource-read", png, png_uri, "image/png").returncode == 0
+    untitled = [{**templates[0], "title": ""}, *templates[1:]]
+    undescribed = [{**prompts[0], "arguments": [{"name": "job_id"}]}, *prompts[1:]]
+    for failed, needle in [
+        (run("templates-list", {"resourceTemplates": templates[::-1]}), "resources/templates/list: expected"),
+        (run("templates-list", {"resourceTemplates": untitled}), "lack a title or a description"),
+        (run("prompts-list", {"prompts": prompts[1:]}), "prompts/list: expected"),
+        (run("prompts-list", {"prompts": undescribed}), "choose_checkpoint.job_id"),
+        (run("prompt-get", prompt, "ftjob-y"), "not a script for ftjob-y"),
+        (run("resource-read", csv, uri, "application/json"), "expected one application/json content"),
+        (run("resource-read", {"contents": [{**csv["contents"][0], "text": "<html>"}]}, uri, "text/csv"), "unexpected"),
+        (
+            run("resource-read", {"contents": [{**png["contents"][0], "blob": "PGh0bWw+"}]}, png_uri, "image/png"),
+            "no PNG",
+        ),
+    ]:
+        assert failed.returncode == 1 and needle in failed.stderr, failed.stderr

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import inspect
 import json
 import os
 import re
@@ -250,6 +251,20 @@ def test_tools_doc_signatures_match_the_input_schemas():
             expected = "required" if key in schema.get("required", []) else properties[key].get("default")
             assert default == expected, f"{name}({key}=...): documented {default!r}, the schema says {expected!r}"
     assert seen == list(served)
+
+
+def test_resources_doc_tables_are_the_templates_and_prompts():
+    from openai_checkpoints_mcp.tools.prompts import PROMPTS
+    from openai_checkpoints_mcp.tools.resources import TEMPLATES
+
+    text = (DOCS / "resources.md").read_text()
+    templates = [(code_spans(row[0])[0], code_spans(row[1])[0]) for row in table_rows(text, "## Resource templates")]
+    assert templates == [(spec.uri_template, spec.mime_type) for spec in TEMPLATES]
+    prompts = table_rows(text, "## Prompts")
+    assert [code_spans(row[0])[0] for row in prompts] == [spec.name for spec in PROMPTS]
+    for row, spec in zip(prompts, PROMPTS, strict=True):
+        documented = [span for span in code_spans(row[1]) if "=" not in span]
+        assert documented == list(inspect.signature(spec.fn).parameters), spec.name
 
 
 def all_options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:

@@ -78,11 +78,17 @@ def demo_calls() -> list[tuple[str, dict[str, Any]]]:
         ("list_fine_tuned_models", {}),
         ("compare_jobs", {"model": "gpt-4o-mini", "status": "any"}),
         ("compare_jobs", {"job_ids": list(DEMO_JOB_IDS.values())}),
-        ("plot_training_curve", {"job_id": JOB}),  # pictures are slow to draw: one job, and one sweep
         ("plot_training_curve", {"job_ids": list(DEMO_JOB_IDS.values())[:4]}),
     ]
     for job_id in DEMO_JOB_IDS.values():
-        for tool in ("get_job", "list_checkpoints", "best_checkpoint", "training_metrics", "list_events"):
+        for tool in (
+            "get_job",
+            "list_checkpoints",
+            "best_checkpoint",
+            "training_metrics",
+            "plot_training_curve",
+            "list_events",
+        ):
             calls.append((tool, {"job_id": job_id}))
     return calls
 
@@ -163,7 +169,14 @@ def _every_question(job_id: str) -> list[tuple[str, dict[str, Any]]]:
 
 async def test_a_job_not_in_the_archive_is_not_found_with_the_advice_to_archive_it(demo_archive):
     async with Client(create_server(Settings(archive=str(demo_archive)))) as client:
-        for tool in ("get_job", "list_checkpoints", "best_checkpoint", "training_metrics", "list_events"):
+        for tool in (
+            "get_job",
+            "list_checkpoints",
+            "best_checkpoint",
+            "training_metrics",
+            "plot_training_curve",
+            "list_events",
+        ):
             result = await client.call_tool(tool, {"job_id": MISSING})
             text = error_text(result)
             assert result.is_error and text.startswith("not_found: "), (tool, text)

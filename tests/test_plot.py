@@ -237,7 +237,7 @@ async def test_the_curve_resource_serves_the_same_picture(serve_fake):
             templates = (await client.list_resource_templates()).resource_templates
             read = await client.read_resource(f"openai-ft://jobs/{SUPPORT_BOT}/curve.png")
             tool = decoded(await client.call_tool("plot_training_curve", {"job_id": SUPPORT_BOT}))
-    (template,) = templates
+    (template,) = [t for t in templates if t.uri_template.endswith("/curve.png")]
     assert template.uri_template == "openai-ft://jobs/{job_id}/curve.png" and template.mime_type == "image/png"
     (contents,) = read.contents
     assert contents.mime_type == "image/png"

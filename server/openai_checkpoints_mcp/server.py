@@ -2,12 +2,15 @@
 
 `tool_table()` is the registration table: every tool, declared once in its family's module
 under `tools/`. Which are served follows from their annotations: a tool that is not
-read-only is served only with --allow-writes (`served_tools`).
+read-only is served only with --allow-writes (`served_tools`). The resource templates and
+the prompts have their own tables (`tools.resources.TEMPLATES`, `tools.prompts.PROMPTS`);
+completions are answered by `tools.completions`.
 
 Start-up stays as cheap as the SDK allows (the time to answer ``initialize`` is what
 a user waits for when a client launches the server): the tools, their schemas and
 the API layer are only imported and registered when a client first lists or calls
-tools, and the HTTP client is created on the first API call (see `state`).
+tools (resources, prompts: when it first lists or reads them), and the HTTP client is
+created on the first API call (see `state`).
 """
 
 from __future__ import annotations
@@ -21,8 +24,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from mcp import MCPError
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
-from mcp.types import INVALID_PARAMS
+from mcp.server.mcpserver.exceptions import (
+    ResourceError,
+    ResourceNotFoundError,
+    ToolError,
+    UnexpectedResourceError,
+    UnexpectedToolError,
+)
+from mcp.types import INVALID_PARAMS, CompleteRequestParams, CompleteResult
 
 from .config import Settings
 from .errors import CheckpointsError, ErrorCode
@@ -32,12 +41,22 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     import httpx2
+    from mcp.server.context import ServerRequestContext
     from mcp.server.lowlevel.helper_types import ReadResourceContents
+    from mcp.server.mcpserver.prompts.base import Prompt as RegisteredPrompt
     from mcp.server.mcpserver.tools.base import Tool as RegisteredTool
-    from mcp.types import CallToolResult, InputRequiredResult, Resource, ResourceTemplate, Tool
+    from mcp.types import (
+        CallToolResult,
+        GetPromptResult,
+        InputRequiredResult,
+        Prompt,
+        ResourceTemplate,
+        Tool,
+    )
     from pydantic import AnyUrl
 
-    from .tools.common import ResourceSpec, ToolSpec
+    from .api.store import JobStore
+    from .tools.common import ToolSpec
 
 logger = logging.getLogger(__name__)
 
@@ -88,56 +107,6 @@ def tool_table() -> tuple[ToolSpec, ...]:
     )
 
 
-# --- resources: the registration table and its hooks; add a resource template here and in its family's module ---
-
-
-def resource_table() -> tuple[ResourceSpec, ...]:
-    """Every resource template, in the order resources/templates/list shows them, declared in its family's module
-    with `tools.common.resource`. Registered, like the tools, when a client first lists or reads resources."""
-    from .tools import plots
-
-    return (plots.job_curve_png,)
-
-
-class _Resources(MCPServer[AppState]):
-    """Registers `resource_table()` on first use, and gives reading a resource the call deadline."""
-
-    _deadline: float
-    _resources_registered: bool = False
-
-    def _ensure_resources(self) -> None:
-        if not self._resources_registered:
-            for spec in resource_table():
-                self.resource(
-                    spec.uri_template,
-                    name=spec.name,
-                    title=spec.title,
-                    description=spec.description,
-                    mime_type=spec.mime_type,
-                )(spec.fn)
-            self._resources_registered = True
-
-    async def list_resources(self) -> list[Resource]:
-        self._ensure_resources()
-        return await super().list_resources()
-
-    async def list_resource_templates(self) -> list[ResourceTemplate]:
-        self._ensure_resources()
-        return await super().list_resource_templates()
-
-    async def read_resource(
-        self, uri: AnyUrl | str, context: Context[AppState, Any] | None = None
-    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
-        self._ensure_resources()
-        try:
-            with anyio.fail_after(self._deadline):
-                return await super().read_resource(uri, context)
-        except TimeoutError:
-            raise ResourceError(
-                f"timeout: reading {uri} did not finish within the server's {self._deadline:g} s deadline."
-            ) from None
-
-
 # --- tools ---------------------------------------------------------------------------------------------------------
 
 
@@ -170,16 +139,22 @@ def server_version() -> str:
         return "0.0.0+source"
 
 
-class CheckpointsServer(_Resources):
+class CheckpointsServer(MCPServer[AppState]):
     """`MCPServer` with this project's conventions.
 
     * Tool errors start with a short code, translated here and only here: our `CheckpointsError`s keep their text,
       a metric or goal that cannot be used (`MetricChoiceError`) and arguments that fail the input schema become
       ``invalid_argument`` sentences naming the argument and what is accepted.
-    * Each call has an overall deadline (``timeout`` when it passes).
-    * An unknown tool is a protocol error (``-32602``), not a tool result.
-    * Tools are registered on first use (listing or calling), keeping start-up cheap; resources likewise
-      (`_Resources`).
+    * Each call has an overall deadline (``timeout`` when it passes); so has each resource read.
+    * An unknown tool is a protocol error (``-32602``), not a tool result; so are an unknown prompt (the message lists
+      the prompts) and a prompt's bad arguments, with no traceback in the log.
+    * A resource read's failures are protocol errors whose message starts with our short code: an unknown job (or
+      nothing to serve yet: no result file, no curve to draw) is resource-not-found (``-32602``, data
+      ``{"uri": ...}``), an invalid job id ``-32602`` before any request, anything upstream (or matplotlib missing)
+      ``-32603``.
+    * Tools are registered on first use (listing or calling), keeping start-up cheap; resource templates and prompts
+      likewise. The completion handler is registered at once (it is what advertises the capability) and imports its
+      module on first use.
     """
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
@@ -187,6 +162,10 @@ class CheckpointsServer(_Resources):
         self._settings = settings
         self._deadline = settings.deadline
         self._tools_registered = False
+        self._resources_registered = False
+        self._prompts_registered = False
+        # MCPServer.completion() does not hand its function the request context, which holds the store.
+        self._lowlevel_server.add_request_handler("completion/complete", CompleteRequestParams, self._complete)
 
     def _ensure_tools(self) -> None:
         if not self._tools_registered:
@@ -252,6 +231,129 @@ class CheckpointsServer(_Resources):
 
                 raise ToolError(describe_validation_error(exc.__cause__)) from exc.__cause__
             raise
+
+    # --- resources ------------------------------------------------------------------------------------------------
+
+    def _ensure_resources(self) -> None:
+        if not self._resources_registered:
+            from .tools.resources import TEMPLATES, resource_function
+
+            for spec in TEMPLATES:
+                self.resource(
+                    spec.uri_template,
+                    name=spec.name,
+                    title=spec.title,
+                    description=spec.description,
+                    mime_type=spec.mime_type,
+                )(resource_function(spec))
+            self._resources_registered = True
+
+    async def list_resource_templates(self) -> list[ResourceTemplate]:
+        self._ensure_resources()
+        return await super().list_resource_templates()
+
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[AppState, Any] | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        self._ensure_resources()
+        try:
+            with anyio.fail_after(self._deadline):
+                return await super().read_resource(uri, context)
+        except TimeoutError:
+            raise ResourceError(
+                CheckpointsError(
+                    ErrorCode.TIMEOUT,
+                    f"Reading the resource did not finish within the server's {self._deadline:g} s deadline. Try "
+                    "again later, or start the server with a longer --deadline.",
+                ).text
+            ) from None
+        except UnexpectedResourceError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, CheckpointsError):
+                raise
+            if cause.code is ErrorCode.INVALID_ARGUMENT:
+                raise MCPError(code=INVALID_PARAMS, message=cause.text, data={"uri": str(uri)}) from None
+            if cause.code is ErrorCode.NOT_FOUND:
+                raise ResourceNotFoundError(cause.text) from cause
+            raise ResourceError(cause.text) from cause
+
+    # --- prompts --------------------------------------------------------------------------------------------------
+
+    def _ensure_prompts(self) -> None:
+        if not self._prompts_registered:
+            from .tools.prompts import PROMPTS
+
+            for spec in PROMPTS:
+                self.prompt(name=spec.name, title=spec.title, description=spec.description)(spec.fn)
+            self._prompts_registered = True
+
+    async def list_prompts(self) -> list[Prompt]:
+        self._ensure_prompts()
+        return await super().list_prompts()
+
+    @staticmethod
+    def _check_prompt_arguments(prompt: RegisteredPrompt, arguments: dict[str, Any] | None) -> None:
+        """Unknown and missing arguments, as the tools refuse them (`_refuse_unknown_arguments`)."""
+        accepted = [argument.name for argument in prompt.arguments or []]
+        unknown = sorted(set(arguments or {}) - set(accepted))
+        missing = [a.name for a in prompt.arguments or [] if a.required and a.name not in (arguments or {})]
+        if unknown:
+            message = (
+                f"invalid_argument: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not "
+                f"{'an argument' if len(unknown) == 1 else 'arguments'} of the prompt {prompt.name}; it takes: "
+                f"{', '.join(accepted) or 'no arguments'}."
+            )
+        elif missing:
+            message = f"invalid_argument: {', '.join(missing)} is required by the prompt {prompt.name}."
+        else:
+            return
+        raise MCPError(code=INVALID_PARAMS, message=message)
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[AppState, Any] | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        """An unknown prompt or a bad argument is ``-32602`` (the SDK would answer a bare exception: a traceback in
+        the log, and code 0 or -32603 on the wire)."""
+        self._ensure_prompts()
+        prompt = self._prompt_manager.get_prompt(name)
+        if prompt is None:
+            names = ", ".join(p.name for p in self._prompt_manager.list_prompts())
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {name}. The prompts are: {names}.")
+        self._check_prompt_arguments(prompt, arguments)
+        try:
+            return await super().get_prompt(name, arguments, context)
+        except ValueError as exc:
+            problem = _argument_problem(exc)
+            if problem is None:
+                raise
+            raise MCPError(code=INVALID_PARAMS, message=problem) from None
+
+    # --- completions ----------------------------------------------------------------------------------------------
+
+    async def _complete(self, ctx: ServerRequestContext[AppState], params: CompleteRequestParams) -> CompleteResult:
+        from .tools.completions import complete
+
+        def store() -> JobStore:
+            return ctx.lifespan_context.store
+
+        return CompleteResult(completion=await complete(store, params.ref, params.argument))
+
+
+def _argument_problem(error: BaseException) -> str | None:
+    """The ``invalid_argument`` sentence behind a prompt's failure, if bad arguments caused it (the SDK wraps the
+    validation error, or our `CheckpointsError`, in two ValueErrors)."""
+    from pydantic import ValidationError
+
+    from .tools.arguments import describe_validation_error
+
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ValidationError):
+            return describe_validation_error(cause)
+        if isinstance(cause, CheckpointsError):
+            return cause.text
+        cause = cause.__cause__
+    return None
 
 
 def create_server(

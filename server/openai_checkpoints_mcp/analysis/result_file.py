@@ -77,26 +77,44 @@ def parse_result_file(content: bytes) -> ResultTable:
     ``step`` column, and anything that is neither CSV nor base64 of CSV (binary data, an HTML page,
     a JSON error body).
     """
-    lines, encoding, _ = _read(content)
-    return _table(lines, encoding)
+    decoded = _decoded(content)
+    return _table(decoded.lines, decoded.encoding)
 
 
 def decode_result_file(content: bytes) -> tuple[bytes, Literal["csv", "base64"]]:
     """The CSV a result file's body holds (the body itself, or what its base64 encodes) and how it was served,
     decided exactly as `parse_result_file` decides it (and raising `ResultFileError` as it does)."""
-    _, encoding, csv_bytes = _read(content)
-    return csv_bytes, encoding
+    decoded = _decoded(content)
+    return decoded.csv_bytes, decoded.encoding
 
 
-def _read(content: bytes) -> tuple[list[list[str]], Literal["csv", "base64"], bytes]:
-    """The CSV rows of a result file's body, its encoding, and the CSV bytes."""
+def result_file_text(content: bytes) -> str:
+    """The CSV text of a result file's body: the body itself, or what its base64 encodes (without a BOM).
+
+    Raises `ResultFileError` in the same cases as `parse_result_file`.
+    """
+    return _decoded(content).text
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """A result file's body as decoded: the CSV text, its rows, how the body was encoded, and the CSV bytes."""
+
+    text: str
+    lines: list[list[str]]
+    encoding: Literal["csv", "base64"]
+    csv_bytes: bytes
+
+
+def _decoded(content: bytes) -> _Decoded:
+    """The body decided once, for `parse_result_file`, `decode_result_file` and `result_file_text` alike."""
     if not content.strip():
         raise ResultFileError("the result file is empty")
     text = _decode_text(content)
     if text is not None:
         lines = _lines(text)
         if _step_index(_header(lines)) is not None:
-            return lines, "csv", content
+            return _Decoded(text, lines, "csv", content)
     decoded = _base64_decode(content)
     if decoded is not None:
         if not decoded.strip():
@@ -106,7 +124,7 @@ def _read(content: bytes) -> tuple[list[list[str]], Literal["csv", "base64"], by
             lines = _lines(inner)
             header = _header(lines)
             if _step_index(header) is not None:
-                return lines, "base64", decoded
+                return _Decoded(inner, lines, "base64", decoded)
             if len(header) > 1:
                 raise ResultFileError(
                     f"no step column (in the base64-decoded CSV); header was: {_preview(','.join(header))}"

@@ -7,6 +7,7 @@ The types are checked by the SDK before a tool body runs, and the checks here (`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -47,6 +48,17 @@ _RULES = {
     "metric": "must be 'auto', a metric name such as full_valid_loss, or another metric key of the checkpoints "
     "(letters, digits, '_', '.', '/', '-')",
 }
+
+
+def checked_job_id(job_id: str) -> str:
+    """`job_id` when it is a job id, for the places the input schema does not check (resource URIs).
+
+    Raises:
+        CheckpointsError: ``invalid_argument``, before any request.
+    """
+    if len(job_id) > MAX_ID_LENGTH or not re.fullmatch(JOB_ID_PATTERN, job_id):
+        raise invalid_argument(f"job_id {_RULES['job_id']}; got {_shown(job_id)}.")
+    return job_id
 
 
 def _shown(value: object) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ..analysis.metrics import Goal, auto_order
@@ -16,7 +17,8 @@ from ..api.pagination import Collected
 from ..api.store import JobStore
 from ..state import AppState
 from .arguments import CHECKPOINT_ID_PATTERN, GoalArg, JobId, Metric, Refresh, checked_goal
-from .common import Progress, ToolResult, finish, iso, page_progress, store_of, tool
+from .common import Progress, ToolResult, finish, iso, linked, page_progress, store_of, tool
+from .resources import job_links
 
 
 class CheckpointInfo(BaseModel):
@@ -232,9 +234,30 @@ async def pick_best(
     refresh: bool = False,
     progress: Progress | None = None,
 ) -> BestCheckpointResult:
+    _, result = await rank_job(store, job_id, metric=metric, goal=goal, top_k=top_k, refresh=refresh, progress=progress)
+    return result
+
+
+async def rank_job(
+    store: JobStore,
+    job_id: str,
+    *,
+    metric: str,
+    goal: Goal | None,
+    top_k: int,
+    refresh: bool = False,
+    progress: Progress | None = None,
+) -> tuple[Job, BestCheckpointResult]:
+    """The job, and the best of its checkpoints (`pick_best`)."""
     job, collected = await store.job_and_checkpoints(
         job_id, refresh=refresh, on_page=page_progress(progress, "checkpoints")
     )
+    return job, _best_of(job_id, job, collected, metric=metric, goal=goal, top_k=top_k)
+
+
+def _best_of(
+    job_id: str, job: Job, collected: Collected[Checkpoint], *, metric: str, goal: Goal | None, top_k: int
+) -> BestCheckpointResult:
     checkpoints = by_step(collected.items)
     by_id = {c.id: c for c in checkpoints}
     candidates = candidates_of(checkpoints)
@@ -345,8 +368,8 @@ async def best_checkpoint(
     goal: GoalArg = None,
     top_k: Annotated[int, Field(description="How many top checkpoints to list (1-50).", ge=1, le=50)] = 3,
     refresh: Refresh = False,
-) -> BestCheckpointResult:
-    result = await pick_best(
+) -> Annotated[CallToolResult, BestCheckpointResult]:
+    job, result = await rank_job(
         store_of(ctx),
         job_id,
         metric=metric,
@@ -355,4 +378,4 @@ async def best_checkpoint(
         refresh=refresh,
         progress=ctx.report_progress,
     )
-    return finish(ctx, result)
+    return linked(finish(ctx, result), job_links(job_id, has_result_file=bool(job.result_files)))

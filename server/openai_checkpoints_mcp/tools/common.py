@@ -1,19 +1,20 @@
-"""What every tool family shares: the result base class, the annotations, the declaration of a tool (and of a
-resource template), progress.
+"""What every tool family shares: the result base class, the annotations, the declaration of a tool, progress, and
+results with resource links.
 
-A tool is declared once, in its family's module, with `tool(...)`; `server.tool_table()` lists them all. A resource
-template likewise with `resource(...)`, listed by `server.resource_table()`.
+A tool is declared once, in its family's module, with `tool(...)`; `server.tool_table()` lists them all. The resource
+templates have their own table, `resources.TEMPLATES`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import pydantic_core
 from mcp.server.mcpserver import Context
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from ..api.pagination import OnPage
@@ -43,8 +44,9 @@ class ToolResult(BaseModel):
 
 
 ToolFunction = Callable[..., Awaitable[ToolResult | CallToolResult]]
-"""A tool: returns its result model, or (a picture beside the numbers) a `CallToolResult` whose structured content
-is that model, declared as ``Annotated[CallToolResult, TheModel]`` so that the output schema is still the model's."""
+"""A tool: returns its result model, or a `CallToolResult` whose structured content is that model (`linked`: the model
+with resource links; plot_training_curve: a picture beside the numbers), annotated ``Annotated[CallToolResult, Model]``
+so that the output schema is still the model's."""
 
 
 @dataclass(frozen=True)
@@ -77,39 +79,6 @@ def tool(
     return declare
 
 
-ResourceFunction = Callable[..., Awaitable[bytes | str]]
-
-
-@dataclass(frozen=True)
-class ResourceSpec:
-    """One resource template as the server registers it: the function (its parameters are the template's
-    variables, plus the context), the URI template, and what a client lists."""
-
-    fn: ResourceFunction
-    uri_template: str
-    title: str
-    description: str
-    mime_type: str
-
-    @property
-    def name(self) -> str:
-        return self.fn.__name__
-
-
-def resource(
-    *, uri_template: str, title: str, description: str, mime_type: str
-) -> Callable[[ResourceFunction], ResourceSpec]:
-    """Declare a resource template: ``@resource(uri_template="openai-ft://jobs/{job_id}/...", ...)`` over
-    ``async def name(job_id: str, ctx: Context) -> bytes``."""
-
-    def declare(fn: ResourceFunction) -> ResourceSpec:
-        return ResourceSpec(
-            fn=fn, uri_template=uri_template, title=title, description=one_line(description), mime_type=mime_type
-        )
-
-    return declare
-
-
 def one_line(text: str) -> str:
     """Descriptions are written wrapped in source; the model gets them as one paragraph."""
     return " ".join(text.split())
@@ -128,6 +97,16 @@ def finish(ctx: Context[AppState, Any], result: ResultT) -> ResultT:
         origin = state.store.origin
         result.notice = origin.notice if origin is not None else None
     return result
+
+
+def linked(result: ToolResult, links: Sequence[ResourceLink]) -> CallToolResult:
+    """`result` as the SDK would send it (structuredContent, and the same JSON as a text block), followed by resource
+    links: the client can read those resources without another tool call."""
+    text = pydantic_core.to_json(result, fallback=str, indent=2).decode()
+    return CallToolResult(
+        content=[TextContent(type="text", text=text), *links],
+        structured_content=result.model_dump(mode="json", by_alias=True),
+    )
 
 
 def store_of(ctx: Context[AppState, Any]) -> JobStore:

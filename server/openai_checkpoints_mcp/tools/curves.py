@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal, overload
 
 from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ..analysis.downsample import downsample_rows
@@ -28,7 +29,8 @@ from ..api.models import ACTIVE_STATUSES, Checkpoint, Job, by_step
 from ..api.store import JobStore
 from ..state import AppState
 from .arguments import JobId, Refresh
-from .common import Progress, ToolResult, finish, store_of, tool
+from .common import Progress, ToolResult, finish, linked, store_of, tool
+from .resources import job_links
 
 
 @overload
@@ -314,6 +316,6 @@ async def training_metrics(
     job_id: JobId,
     points: Annotated[int, Field(description="Rows of the downsampled curve to return (2-500).", ge=2, le=500)] = 60,
     refresh: Refresh = False,
-) -> TrainingMetricsResult:
+) -> Annotated[CallToolResult, TrainingMetricsResult]:
     result = await read_curve(store_of(ctx), job_id, points=points, refresh=refresh, progress=ctx.report_progress)
-    return finish(ctx, result)
+    return linked(finish(ctx, result), job_links(job_id, has_result_file=result.available))

@@ -1,5 +1,6 @@
 """plot_training_curve: a job's training curve (or a sweep's, up to 8 jobs on one figure) as a PNG, with the numbers
-beside it; and the resource template openai-ft://jobs/{job_id}/curve.png that serves the same one-job picture.
+beside it; `draw` also serves the resource template openai-ft://jobs/{job_id}/curve.png (`resources.CURVE_PNG`), the
+same one-job picture.
 
 The numbers are training_metrics' own: the same reading of the result file (`curves.load_curve`) and the same
 analysis (best validation step, overfitting), and the highlighted checkpoint is the one best_checkpoint names (the
@@ -12,16 +13,13 @@ so that the event loop is never blocked.
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 import anyio
-from mcp import MCPError
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
-from mcp.types import INVALID_PARAMS, CallToolResult, ImageContent, TextContent
+from mcp.types import CallToolResult, ImageContent, TextContent
 from pydantic import BaseModel, Field, StringConstraints
 
 from ..analysis import plot
@@ -34,10 +32,11 @@ from ..api.pagination import Page, collect_pages
 from ..api.store import JobStore
 from ..errors import CheckpointsError, ErrorCode, invalid_argument
 from ..state import AppState
-from .arguments import JOB_ID_PATTERN, MAX_ID_LENGTH, METRIC_PATTERN, JobId
+from .arguments import METRIC_PATTERN, JobId
 from .checkpoints import candidates_of
-from .common import Progress, ToolResult, finish, resource, store_of, tool
+from .common import Progress, ToolResult, finish, store_of, tool
 from .curves import BestValidationInfo, LoadedCurve, OverfittingInfo, RetainedCheckpoint, load_curve, no_result_file
+from .resources import CURVE_PNG
 from .sweeps import SweepHyperparameters
 
 INSTALL = "pip install 'openai-checkpoints-mcp[plot]'"
@@ -46,7 +45,6 @@ MAX_METRICS = 4
 EVENTS_PAGE_SIZE = 100
 EVENTS_MAX_PAGES = 10
 """A job without a result file is drawn from at most this many pages of its newest events."""
-CURVE_URI = "openai-ft://jobs/{job_id}/curve.png"
 
 Source = Literal["result_file", "events", "checkpoints"]
 
@@ -577,7 +575,7 @@ async def draw(
             height=rendered.height,
             bytes=len(rendered.png),
             log_scale=rendered.log_scale,
-            resource=CURVE_URI.format(job_id=job_ids[0]) if single else None,
+            resource=CURVE_PNG.uri(job_ids[0]) if single else None,
         ),
         jobs=plan.jobs,
         upstream_requests=sum(c.requests for c in curves),
@@ -641,33 +639,3 @@ async def plot_training_curve(
         ],
         structured_content=structured,
     )
-
-
-# --- the resource ----------------------------------------------------------------------------------------------------
-
-_JOB_ID = re.compile(JOB_ID_PATTERN)
-
-
-@resource(
-    uri_template=CURVE_URI,
-    title="Training curve (PNG)",
-    description="The training curve of one job as a PNG image, the picture plot_training_curve draws for it.",
-    mime_type="image/png",
-)
-async def job_curve_png(job_id: str, ctx: Context[AppState]) -> bytes:
-    """The picture of one job; an unknown job (or one with nothing to draw) is resource-not-found, a malformed id
-    is refused before any request."""
-    if not (_JOB_ID.fullmatch(job_id) and 7 <= len(job_id) <= MAX_ID_LENGTH):
-        raise MCPError(
-            code=INVALID_PARAMS,
-            message=f"invalid_argument: {job_id!r} is not a job id: 'ftjob-' followed by letters, digits, '_' or "
-            f"'-', at most {MAX_ID_LENGTH} characters.",
-        )
-    state = ctx.request_context.lifespan_context
-    try:
-        _, png = await draw(state.store, [job_id], None)
-    except CheckpointsError as exc:
-        if exc.code is ErrorCode.NOT_FOUND:
-            raise ResourceNotFoundError(exc.text) from None
-        raise ResourceError(exc.text) from None
-    return png
