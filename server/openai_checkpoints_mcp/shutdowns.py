@@ -18,7 +18,7 @@ from .config import SHUTDOWNS_ENV
 from .errors import CheckpointsError, ErrorCode
 
 SOURCE = "OpenAI's deprecations page, https://developers.openai.com/api/docs/deprecations"
-AS_OF = "2026-12-01"
+AS_OF = "2026-12-02"
 """When the bundled table was last checked against its source."""
 
 BUNDLED: Mapping[str, str] = {
@@ -27,8 +27,12 @@ BUNDLED: Mapping[str, str] = {
     "gpt-4-0613": "2026-10-23",
     "gpt-4.1-nano-2025-04-14": "2026-10-23",
     "o4-mini-2025-04-16": "2026-10-23",
-    # Announced 2026-10-14: the GPT-4o and GPT-4.1 snapshots, fine-tuned models included, shut down 2027-01-14.
+    "gpt-4o-2024-05-13": "2026-10-23",
+    # Announced 2026-10-14: the GPT-4o and GPT-4.1 snapshots, fine-tuned models included, shut down 2027-01-14
+    # (checked on 2026-12-02 against copies of the page of 2026-10-15 and 2026-10-27; the latter also matched the
+    # shutdown_date that GET /v1/models reported for every dated model).
     "gpt-4o-2024-08-06": "2027-01-14",
+    "gpt-4o-2024-11-20": "2027-01-14",
     "gpt-4o-mini-2024-07-18": "2027-01-14",
     "gpt-4.1-2025-04-14": "2027-01-14",
     "gpt-4.1-mini-2025-04-14": "2027-01-14",
