@@ -137,7 +137,7 @@ def test_bad_key_value_arguments(pair, message):
 
 
 def test_call_into_a_pipe_closed_early_exits_0_without_a_traceback():
-    """``call ... | head -1``: the reader left before the JSON is written (here: at once); that is not the tool's failure."""
+    """``call ... | head -1``: the reader left before the JSON is written (here: at once); not the tool's failure."""
     import shlex
 
     from .helpers import DEMO_JOB, console_script
