@@ -49,7 +49,7 @@ async def _tools(*, allow_writes: bool = False) -> dict[str, dict]:
 
 
 async def test_the_tool_set_is_exactly_the_snapshotted_one():
-    assert len(EXPECTED_TOOLS) == 9 and len(WRITE_TOOLS) == 3  # a tool added or dropped is a reviewed change
+    assert len(EXPECTED_TOOLS) == 10 and len(WRITE_TOOLS) == 3  # a tool added or dropped is a reviewed change
     tools = await _tools()
     assert set(tools) == EXPECTED_TOOLS
     assert set(await _tools(allow_writes=True)) == EXPECTED_TOOLS | WRITE_TOOLS

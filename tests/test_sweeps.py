@@ -538,3 +538,35 @@ async def test_cancelling_the_call_stops_the_work():
         # The session is still usable.
         again = await client.call_tool("get_job", {"job_id": ids[1.0]})
         assert not again.is_error
+
+
+async def test_a_sweep_on_equal_footing_has_no_budget_warning(serve_fake):
+    data, _ = sweep_data(lrs=(0.5, 1.0, 2.0), others=0)
+    data.jobs[1]["trained_tokens"] = 1_348_756  # 5% more: within the 10% tolerance
+    with serve_fake(data) as api:
+        async with api.client() as client:
+            out = (await client.call_tool("compare_jobs", {"suffix": "lr-sweep"})).structured_content
+    assert out["warnings"] == [] and "footing" not in out["rationale"]
+
+
+async def test_runs_of_unequal_budget_or_base_model_are_warned_about(serve_fake):
+    """A winner ranked against runs that had more epochs, a larger batch, more tokens or another base model is still
+    named, but the result says the footing was unequal."""
+    data, ids = sweep_data(lrs=(0.5, 1.0, 2.0), others=0)
+    loser = next(body for body in data.jobs if body["id"] == ids[2.0])
+    for where in (loser["hyperparameters"], loser["method"]["supervised"]["hyperparameters"]):
+        where.update(n_epochs=6, batch_size=16)
+    loser.update(model="gpt-4.1-mini-2025-04-14", trained_tokens=1284530 * 2)
+    with serve_fake(data) as api:
+        async with api.client() as client:
+            out = (await client.call_tool("compare_jobs", {"suffix": "lr-sweep"})).structured_content
+    assert out["winner"]["job_id"] == ids[1.0]
+    assert [w.split(":")[0] for w in out["warnings"]] == [
+        f"The 3 supervised jobs ranked by full_valid_loss differ in {aspect}"
+        for aspect in ("base model", "n_epochs", "batch_size")
+    ] + ["The 3 supervised jobs ranked by full_valid_loss differ in trained_tokens by more than 10%"]
+    assert f"6 ({ids[2.0]})" in out["warnings"][1] and f"2,569,060 ({ids[2.0]}) against 1,284,530" in out["warnings"][3]
+    assert (
+        "Not on equal footing: the jobs ranked with the winner differ in base model, n_epochs, batch_size and "
+        in (out["rationale"])
+    )

@@ -51,6 +51,8 @@ REDIS_EXTRA = "pip install 'openai-checkpoints-mcp[redis]'"
 """How to install what ``--cache-url`` needs (the optional ``redis`` package)."""
 SHUTDOWNS_ENV = "OPENAI_CHECKPOINTS_MCP_SHUTDOWNS"
 ARCHIVE_ENV = "OPENAI_CHECKPOINTS_MCP_ARCHIVE"
+ADMIN_KEY_ENV = "OPENAI_ADMIN_KEY"
+"""An admin key (``sk-admin-...``): only list_checkpoint_permissions sends it, and only to its endpoint."""
 APP_NAME = "openai-checkpoints-mcp"
 
 
@@ -106,6 +108,9 @@ class Settings:
     """Answer offline from this archive file (``--archive``): no key, no network, no write tools."""
     azure_note: str | None = None
     """How the Azure variables were resolved and which set variables they override, for the startup log."""
+    admin_key: str | None = None
+    """An admin key (``OPENAI_ADMIN_KEY``), sent as ``Authorization: Bearer`` to the checkpoint permissions
+    endpoint only, never with any other request; never printed (see `__repr__`)."""
 
     def __post_init__(self) -> None:
         if not self.timeout > 0 or not self.deadline > 0:
@@ -137,7 +142,8 @@ class Settings:
             f"cache_max_mb={self.cache_max_mb}, "
             f"allow_writes={self.allow_writes}, auth_header={self.auth_header!r}, api_version={self.api_version!r}, "
             f"azure={self.azure}{f' ({self.azure_note})' if self.azure_note else ''}"
-            f"{f', archive={self.archive!r}' if self.archive else ''})"
+            f"{f', archive={self.archive!r}' if self.archive else ''}, "
+            f"admin_key={'set' if self.admin_key else 'missing'} ({ADMIN_KEY_ENV}))"
         )
 
     __str__ = __repr__
@@ -179,6 +185,7 @@ class Settings:
             "cache_url": read(CACHE_URL_ENV),
             "shutdowns_file": read(SHUTDOWNS_ENV),
             "archive": read(ARCHIVE_ENV),
+            "admin_key": read(ADMIN_KEY_ENV),
         }
         if not overrides.get("demo"):
             values |= _azure_values(read, overrides.get("auth_header"))
@@ -191,7 +198,13 @@ class Settings:
             values["cache_url"] = None  # the flag wins over the variable
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values.get("demo"):  # the bundled fake: no key, no account, never the network
-            values |= {"api_key": None, "base_url": DEMO_BASE_URL, "organization": None, "project": None}
+            values |= {
+                "api_key": None,
+                "admin_key": None,
+                "base_url": DEMO_BASE_URL,
+                "organization": None,
+                "project": None,
+            }
             values["shutdowns_file"] = None  # the demo answers the same everywhere
             values["persistent_cache"] = False  # the demo data is in the package: nothing to keep
             values["cache_url"] = None

@@ -89,7 +89,7 @@ live API; each result's notice says which account and when it was archived: say 
 def tool_table() -> tuple[ToolSpec, ...]:
     """Every tool, in the order tools/list shows them. Adding a tool: declare it in its family's module with
     `tools.common.tool`, and add one line here."""
-    from .tools import checkpoints, curves, events, jobs, models, plots, sweeps, writes
+    from .tools import checkpoints, curves, events, jobs, models, permissions, plots, sweeps, writes
 
     return (
         jobs.list_jobs,
@@ -101,6 +101,7 @@ def tool_table() -> tuple[ToolSpec, ...]:
         plots.plot_training_curve,
         events.list_events,
         models.list_fine_tuned_models,
+        permissions.list_checkpoint_permissions,
         writes.cancel_job,
         writes.pause_job,
         writes.resume_job,

@@ -14,17 +14,18 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import anyio
 import httpx2
 from pydantic import BaseModel, ValidationError
 
-from ..config import Settings
+from ..config import ADMIN_KEY_ENV, Settings
 from ..errors import CheckpointsError, ErrorCode
 from . import retry
 from .adaptive import AdaptiveLimit
 from .errors import bad_response, error_from_status, redact, request_id_from
-from .models import ApiObject, Checkpoint, Event, Job, ListPage, Model
+from .models import ApiObject, Checkpoint, Event, Job, ListPage, Model, Permission
 from .pagination import Collected, OnPage, Page, collect_pages
 from .selection import JobFilter
 
@@ -72,7 +73,7 @@ class OpenAIClient:
         self._make_http = None if isinstance(http, httpx2.AsyncClient) else http
         self._settings = settings
         self._sleep = sleep
-        self._secrets = tuple(s for s in (settings.api_key,) if s)
+        self._secrets = tuple(s for s in (settings.api_key, settings.admin_key) if s)
         self.limit = AdaptiveLimit(settings.concurrency)
         """The adaptive (AIMD) bound on requests in flight, ``settings.concurrency`` at most, shared by every
         tool call: halved on a 429, grown back by successes."""
@@ -94,11 +95,15 @@ class OpenAIClient:
             self._http = self._make_http()
         return self._http
 
-    def _headers(self) -> dict[str, str]:
+    def _headers(self, *, admin: bool = False) -> dict[str, str]:
         """Extra headers, the key (``Authorization: Bearer <key>``, or the bare key in ``settings.auth_header``,
-        e.g. Azure's ``api-key``), and the organisation and project when set."""
+        e.g. Azure's ``api-key``), and the organisation and project when set. `admin`: the admin key as
+        ``Authorization: Bearer`` instead, and never the ordinary key (as openai-python, with a client of its own)."""
         headers = dict(self._settings.extra_headers)
-        if self._settings.api_key:
+        if admin:
+            if self._settings.admin_key:
+                headers["authorization"] = f"Bearer {self._settings.admin_key}"
+        elif self._settings.api_key:
             name = self._settings.auth_header.lower()
             headers[name] = f"Bearer {self._settings.api_key}" if name == "authorization" else self._settings.api_key
         if self._settings.organization:
@@ -107,7 +112,16 @@ class OpenAIClient:
             headers["openai-project"] = self._settings.project
         return headers
 
-    def _require_key(self) -> None:
+    def _require_key(self, *, admin: bool = False) -> None:
+        if admin:
+            if not self._settings.admin_key and not self._settings.demo:
+                raise CheckpointsError(
+                    ErrorCode.PERMISSION_DENIED,
+                    f"Listing a checkpoint's permissions needs an admin key: set {ADMIN_KEY_ENV} to an admin key "
+                    "(sk-admin-..., made by an organisation owner under Settings > Admin keys) in this server's "
+                    "environment and restart it; an ordinary OPENAI_API_KEY cannot read them. No request was made.",
+                )
+            return
         if not self._settings.api_key and not self._settings.demo:
             variable = self._settings.key_env
             if self._settings.azure and variable == "AZURE_OPENAI_API_KEY":
@@ -119,9 +133,10 @@ class OpenAIClient:
                 "it on demo data.",
             )
 
-    async def get_json(self, path: str, params: QueryParams | None = None, *, what: str) -> Any:
-        """GET `path` (relative to the base URL) with retries and return the decoded JSON body."""
-        return _decode_json(await self._get(path, params, what=what), what=what)
+    async def get_json(self, path: str, params: QueryParams | None = None, *, what: str, admin: bool = False) -> Any:
+        """GET `path` (relative to the base URL) with retries and return the decoded JSON body; `admin`: with the
+        admin key instead of the ordinary one."""
+        return _decode_json(await self._request("GET", path, params, what=what, admin=admin), what=what)
 
     async def post_json(self, path: str, body: Mapping[str, Any] | None = None, *, what: str) -> Any:
         """POST `path` (with `body` as JSON, or no body) with retries and return the decoded JSON body."""
@@ -131,7 +146,14 @@ class OpenAIClient:
         return await self._request("GET", path, params, what=what)
 
     async def _request(
-        self, method: str, path: str, params: QueryParams | None, *, what: str, body: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        params: QueryParams | None,
+        *,
+        what: str,
+        body: Mapping[str, Any] | None = None,
+        admin: bool = False,
     ) -> httpx2.Response:
         """Send one request, retried as openai-python retries it (`retry.decide`), and return the 2xx response.
 
@@ -139,8 +161,8 @@ class OpenAIClient:
         create) exactly like a GET, on 408, 409, 429, 5xx, timeouts and connection errors, and sends no
         Idempotency-Key. So a write whose answer was lost may be sent again; the write tools say so in their errors.
         """
-        self._require_key()
-        headers = self._headers()
+        self._require_key(admin=admin)
+        headers = self._headers(admin=admin)
         retries_taken = 0
         while True:
             headers["x-stainless-retry-count"] = str(retries_taken)
@@ -190,6 +212,7 @@ class OpenAIClient:
                     secrets=self._secrets,
                     azure=self._settings.azure or None,  # None: recognise Azure by its answer (the v1 surface)
                     doing=doing,
+                    admin=admin,
                 )
             raise self._transport_error(failure, what=what, attempts=attempts, doing=doing)
 
@@ -311,11 +334,34 @@ class OpenAIClient:
 
         return await collect_pages(fetch, max_items=max_items, what=what)
 
-    async def _list_page(self, path: str, params: QueryParams, model: type[ObjectT], *, what: str) -> Page[ObjectT]:
-        payload = await self.get_json(path, params, what=what)
+    async def _list_page(
+        self, path: str, params: QueryParams, model: type[ObjectT], *, what: str, admin: bool = False
+    ) -> Page[ObjectT]:
+        payload = await self.get_json(path, params, what=what, admin=admin)
         page = _parse(ListPage, payload, what=what)
         items = [_parse(model, item, what=what) for item in page.data]
-        return Page(items=items, has_more=page.has_more)
+        return Page(items=items, has_more=page.has_more, next_cursor=page.last_id if admin else None)
+
+    async def list_checkpoint_permissions(
+        self, checkpoint: str, *, project_id: str | None = None, on_page: OnPage | None = None
+    ) -> Collected[Permission]:
+        """Every permission of a fine-tuned checkpoint (or model): the projects it is shared with, every page
+        (``last_id`` is the next ``after``, as openai-python pages this list), with the admin key only.
+
+        `checkpoint` must already be validated; it is still escaped as one path segment (colons stay, as
+        openai-python sends them) and a segment that could move the path is refused."""
+        what = f"permissions of checkpoint {checkpoint}"
+        path = f"/fine_tuning/checkpoints/{path_segment(checkpoint)}/permissions"
+
+        async def fetch(cursor: str | None) -> Page[Permission]:
+            params: QueryParams = [("limit", str(self._settings.page_size))]
+            if project_id:
+                params.append(("project_id", project_id))
+            if cursor:
+                params.append(("after", cursor))
+            return await self._list_page(path, params, Permission, what=what, admin=True)
+
+        return await collect_pages(fetch, max_items=self._settings.max_items, what=what, on_page=on_page)
 
     async def list_events_page(self, job_id: str, *, limit: int, after: str | None = None) -> Page[Event]:
         """One page of the job's events, newest first."""
@@ -330,6 +376,15 @@ class OpenAIClient:
         """The raw body of a file (a result file is CSV, or the base64 of it)."""
         response = await self._get(f"/files/{file_id}/content", None, what=f"file {file_id}")
         return response.content
+
+
+def path_segment(value: str) -> str:
+    """`value` as one path segment: percent-encoded except for the characters a segment may hold as they are
+    (letters, digits, ``-._~`` and ``:``, which openai-python leaves in a checkpoint name), so that ``/``, ``?``,
+    ``#`` and ``%`` can never change the path; ``.`` and ``..``, which a URL resolves away, are refused."""
+    if value in ("", ".", ".."):
+        raise ValueError(f"{value!r} cannot be a path segment")
+    return quote(value, safe=":")
 
 
 def _decode_json(response: httpx2.Response, *, what: str) -> Any:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import DEFAULT_AZURE_API_VERSION
+from ..config import ADMIN_KEY_ENV, DEFAULT_AZURE_API_VERSION
 from ..errors import CheckpointsError, ErrorCode
 
 AZURE_REQUEST_ID_HEADER = "apim-request-id"
@@ -141,6 +141,7 @@ def error_from_status(
     secrets: tuple[str, ...] = (),
     azure: bool | None = None,
     doing: str = "reading",
+    admin: bool = False,
 ) -> CheckpointsError:
     """The error for a final non-2xx answer about `what` (e.g. "job ftjob-abc") after `attempts` attempts.
 
@@ -148,6 +149,9 @@ def error_from_status(
 
     `azure`: whether the server is Azure OpenAI (``Settings.azure``), which changes the advice (Azure's
     variables, api-version); None guesses it from the answer (`_is_azure`).
+
+    `admin`: the request was sent with the admin key (``OPENAI_ADMIN_KEY``, the checkpoint permissions endpoint),
+    so a 401 or 403 is about that key, and a 404 about the checkpoint.
     """
     error = parse_error_body(body, secrets)
     azure = _is_azure(azure, error, headers)
@@ -159,6 +163,8 @@ def error_from_status(
     def make(code: ErrorCode, sentence: str, retry_after: float | None = None) -> CheckpointsError:
         return CheckpointsError(code, sentence, status=status, request_id=request_id, retry_after=retry_after)
 
+    if admin and status in (401, 403, 404):
+        return make(*_admin_answer(status, what, said))
     if 300 <= status < 400:
         location = headers.get("location", "")
         target = f" to {redact(location, secrets)[:200]}" if location else ""
@@ -244,6 +250,25 @@ def error_from_status(
     return make(
         ErrorCode.INVALID_ARGUMENT,
         f"The API refused the request for {what} (HTTP {status}).{said} Check the arguments.",
+    )
+
+
+def _admin_answer(status: int, what: str, said: str) -> tuple[ErrorCode, str]:
+    """The code and sentence for a 401, 403 or 404 of a request sent with the admin key."""
+    if status == 401:
+        return ErrorCode.AUTH_FAILED, (
+            f"The API rejected the admin key (HTTP 401).{said} Set {ADMIN_KEY_ENV} to a valid admin key "
+            "(sk-admin-...) of the organisation and restart the server."
+        )
+    if status == 403:
+        return ErrorCode.PERMISSION_DENIED, (
+            f"The key may not read the {what} (HTTP 403).{said} Reading them needs an admin key (sk-admin-...) of "
+            f"the organisation, not a project or user key: set {ADMIN_KEY_ENV} to one and restart the server."
+        )
+    return ErrorCode.NOT_FOUND, (
+        f"The {what} could not be read: the API knows no such checkpoint or model (HTTP 404).{said} Check the "
+        "name: list_checkpoints shows each checkpoint's "
+        "fine_tuned_model_checkpoint, list_fine_tuned_models the fine-tuned models."
     )
 
 

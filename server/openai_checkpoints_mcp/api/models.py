@@ -257,6 +257,13 @@ class Model(ApiObject):
         return (self.id.startswith("ft:") or ".ft-" in self.id) and ":ckpt-step-" not in self.id
 
 
+class Permission(ApiObject):
+    """A ``checkpoint.permission``: a project a fine-tuned checkpoint is shared with (``cp_...``)."""
+
+    project_id: LenientStr = None
+    created_at: LenientInt = None
+
+
 class ListPage(BaseModel):
     """One page of a cursor-paginated list; ``data`` is parsed item by item by the caller."""
 
@@ -264,6 +271,8 @@ class ListPage(BaseModel):
 
     data: list[Any]
     has_more: bool | None = None
+    last_id: LenientStr = None
+    """The last item's id, on the checkpoint and permission lists (the permission list's next cursor)."""
 
 
 def by_step(checkpoints: Iterable[Checkpoint]) -> list[Checkpoint]:

@@ -32,6 +32,9 @@ class Page(Generic[ItemT]):
 
     items: Sequence[ItemT]
     has_more: bool | None
+    next_cursor: str | None = None
+    """The cursor of the next page when the API names it (the permission list's ``last_id``, which openai-python
+    follows there); None: the last item's id, as for every other list."""
 
 
 @dataclass
@@ -77,7 +80,7 @@ async def iterate_pages(
         yield page
         if not page_has_more(page):
             return
-        cursor = page.items[-1].id
+        cursor = page.next_cursor or page.items[-1].id
 
 
 def page_has_more(page: Page[ItemT]) -> bool:

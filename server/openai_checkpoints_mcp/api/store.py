@@ -28,7 +28,7 @@ import anyio
 from ..errors import CheckpointsError
 from .cache import CacheBackend, CacheKey
 from .client import OpenAIClient, count_requests
-from .models import Checkpoint, Event, Job, Model
+from .models import Checkpoint, Event, Job, Model, Permission
 from .pagination import Collected, OnPage, Page, iterate_pages, page_has_more
 
 if TYPE_CHECKING:
@@ -91,6 +91,10 @@ class Upstream(Protocol):
     async def list_events_page(self, job_id: str, *, limit: int, after: str | None = None) -> Page[Event]: ...
 
     async def list_models(self, *, max_items: int) -> Collected[Model]: ...
+
+    async def list_checkpoint_permissions(
+        self, checkpoint: str, *, project_id: str | None = None, on_page: OnPage | None = None
+    ) -> Collected[Permission]: ...
 
     async def cancel_job(self, job_id: str) -> Job: ...
 
@@ -311,6 +315,14 @@ class JobStore:
         """Every model the account can call, always from the API (never cached: a model is deleted or created at
         any time, and the listing is one request)."""
         return await self._client.list_models(max_items=MODELS_MAX)
+
+    async def checkpoint_permissions(
+        self, checkpoint: str, *, project_id: str | None = None, on_page: OnPage | None = None
+    ) -> Collected[Permission]:
+        """Every project a fine-tuned checkpoint (or model) is shared with, all pages, always from the API with the
+        admin key (never cached: sharing changes at any time). Offline: ``not_found``, permissions are not
+        archived. Without an admin key: ``permission_denied`` before any request."""
+        return await self._client.list_checkpoint_permissions(checkpoint, project_id=project_id, on_page=on_page)
 
     async def job_pages(
         self,

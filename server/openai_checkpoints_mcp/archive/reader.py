@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from ..api.models import ApiObject, Checkpoint, Event, Job, Model
+from ..api.models import ApiObject, Checkpoint, Event, Job, Model, Permission
 from ..api.pagination import Collected, OnPage, Page
 from ..api.selection import JobFilter, base_model_matches
 from ..config import DEMO_BASE_URL
@@ -301,6 +301,17 @@ class ArchiveSource:
         rows = await self._run(query)
         items = [_parse(Model, raw, what="models") for raw in rows[:max_items]]
         return Collected(items=items, pages_fetched=1, scanned=len(items), truncated=len(rows) > max_items)
+
+    async def list_checkpoint_permissions(
+        self, checkpoint: str, *, project_id: str | None = None, on_page: OnPage | None = None
+    ) -> Collected[Permission]:
+        """Not archived: who a checkpoint is shared with is an admin-key question the archive never asks."""
+        raise CheckpointsError(
+            ErrorCode.NOT_FOUND,
+            f"Checkpoint permissions are not archived: {self.path.name} holds jobs, checkpoints, events, files and "
+            f"models, not who {checkpoint} is shared with. Ask the live API (restart without --archive, with "
+            "OPENAI_ADMIN_KEY set to an admin key).",
+        )
 
     async def cancel_job(self, job_id: str) -> Job:
         raise _read_only()

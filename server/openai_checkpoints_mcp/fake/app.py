@@ -30,6 +30,10 @@ from starlette.types import Message, Receive, Scope, Send
 JOBS_DEFAULT_LIMIT = 20
 EVENTS_DEFAULT_LIMIT = 20
 CHECKPOINTS_DEFAULT_LIMIT = 10
+PERMISSIONS_DEFAULT_LIMIT = 10
+ADMIN_KEY = "sk-admin-fake-0123456789abcdef"
+"""The admin key the fake accepts on the checkpoint permissions endpoint by default."""
+_PERMISSIONS_PATH = re.compile(r"/fine_tuning/checkpoints/(?P<checkpoint>[^/]+)/permissions")
 
 _METADATA_KEY = re.compile(r"metadata\[(.*)\]")
 JOB_ACTIONS: dict[str, tuple[frozenset[str], str]] = {
@@ -59,6 +63,8 @@ class FakeData:
     files: dict[str, FakeFile] = field(default_factory=dict)
     models: list[dict[str, Any]] | None = None
     """What ``GET /models`` lists; None: the succeeded jobs' fine-tuned models and a few base models."""
+    permissions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """``checkpoint.permission`` objects by checkpoint (or fine-tuned model) name."""
 
     def model_objects(self) -> list[dict[str, Any]]:
         """The models ``GET /models`` serves."""
@@ -314,6 +320,11 @@ class FakeOpenAI:
     `rate_limit` (requests per second, off by default) answers any request beyond that many in the last second
     with OpenAI's 429 ``rate_limit_exceeded``, a ``retry-after-ms``/``retry-after`` until a slot frees, and the
     ``x-ratelimit-*-requests`` headers (also sent on every answer it lets through); `throttled` counts the 429s.
+
+    The checkpoint permissions endpoint (``GET /fine_tuning/checkpoints/{name}/permissions``, the name's colons as
+    they are) takes only `admin_key` (an admin key: ``sk-admin-...``): the ordinary `api_key` gets a 403, anything
+    else a 401; with `api_key=None` (demo mode) neither is asked for. A name the fake knows no job, checkpoint or
+    permission of is a 404.
     """
 
     def __init__(
@@ -328,11 +339,13 @@ class FakeOpenAI:
         auth_header: str | None = None,
         rate_limit: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        admin_key: str = ADMIN_KEY,
     ) -> None:
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {', '.join(FLAVOURS)}, got {flavour!r}")
         self.data = data
         self.api_key = api_key
+        self.admin_key = admin_key
         self.max_page_size = max_page_size
         self.base64_results = base64_results
         self.flavour = flavour
@@ -353,6 +366,7 @@ class FakeOpenAI:
             (re.compile(r"/models"), self._list_models),
             (re.compile(r"/files/(?P<file>[^/]+)"), self._get_file),
             (re.compile(r"/files/(?P<file>[^/]+)/content"), self._get_file_content),
+            (_PERMISSIONS_PATH, self._list_permissions),
         ]
         self._post_routes: list[tuple[re.Pattern[str], Handler]] = [
             (re.compile(r"/fine_tuning/jobs/(?P<job>[^/]+)/(?P<action>cancel|pause|resume)"), self._job_action),
@@ -457,6 +471,10 @@ class FakeOpenAI:
     def _check_auth(self, request: Request) -> None:
         if self.api_key is None:
             return
+        relative = request.url.path.removeprefix(self.base_path)
+        if not self.azure and _PERMISSIONS_PATH.fullmatch(relative):
+            self._check_admin(request)
+            return
         bearer_ok = self.flavour == "azure-v1" and request.headers.get("authorization", "").lower().startswith(
             "bearer "
         )  # Azure's v1 API also takes the key as a bearer token, as the plain OpenAI client sends it
@@ -479,6 +497,60 @@ class FakeOpenAI:
             raise ApiError(401, missing)
         if not hmac.compare_digest(key.encode(), self.api_key.encode()):
             raise ApiError(401, wrong, code="invalid_api_key")
+
+    def _check_admin(self, request: Request) -> None:
+        """The permissions endpoint: an admin key, or 403 for the ordinary key (OpenAI's answer to a key that lacks
+        the scope), or 401."""
+        assert self.api_key is not None
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        key = key.strip() if scheme.lower() == "bearer" else ""
+        if not key:
+            raise ApiError(401, "You didn't provide an API key. Send an admin key in an Authorization header.")
+        if hmac.compare_digest(key.encode(), self.admin_key.encode()) and key.startswith("sk-admin-"):
+            return
+        if hmac.compare_digest(key.encode(), self.api_key.encode()):
+            raise ApiError(
+                403,
+                "You have insufficient permissions for this operation. This endpoint requires an admin API key.",
+                code="insufficient_permissions",
+            )
+        raise ApiError(401, f"Incorrect API key provided: {mask_key(key)}.", code="invalid_api_key")
+
+    async def _list_permissions(self, request: Request, match: re.Match[str]) -> Response:
+        """A checkpoint's permissions, newest first (``order=ascending`` for oldest first), paged, optionally for
+        one ``project_id``; a name that is no known checkpoint, model or shared name is a 404."""
+        name = match["checkpoint"]
+        stored = self.data.permissions.get(name)
+        if stored is None and not self._knows_model(name):
+            raise ApiError(404, f"Fine-tuned model checkpoint {name} not found.", param="fine_tuned_model_checkpoint")
+        ordered = sorted(stored or [], key=lambda p: (p.get("created_at") or 0, p["id"]), reverse=True)
+        order = request.query_params.get("order", "descending")
+        if order not in ("ascending", "descending"):
+            raise ApiError(400, f"Invalid 'order': {order!r}.", param="order")
+        if order == "ascending":
+            ordered.reverse()
+        project = request.query_params.get("project_id")
+        page, has_more = self._paged(
+            ordered,
+            request,
+            PERMISSIONS_DEFAULT_LIMIT,
+            keep=lambda p: project is None or p.get("project_id") == project,
+        )
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": page,
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None,
+                "has_more": has_more,
+            }
+        )
+
+    def _knows_model(self, name: str) -> bool:
+        """Whether `name` is a fine-tuned model or a checkpoint of a job the fake holds."""
+        if any(job.get("fine_tuned_model") == name for job in self.data.jobs):
+            return True
+        return any(c.get("fine_tuned_model_checkpoint") == name for cps in self.data.checkpoints.values() for c in cps)
 
     def _job(self, job_id: str) -> dict[str, Any]:
         for job in self.data.jobs:

@@ -286,6 +286,28 @@ def _sweep(data: FakeData, created_at: int) -> None:
         )
 
 
+def _permissions(data: FakeData) -> None:
+    """The support bot's best checkpoint (step 240) is shared with three projects, its final model with one; the
+    permissions are created a few hours after the job finished."""
+    rng = random.Random("demo permissions")
+    job = next(j for j in data.jobs if j["id"] == DEMO_JOB_IDS["support_bot"])
+    best = next(c for c in data.checkpoints[job["id"]] if c["step_number"] == 240)
+    projects = [random_id(rng, "proj_") for _ in range(3)]
+
+    def permission(project: str, hours: int) -> dict[str, Any]:
+        return {
+            "object": "checkpoint.permission",
+            "id": random_id(rng, "cp_"),
+            "created_at": job["finished_at"] + hours * 3600,
+            "project_id": project,
+        }
+
+    data.permissions[best["fine_tuned_model_checkpoint"]] = [
+        permission(project, 2 + 24 * n) for n, project in enumerate(projects)
+    ]
+    data.permissions[job["fine_tuned_model"]] = [permission(projects[1], 1)]
+
+
 def demo_data(now: int | None = None) -> FakeData:
     """The demo dataset; `now` (unix seconds) shifts every timestamp, nothing else."""
     now = DEMO_NOW if now is None else now
@@ -401,4 +423,5 @@ def demo_data(now: int | None = None) -> FakeData:
         curve=LossCurve(2.3, 0.40, 40, 0.2, valid_start=2.2, valid_floor=0.32, valid_tau=45),
         now=now,
     )
+    _permissions(data)
     return data

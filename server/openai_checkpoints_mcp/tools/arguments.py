@@ -23,6 +23,30 @@ JOB_ID_PATTERN = r"^ftjob-[A-Za-z0-9_-]+$"
 CHECKPOINT_ID_PATTERN = r"^ft(ckpt|chkpt)[-_][A-Za-z0-9_-]+$"
 METRIC_PATTERN = r"^[A-Za-z0-9_./-]+$"
 MAX_ID_LENGTH = 100
+FINE_TUNED_NAME_PATTERN = (
+    r"^ft:[A-Za-z0-9][A-Za-z0-9._-]*:[A-Za-z0-9._-]*:[A-Za-z0-9._-]*:[A-Za-z0-9]+(:ckpt-step-[0-9]+)?$"
+)
+"""An OpenAI fine-tuned model name, ``ft:<base>:<org>:<suffix>:<id>`` (the suffix may be empty), optionally with
+``:ckpt-step-<N>`` (a checkpoint's model name): nothing that could change a URL path (no ``/ ? # %``, spaces)."""
+PROJECT_ID_PATTERN = r"^proj_[A-Za-z0-9]+$"
+
+FineTunedModelCheckpoint = Annotated[
+    str,
+    Field(
+        pattern=FINE_TUNED_NAME_PATTERN,
+        min_length=10,
+        max_length=256,
+        description="A checkpoint's model name, ft:<base>:<org>:<suffix>:<id>:ckpt-step-<N> (list_checkpoints and "
+        "best_checkpoint show it as fine_tuned_model_checkpoint), or a fine-tuned model's name "
+        "ft:<base>:<org>:<suffix>:<id>.",
+    ),
+]
+ProjectId = Annotated[
+    str,
+    Field(
+        pattern=PROJECT_ID_PATTERN, max_length=MAX_ID_LENGTH, description="A project id: 'proj_' and letters/digits."
+    ),
+]
 
 JobStatus = Literal["validating_files", "queued", "running", "succeeded", "failed", "cancelled", "paused"]
 
@@ -45,6 +69,10 @@ _RULES = {
     "(e.g. ftjob-abc123); list_jobs shows the ids",
     "after": "must be an id returned by an earlier call of this tool ('ftjob-...' for jobs, "
     "'ftckpt_...' or Azure's 'ftchkpt-...' for checkpoints, 'ftevent-...' for events), at most 100 characters",
+    "fine_tuned_model_checkpoint": "must be a checkpoint's model name, ft:<base>:<org>:<suffix>:<id>:ckpt-step-<N> "
+    "(list_checkpoints shows it as fine_tuned_model_checkpoint), or a fine-tuned model's name "
+    "ft:<base>:<org>:<suffix>:<id>: letters, digits, '.', '_' or '-' between the colons, at most 256 characters",
+    "project_id": "must be a project id, 'proj_' followed by letters and digits, at most 100 characters",
     "metric": "must be 'auto', a metric name such as full_valid_loss, or another metric key of the checkpoints "
     "(letters, digits, '_', '.', '/', '-')",
 }

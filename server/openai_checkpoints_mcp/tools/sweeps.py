@@ -18,6 +18,7 @@ import anyio
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
+from ..analysis.budget import TOKENS_TOLERANCE, RunBudget, footing_sentence, leaderboard_budget_warnings
 from ..analysis.leaderboard import JobBest, JobCandidate, Leaderboard, build_leaderboard, leaderboard_rationale
 from ..analysis.metrics import Goal
 from ..api.models import Checkpoint, Job, by_step
@@ -129,6 +130,11 @@ class CompareJobsResult(ToolResult):
         "jobs that could not be ranked."
     )
     failed: list[JobFailure] = Field(description="Jobs that could not be read.")
+    warnings: list[str] = Field(
+        description="Where jobs ranked against each other differ in base model, n_epochs, batch_size or trained "
+        f"tokens (by more than {TOKENS_TOLERANCE:.0%}): a win across such differences may come from them rather than "
+        "from what the sweep varied. Empty: equal footing."
+    )
     rationale: str = Field(description="Who won and why, what was ranked separately, in sentences to quote.")
     upstream_requests: int = Field(description="API requests this call made (0 when everything came from the cache).")
     listing_age_seconds: float | None = Field(
@@ -346,6 +352,13 @@ def _label(job: Job) -> str | None:
     return ", ".join(parts) or None
 
 
+def _budget(job: Job) -> RunBudget:
+    hp = SweepHyperparameters.from_job(job)
+    return RunBudget(
+        job.id, model=job.model, n_epochs=hp.n_epochs, batch_size=hp.batch_size, trained_tokens=job.trained_tokens
+    )
+
+
 def _result(
     work: _Work,
     job_ids: Sequence[str] | None,
@@ -373,8 +386,13 @@ def _result(
     ]
     top = board.groups[0] if board.groups else None
     selection = describe_selection(job_ids, where, metadata)
+    budgets = {item.job.id: _budget(item.job) for item in loaded}
+    warnings = leaderboard_budget_warnings(board, budgets)
     if work.order:
         rationale = leaderboard_rationale(board, failed=len(failed))
+        footing = footing_sentence(board, warnings)
+        if footing:
+            rationale += f" {footing}"
     else:
         rationale = (
             f"No job matched ({selection}) among the {work.scanned} jobs read; list_jobs shows the jobs' "
@@ -408,6 +426,7 @@ def _result(
         winner=_winner(leaderboard[0]) if board.winner is not None else None,
         leaderboard=leaderboard,
         failed=failed,
+        warnings=[warning.text for warning in warnings],
         rationale=rationale,
         upstream_requests=requests,
         listing_age_seconds=round(work.listing_age, 1) if work.listing_age is not None else None,
