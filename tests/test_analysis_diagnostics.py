@@ -81,7 +81,9 @@ def test_natural_noise_is_no_spike_and_repeated_spikes_are_instability():
         points[step - 1] = (step, points[step - 1][1] * 2.5)
     report = find_spikes("train_loss", points, Goal.MIN)
     assert report is not None and report.steps == [50, 120, 121, 250] and report.unstable
-    assert report.score == 4 / report.judged and "unstable" in report.sentence and "50, 120, 121, 250" in report.sentence
+    assert (
+        report.score == 4 / report.judged and "unstable" in report.sentence and "50, 120, 121, 250" in report.sentence
+    )
 
 
 def test_spike_steps_are_capped_at_the_largest_and_counted_in_full():

@@ -63,7 +63,7 @@ BEST_VALIDATION_COLOUR = "#d62728"
 SPIKE_COLOUR = "#b2182b"
 PLATEAU_COLOUR = "#9e9e9e"
 PLATEAU_ALPHA = 0.09
-"""The plateau is a faint grey band (about #f0f0f0 on white)."""
+"""The plateau is a faint grey band (about #f6f6f6 on white)."""
 
 _LOCK = threading.Lock()
 
