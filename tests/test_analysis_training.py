@@ -488,7 +488,7 @@ def test_analyse_puts_overfitting_first_then_the_best_step() -> None:
         "kept; the closest kept checkpoint is step 60 (full_valid_loss 0.5 "
         "there)."
     )
-    assert analysis.findings[3] == "train_loss went from 1.985 at step 1 to 0.5 at step 100 (best 0.5 at step 100)."
+    assert analysis.findings[4] == "train_loss went from 1.985 at step 1 to 0.5 at step 100 (best 0.5 at step 100)."
 
 
 def test_analyse_without_overfitting_lists_the_best_step_first() -> None:
