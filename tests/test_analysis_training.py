@@ -476,9 +476,11 @@ def test_analyse_puts_overfitting_first_then_the_best_step() -> None:
     assert (analysis.steps, analysis.first_step, analysis.last_step) == (100, 1, 100)
     assert [m.name for m in analysis.metrics] == ["full_valid_loss", "train_loss"]
     assert analysis.overfitting is not None and analysis.best_validation is not None and analysis.gap is not None
-    assert analysis.findings[:3] == [
+    assert analysis.plateau is not None and analysis.plateau.start_step == 50  # the minimum: where to stop
+    assert analysis.findings[:4] == [
         analysis.overfitting.sentence,
         analysis.best_validation.sentence,
+        analysis.plateau.sentence,
         analysis.gap.sentence,
     ]
     assert analysis.best_validation.sentence == (
@@ -486,7 +488,7 @@ def test_analyse_puts_overfitting_first_then_the_best_step() -> None:
         "kept; the closest kept checkpoint is step 60 (full_valid_loss 0.5 "
         "there)."
     )
-    assert analysis.findings[3] == "train_loss went from 1.985 at step 1 to 0.5 at step 100 (best 0.5 at step 100)."
+    assert analysis.findings[4] == "train_loss went from 1.985 at step 1 to 0.5 at step 100 (best 0.5 at step 100)."
 
 
 def test_analyse_without_overfitting_lists_the_best_step_first() -> None:

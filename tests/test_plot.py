@@ -86,7 +86,11 @@ async def test_one_job_is_a_png_of_the_promised_size_with_training_metrics_numbe
     (job,) = summary["jobs"]
     assert job["drawn"] and job["source"] == "result_file" and job["metrics"] == ["train_loss", "valid_loss"]
     for key in ("best_validation", "overfitting", "retained_checkpoints"):
-        assert job[key] == metrics[key], key  # the same numbers, not a second opinion
+        assert job[key] == metrics[key], key
+    assert job["diagnostics"] == metrics["diagnostics"] and job["diagnostics"]["plateau"]["detected"]
+    assert (
+        f"plateau from step {job['diagnostics']['plateau']['start_step']}" in summary["caption"]
+    )  # the same numbers, not a second opinion
     assert job["steps"] == metrics["steps"] and job["last_step"] == metrics["last_step"]
     highlighted = job["best_checkpoint"]
     assert highlighted["step_number"] == best["best"]["step_number"] == 240
@@ -413,3 +417,43 @@ def test_legend_columns_fit_the_width():
     assert plot.legend_columns([15] * 6, 880) == 5
     assert plot.legend_columns([45] * 7, 880) == 2
     assert plot.legend_columns([130, 10], 880) == 1
+
+
+def test_spikes_are_marked_and_the_plateau_shaded():
+    import math
+    import random
+
+    from openai_checkpoints_mcp.analysis.training import analyse
+
+    rng = random.Random(3)
+    steps = list(range(1, 301))
+    train = [(0.3 + 2 * math.exp(-s / 30)) * (1 + 0.04 * rng.gauss(0, 1)) for s in steps]
+    for step in (80, 150, 220):
+        train[step - 1] *= 1.8
+    valid = [None if s % 10 else 0.35 + 2 * math.exp(-s / 35) for s in steps]
+    curve = table(steps, train_loss=train, valid_loss=valid)
+    analysis = analyse(curve, [100, 200, 300])
+    assert analysis.spikes[0].steps == [80, 150, 220] and analysis.plateau and analysis.plateau.detected
+
+    def drawn(with_diagnostics: bool) -> Counter[tuple[int, int, int]]:
+        job = plot.JobCurve(
+            "ftjob-x",
+            "x",
+            curve,
+            ("train_loss", "valid_loss"),
+            retained_steps=(100, 200, 300),
+            spikes=analysis.spikes if with_diagnostics else (),
+            plateau=analysis.plateau if with_diagnostics else None,
+        )
+        png = plot.render(plot.FigureSpec(title="spikes", jobs=(job,))).png
+        return colour_counts(Image.open(io.BytesIO(png)).convert("RGB"))
+
+    marked, plain = drawn(True), drawn(False)
+    assert near(marked, plot.SPIKE_COLOUR, 30) > near(plain, plot.SPIKE_COLOUR, 30) + 30  # three small triangles
+
+    def band(counts: Counter[tuple[int, int, int]]) -> int:
+        return sum(n for rgb, n in counts.items() if rgb != WHITE and all(236 <= c <= 250 for c in rgb))
+
+    assert (
+        band(marked) > band(plain) + 20_000 and marked[WHITE] > 0.5 * 900 * 500
+    )  # a faint band, the picture still mostly white

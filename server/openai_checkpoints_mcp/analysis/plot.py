@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
+from .diagnostics import Plateau, SpikeReport
 from .metrics import Goal
 from .result_file import ResultTable
 from .training import BestValidation, metric_goal
@@ -59,6 +60,10 @@ CHECKPOINT_VALUE_COLOUR = "#6a3d9a"
 KEPT_COLOUR = "#555555"
 BEST_COLOUR = "#2ca02c"
 BEST_VALIDATION_COLOUR = "#d62728"
+SPIKE_COLOUR = "#b2182b"
+PLATEAU_COLOUR = "#9e9e9e"
+PLATEAU_ALPHA = 0.09
+"""The plateau is a faint grey band (about #f6f6f6 on white)."""
 
 _LOCK = threading.Lock()
 
@@ -91,6 +96,10 @@ class JobCurve:
     best_validation: BestValidation | None = None
     checkpoint_values: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     """Metric -> (step, value) at the kept checkpoints, as the API reported them."""
+    spikes: tuple[SpikeReport, ...] = ()
+    """Marked as small triangles on their metric (one job's figure only)."""
+    plateau: Plateau | None = None
+    """Shaded from its start to the last step when detected (one job's figure only)."""
 
 
 @dataclass(frozen=True)
@@ -374,6 +383,45 @@ class _Drawing:
         self._kept_lines(job)
         self._best_star(job)
         self._best_validation_ring(job)
+        self._spikes(job)
+        self._plateau(job)
+
+    def _spikes(self, job: JobCurve) -> None:
+        """Small open triangles just above the spikes of each drawn metric."""
+        from matplotlib.transforms import ScaledTranslation
+
+        drawn = self._drawn(job)
+        entered = False
+        for report in job.spikes:
+            if report.metric not in drawn or not report.spikes:
+                continue
+            axes = self.axes_for(report.metric)
+            above = axes.transData + ScaledTranslation(0, 7 / 72, self.figure.dpi_scale_trans)
+            (marks,) = axes.plot(
+                [spike.step for spike in report.spikes],
+                [spike.value for spike in report.spikes],
+                linestyle="none",
+                marker="v",
+                markersize=6,
+                markerfacecolor="none",
+                markeredgecolor=SPIKE_COLOUR,
+                markeredgewidth=1.2,
+                transform=above,
+                zorder=5,
+            )
+            if not entered:
+                self._entry(marks, f"spikes ({sum(r.count for r in job.spikes)})")
+                entered = True
+
+    def _plateau(self, job: JobCurve) -> None:
+        """A faint band from where the curve stopped improving to the last step."""
+        plateau = job.plateau
+        if plateau is None or not plateau.detected:
+            return
+        band = self.left.axvspan(
+            plateau.start_step, plateau.last_step, color=PLATEAU_COLOUR, alpha=PLATEAU_ALPHA, linewidth=0, zorder=0
+        )
+        self._entry(band, f"plateau: {plateau.metric} from step {plateau.start_step}")
 
     def _train_line(self, axes: Axes, metric: str, points: list[tuple[int, float]], colour: str) -> None:
         steps = [s for s, _ in points]

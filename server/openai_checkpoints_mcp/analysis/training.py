@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Literal
 
+from .diagnostics import PLATEAU_MIN_POINTS, Coverage, Plateau, SpikeReport, coverage, find_plateau, find_spikes
 from .metrics import CATALOGUE, Goal, default_goal
 from .rationale import format_value
 from .result_file import ResultTable
@@ -158,6 +159,12 @@ class TrainingAnalysis:
     gap: TrainValidationGap | None
     findings: list[str]
     """Short sentences an assistant can quote, most important first."""
+    spikes: tuple[SpikeReport, ...] = ()
+    """Per judged metric (the train metric, the validation metric with enough points): `diagnostics.find_spikes`."""
+    plateau: Plateau | None = None
+    """On the validation metric when it has enough points, else the train metric: `diagnostics.find_plateau`."""
+    coverage: Coverage | None = None
+    """How much of the curve those figures rest on."""
 
 
 def metric_goal(name: str) -> Goal | None:
@@ -201,6 +208,7 @@ def analyse(table: ResultTable, retained_steps: Sequence[int]) -> TrainingAnalys
     best = best_validation(table, retained_steps)
     overfitting, overfitting_note = overfitting_signal(table)
     gap = train_validation_gap(table)
+    spikes, plateau, covered = diagnose(table, best.metric if best else None)
 
     findings: list[str] = []
     if overfitting is not None and overfitting.detected:
@@ -213,13 +221,20 @@ def analyse(table: ResultTable, retained_steps: Sequence[int]) -> TrainingAnalys
         )
     else:
         findings.append(best.sentence)
+    if plateau is not None and plateau.detected:
+        findings.append(plateau.sentence)
     if overfitting is not None and not overfitting.detected:
         findings.append(overfitting.sentence)
     elif overfitting is None and overfitting_note and best is not None:
         findings.append(overfitting_note)
     if gap is not None:
         findings.append(gap.sentence)
+    findings.extend(report.sentence for report in spikes if report.count)
+    if plateau is not None and not plateau.detected:
+        findings.append(plateau.sentence)
     findings.extend(_progress(metrics))
+    if covered.best_basis is not None or any(m.sampling != "every_step" for m in covered.metrics):
+        findings.append(covered.sentence)
     findings.extend(_data_notes(table))
     return TrainingAnalysis(
         steps=len(table.steps),
@@ -230,7 +245,35 @@ def analyse(table: ResultTable, retained_steps: Sequence[int]) -> TrainingAnalys
         overfitting=overfitting,
         gap=gap,
         findings=findings,
+        spikes=spikes,
+        plateau=plateau,
+        coverage=covered,
     )
+
+
+def diagnose(table: ResultTable, best_metric: str | None) -> tuple[tuple[SpikeReport, ...], Plateau | None, Coverage]:
+    """Spikes of the train and validation metric, a plateau, and the coverage of both (see `diagnostics`).
+
+    The plateau is judged on the validation metric when it has `PLATEAU_MIN_POINTS` values (what a rerun should
+    stop on), else on the train metric.
+    """
+    validation = validation_metric(table)
+    train = TRAIN_PARTNER[validation] if validation else None
+    if train is None or not table.values(train):
+        train = next((name for name in ("train_loss", "train_mean_reward") if table.values(name)), None)
+    names = [name for name in (train, validation) if name is not None]
+    spikes = tuple(
+        report for name in names if (report := find_spikes(name, table.values(name), metric_goal(name))) is not None
+    )
+    run = (table.steps[0], table.steps[-1]) if table.steps else None
+    chosen = validation if validation and len(table.values(validation)) >= PLATEAU_MIN_POINTS else train
+    goal = metric_goal(chosen) if chosen else None
+    plateau = (
+        find_plateau(chosen, table.values(chosen), goal, run=run, exact=chosen.startswith("full_valid"))
+        if chosen and goal
+        else None
+    )
+    return spikes, plateau, coverage(table, names, best_metric)
 
 
 # --- summaries -----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
+from ..analysis.diagnostics import Coverage, Plateau, SpikeReport
 from ..analysis.downsample import downsample_rows
 from ..analysis.result_file import ResultFileError, ResultTable, parse_result_file
 from ..analysis.training import (
@@ -135,6 +136,108 @@ class GapInfo(BaseModel):
         )
 
 
+class SpikesInfo(BaseModel):
+    metric: str
+    points: int = Field(description="Steps with a value of the metric.")
+    judged: int = Field(description="Points judged (the first and last 3 have too few neighbours).")
+    count: int = Field(
+        description="Spikes: points more than 6 robust standard deviations (1.4826 x MAD) worse than "
+        "the median of their 21 neighbouring points, and at least 6% off it."
+    )
+    steps: list[int] = Field(description="Steps of the largest spikes (at most 10, ascending); `count` has them all.")
+    unstable: bool = Field(
+        description="3 or more spikes: suggest a lower learning_rate_multiplier for a rerun and "
+        "checking the examples around the spike steps."
+    )
+    score: float = Field(description="Share of judged points that are spikes (0 to 1).")
+    noise: float = Field(description="Typical local spread relative to the level (0.05: about 5% step to step).")
+
+    @classmethod
+    def of(cls, report: SpikeReport) -> SpikesInfo:
+        return cls(
+            metric=report.metric,
+            points=report.points,
+            judged=report.judged,
+            count=report.count,
+            steps=report.steps,
+            unstable=report.unstable,
+            score=_six(report.score),
+            noise=_six(report.noise),
+        )
+
+
+class PlateauInfo(BaseModel):
+    metric: str = Field(description="The validation metric when it has at least 8 values, else the train metric.")
+    detected: bool = Field(description="The last 20% or more of the run's steps brought no meaningful improvement.")
+    start_step: int = Field(
+        description="From this step on the smoothed curve never improved by more than "
+        "`threshold`: where a rerun could stop (early stopping), or fewer epochs to aim for."
+    )
+    last_step: int
+    threshold: float = Field(
+        description="The improvement that counts as meaningful, relative to the level "
+        "(0.05: 5%): twice the noise of the smoothed curve, at least 1%."
+    )
+    share: float = Field(description="Share of the run's steps after start_step (0 to 1).")
+    level: float = Field(description="The smoothed metric at start_step.")
+    best_after: float = Field(description="The best smoothed value after start_step.")
+
+    @classmethod
+    def of(cls, plateau: Plateau) -> PlateauInfo:
+        return cls(
+            metric=plateau.metric,
+            detected=plateau.detected,
+            start_step=plateau.start_step,
+            last_step=plateau.last_step,
+            threshold=_six(plateau.threshold),
+            share=_six(plateau.share),
+            level=_six(plateau.level),
+            best_after=_six(plateau.best_after),
+        )
+
+
+class MetricCoverageInfo(BaseModel):
+    name: str
+    points: int = Field(description="Steps with a value.")
+    steps: int = Field(description="Steps (rows) in the result file.")
+    sampling: Literal["every_step", "every_k_steps", "irregular", "single"]
+    every: int | None = Field(description="Steps between values when sampled regularly (1: every step).")
+
+
+class CoverageInfo(BaseModel):
+    metrics: list[MetricCoverageInfo] = Field(description="The train and validation metric the figures rest on.")
+    best_basis: Literal["full_validation_set", "validation_batch"] | None = Field(
+        description="What the best validation step rests on: the whole validation set (full_valid_*), or one "
+        "validation batch per evaluation (valid_*: noisy; prefer best_checkpoint's full_valid_loss ranking)."
+    )
+
+    @classmethod
+    def of(cls, coverage: Coverage) -> CoverageInfo:
+        return cls(
+            metrics=[
+                MetricCoverageInfo(name=m.name, points=m.points, steps=m.steps, sampling=m.sampling, every=m.every)
+                for m in coverage.metrics
+            ],
+            best_basis=coverage.best_basis,
+        )
+
+
+class Diagnostics(BaseModel):
+    spikes: list[SpikesInfo] = Field(
+        description="Per metric with at least 15 values (the train metric, the validation metric)."
+    )
+    plateau: PlateauInfo | None = Field(description="Null with too few values.")
+    coverage: CoverageInfo | None
+
+    @classmethod
+    def of(cls, analysis: TrainingAnalysis) -> Diagnostics:
+        return cls(
+            spikes=[SpikesInfo.of(report) for report in analysis.spikes],
+            plateau=PlateauInfo.of(analysis.plateau) if analysis.plateau else None,
+            coverage=CoverageInfo.of(analysis.coverage) if analysis.coverage else None,
+        )
+
+
 class RetainedCheckpoint(BaseModel):
     step_number: int | None
     fine_tuned_model_checkpoint: str | None
@@ -163,6 +266,11 @@ class TrainingMetricsResult(ToolResult):
     best_validation: BestValidationInfo | None
     overfitting: OverfittingInfo | None = Field(description="Null when it cannot be judged (see findings).")
     gap: GapInfo | None = Field(description="Train-validation gap at the last step with both.")
+    diagnostics: Diagnostics | None = Field(
+        default=None,
+        description="Loss spikes, a plateau (early-stopping advice) and how much of the curve the "
+        "figures rest on; the findings say them in words.",
+    )
     findings: list[str] = Field(description="Sentences to quote, most important first.")
     retained_checkpoints: list[RetainedCheckpoint] = Field(description="The checkpoints the API kept.")
     renamed_columns: dict[str, str] = Field(description="File column -> the checkpoint metric name used here.")
@@ -293,6 +401,7 @@ def training_result(loaded: LoadedCurve, *, points: int) -> TrainingMetricsResul
         best_validation=BestValidationInfo.of(best) if best else None,
         overfitting=OverfittingInfo.of(analysis.overfitting) if analysis.overfitting else None,
         gap=GapInfo.of(analysis.gap) if analysis.gap else None,
+        diagnostics=Diagnostics.of(analysis),
         findings=analysis.findings,
         retained_checkpoints=loaded.retained(),
         renamed_columns=dict(table.renamed),
@@ -305,7 +414,9 @@ TRAINING_METRICS = """Read the job's result file (the metrics of every training 
 API keeps) and summarise the curve: steps; per metric its first, last and best value with steps (losses: lower is
 better; accuracies, rewards: higher); the best validation step and whether a checkpoint was kept there (else the
 nearest kept one); an overfitting signal (validation loss rising late while training loss falls, with the numbers);
-the train-validation gap; findings to quote; and a downsampled curve of at most `points` rows that keeps the first
+the train-validation gap; diagnostics: loss spikes (robust outliers; unstable with 3 or more), a plateau (the step
+after which the curve stopped improving meaningfully: where a rerun could stop) and how many steps each metric has;
+findings to quote; and a downsampled curve of at most `points` rows that keeps the first
 and last step, the kept checkpoints and the best step, then each metric's extremes as far as `points` allows. Jobs
 that have not finished have no result file yet (available=false, with the reason)."""
 

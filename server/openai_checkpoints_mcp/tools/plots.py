@@ -35,7 +35,15 @@ from ..state import AppState
 from .arguments import METRIC_PATTERN, JobId
 from .checkpoints import candidates_of
 from .common import Progress, ToolResult, finish, store_of, tool
-from .curves import BestValidationInfo, LoadedCurve, OverfittingInfo, RetainedCheckpoint, load_curve, no_result_file
+from .curves import (
+    BestValidationInfo,
+    Diagnostics,
+    LoadedCurve,
+    OverfittingInfo,
+    RetainedCheckpoint,
+    load_curve,
+    no_result_file,
+)
 from .resources import CURVE_PNG
 from .sweeps import SweepHyperparameters
 
@@ -89,6 +97,11 @@ class PlottedJob(BaseModel):
     total_steps: int | None = Field(default=None, description="For a job still going: the steps it will run.")
     best_validation: BestValidationInfo | None = Field(description="As training_metrics gives it.")
     overfitting: OverfittingInfo | None = Field(description="As training_metrics gives it.")
+    diagnostics: Diagnostics | None = Field(
+        default=None,
+        description="As training_metrics gives it: spikes (drawn as small red triangles), the plateau (a faint grey "
+        "band from its start) and coverage.",
+    )
     best_checkpoint: HighlightedCheckpoint | None = Field(description="The checkpoint highlighted (the star).")
     retained_checkpoints: list[RetainedCheckpoint] = Field(description="The checkpoints the API kept.")
 
@@ -395,6 +408,7 @@ def _plan(curves: list[_Curve], requested: Sequence[str] | None) -> _Plan:
                 total_steps=curve.total_steps if not job.is_finished else None,
                 best_validation=BestValidationInfo.of(best) if best else None,
                 overfitting=OverfittingInfo.of(analysis.overfitting) if analysis and analysis.overfitting else None,
+                diagnostics=Diagnostics.of(analysis) if analysis else None,
                 best_checkpoint=HighlightedCheckpoint(
                     step_number=mark.step,
                     metric=mark.metric,
@@ -418,6 +432,8 @@ def _plan(curves: list[_Curve], requested: Sequence[str] | None) -> _Plan:
                     best_checkpoint=mark,
                     best_validation=best,
                     checkpoint_values=curve.checkpoint_values,
+                    spikes=analysis.spikes if analysis else (),
+                    plateau=analysis.plateau if analysis else None,
                 )
             )
     if not figure_jobs:
@@ -514,12 +530,26 @@ def _caption(plan: _Plan, rendered: plot.RenderedPlot) -> str:
             text += f"; best {validation.metric} {validation.value:.5g} at step {validation.step} (not kept)"
         if job.overfitting is not None and job.overfitting.detected:
             text += "; overfitting detected"
+        diagnostics = job.diagnostics
+        if diagnostics is not None and single:  # drawn on one job's figure only
+            for spikes in diagnostics.spikes:
+                if spikes.count:
+                    text += f"; {spikes.count} {spikes.metric} spike{'s' if spikes.count > 1 else ''}"
+            plateau = diagnostics.plateau
+            if plateau is not None and plateau.detected:
+                text += f"; {plateau.metric} plateau from step {plateau.start_step}"
         sentences.append(text + ".")
     if single:
-        sentences.append(
+        key = (
             "Train metrics: light line every step, dark line smoothed; validation: points; dashed vertical lines: "
-            "kept checkpoints; green star: the best checkpoint; red circle: the best validation step, not kept."
+            "kept checkpoints; green star: the best checkpoint; red circle: the best validation step, not kept"
         )
+        diagnostics = plan.jobs[plan.drawn[0]].diagnostics
+        if diagnostics is not None and any(s.count for s in diagnostics.spikes):
+            key += "; small red triangles: spikes"
+        if diagnostics is not None and diagnostics.plateau is not None and diagnostics.plateau.detected:
+            key += "; faint grey band: the plateau"
+        sentences.append(key + ".")
     if rendered.log_scale:
         sentences.append("The loss axis is logarithmic.")
     return " ".join(sentences)
@@ -596,7 +626,8 @@ PLOT_TRAINING_CURVE = f"""Draw a job's training curve as a PNG image (about 900x
 The picture: train loss (reward for reinforcement jobs) against the step, as a light line of every step and a
 smoothed line; validation as points; each kept checkpoint as a dashed line labelled with its step; the best
 checkpoint (as best_checkpoint ranks them) highlighted green with a star; the best validation step circled when no
-checkpoint was kept there; a log loss axis when the values span a factor of 10. job_ids draws up to {MAX_JOBS} jobs
+checkpoint was kept there; spikes as small red triangles and a plateau as a faint grey band; a log loss axis
+when the values span a factor of 10. job_ids draws up to {MAX_JOBS} jobs
 (a sweep) on one figure, one colour each, named in the legend by suffix and the hyperparameters that differ. The
 structured result has per job the same numbers as training_metrics (best validation step and value, overfitting,
 kept checkpoints), the highlighted checkpoint, each job's colour and a caption. A job without a result file yet
