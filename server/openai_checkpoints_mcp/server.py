@@ -63,15 +63,11 @@ logger = logging.getLogger(__name__)
 SERVER_NAME = "openai-checkpoints"
 
 INSTRUCTIONS = """Inspects fine-tuning jobs on the OpenAI API (or a compatible server) and answers "which checkpoint
-should I deploy, and why?". Typical flow: list_jobs to find the job, then best_checkpoint(job_id) for the answer and
-a rationale to quote; list_checkpoints shows every checkpoint with its metrics, get_job the job's settings. For a
-sweep (several runs under one suffix or metadata tag), compare_jobs ranks the runs and names the winner;
-training_metrics reads a finished job's whole training curve (best step, overfitting) and plot_training_curve draws
-it as an image (also a resource, openai-ft://jobs/{{job_id}}/curve.png); list_events shows what a job did or is doing;
-list_fine_tuned_models lists the models the account can call, with their base model's shutdown date and days left.
+should I deploy, and why?". {guides}
 {access}
 Errors start with a short code (invalid_argument, auth_missing, auth_failed, permission_denied, not_found,
 rate_limited, upstream_unavailable, timeout, bad_response, missing_dependency) followed by what to do."""
+"""The tools' sentences come from the served toolsets (`tools.toolsets`): the instructions name served tools only."""
 
 READ_ONLY_ACCESS = "All tools are read-only."
 WRITE_ACCESS = (
@@ -111,10 +107,13 @@ def tool_table() -> tuple[ToolSpec, ...]:
 
 
 def served_tools(settings: Settings) -> tuple[ToolSpec, ...]:
-    """The tools this server serves: the read-only ones, and the others only with --allow-writes (without it they
-    do not exist, not even as names)."""
+    """The tools this server serves: those of the chosen toolsets (`--toolsets`; all without it), the read-only ones,
+    and the others only with --allow-writes (without it they do not exist, not even as names)."""
+    from .tools.toolsets import tool_names
+
     writes = settings.allow_writes and not settings.archive
-    return tuple(spec for spec in tool_table() if spec.read_only or writes)
+    chosen = tool_names(settings.toolsets)
+    return tuple(spec for spec in tool_table() if (spec.read_only or writes) and spec.name in chosen)
 
 
 def _names(names: list[str]) -> str:
@@ -122,14 +121,17 @@ def _names(names: list[str]) -> str:
 
 
 def instructions(settings: Settings) -> str:
-    """The server's instructions: the demo warning first in demo mode; write tools mentioned only when enabled
-    (only then are the tools imported at start-up)."""
-    if settings.allow_writes and not settings.archive:
-        access = WRITE_ACCESS.format(names=_names([s.name for s in served_tools(settings) if not s.read_only]))
+    """The server's instructions: the demo warning first in demo mode; a sentence for each served toolset; write
+    tools mentioned only when served. Written from `tools.toolsets` alone: no tool module is imported at start-up."""
+    from .tools.toolsets import TOOLSETS, WRITES, chosen, guides
+
+    served = chosen(settings.toolsets)
+    if settings.allow_writes and not settings.archive and WRITES in served:
+        access = WRITE_ACCESS.format(names=_names(list(TOOLSETS[WRITES].tools)))
     else:
         access = READ_ONLY_ACCESS
     mode = DEMO_INSTRUCTIONS if settings.demo else ARCHIVE_INSTRUCTIONS if settings.archive else ""
-    return mode + INSTRUCTIONS.format(access=access)
+    return mode + INSTRUCTIONS.format(guides=" ".join(guides(served)), access=access)
 
 
 def server_version() -> str:
@@ -282,8 +284,10 @@ class CheckpointsServer(MCPServer[AppState]):
     def _ensure_prompts(self) -> None:
         if not self._prompts_registered:
             from .tools.prompts import PROMPTS
+            from .tools.toolsets import tool_names
 
-            for spec in PROMPTS:
+            served = tool_names(self._settings.toolsets)  # a prompt whose tools are not all served is not offered
+            for spec in (p for p in PROMPTS if set(p.tools) <= served):
                 self.prompt(name=spec.name, title=spec.title, description=spec.description)(spec.fn)
             self._prompts_registered = True
 
