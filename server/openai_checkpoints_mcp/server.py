@@ -177,7 +177,12 @@ class CheckpointsServer(MCPServer[AppState]):
 
     async def list_tools(self) -> list[Tool]:
         self._ensure_tools()
-        return await super().list_tools()
+        tools = await super().list_tools()
+        for listed in tools:  # the schemas' titles are pydantic's names ("Job Id" for job_id): nothing to read
+            listed.input_schema = untitled(listed.input_schema)
+            if listed.output_schema is not None:
+                listed.output_schema = untitled(listed.output_schema, output=True)
+        return tools
 
     def _tool_input_schema(self, name: str) -> dict[str, Any] | None:  # used by the HTTP transport
         self._ensure_tools()
@@ -207,7 +212,7 @@ class CheckpointsServer(MCPServer[AppState]):
         self._refuse_unknown_arguments(tool, arguments)
         try:
             with anyio.fail_after(self._deadline):
-                return await super().call_tool(name, arguments, context)
+                return compact(await super().call_tool(name, arguments, context))
         except TimeoutError:
             raise ToolError(
                 CheckpointsError(
@@ -341,6 +346,69 @@ class CheckpointsServer(MCPServer[AppState]):
             return ctx.lifespan_context.store
 
         return CompleteResult(completion=await complete(store, params.ref, params.argument))
+
+
+_SCHEMA_MAPS = ("properties", "$defs", "patternProperties")
+_SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SCHEMA_VALUES = ("items", "additionalProperties", "not")
+
+
+def untitled(schema: dict[str, Any], *, output: bool = False) -> dict[str, Any]:
+    """`schema` without the ``title`` keywords pydantic writes into every schema it generates (the field or model
+    name, title-cased), which repeat the property names the model already reads. Only the keyword goes: a property
+    called ``title`` stays. An `output` schema also loses its ``default`` keywords (a result has no defaults), and
+    ``anyOf: [{type: T}, {type: null}]`` becomes the same constraint written ``type: [T, "null"]``; input schemas
+    keep their ``anyOf`` and defaults, which some clients' tool-schema dialects need."""
+    out = {
+        key: value
+        for key, value in schema.items()
+        if not (key == "title" and isinstance(value, str)) and not (output and key == "default")
+    }
+    for key in _SCHEMA_MAPS:
+        if isinstance(out.get(key), dict):
+            out[key] = {name: _sub(sub, output) for name, sub in out[key].items()}
+    for key in _SCHEMA_LISTS:
+        if isinstance(out.get(key), list):
+            out[key] = [_sub(sub, output) for sub in out[key]]
+    for key in _SCHEMA_VALUES:
+        if isinstance(out.get(key), dict):
+            out[key] = untitled(out[key], output=output)
+    arms = out.get("anyOf")
+    if output and "type" not in out and isinstance(arms, list) and all(_bare_type(arm) for arm in arms):
+        del out["anyOf"]
+        out["type"] = [arm["type"] for arm in arms]
+    return out
+
+
+def _sub(schema: Any, output: bool) -> Any:
+    return untitled(schema, output=output) if isinstance(schema, dict) else schema
+
+
+def _bare_type(schema: Any) -> bool:
+    """A schema that is only ``{"type": "<one type>"}``."""
+    return isinstance(schema, dict) and list(schema) == ["type"] and isinstance(schema["type"], str)
+
+
+def compact(result: Any) -> Any:
+    """`result` with its JSON text block (the structured content, for clients that read only text) as compact JSON:
+    the SDK indents it, which costs the assistant's context a third more for nothing it reads."""
+    from mcp.types import CallToolResult, TextContent
+
+    if not isinstance(result, CallToolResult) or result.structured_content is None or not result.content:
+        return result
+    first = result.content[0]
+    if not isinstance(first, TextContent) or not first.text.startswith("{"):
+        return result
+    import json
+
+    try:
+        same = json.loads(first.text) == result.structured_content
+    except ValueError:
+        same = False
+    if same:
+        text = json.dumps(result.structured_content, separators=(",", ":"), ensure_ascii=False)
+        result.content[0] = TextContent(type="text", text=text)
+    return result
 
 
 def _argument_problem(error: BaseException) -> str | None:
