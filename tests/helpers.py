@@ -469,3 +469,16 @@ def table(steps: Sequence[int], **columns: Column) -> ResultTable:
         encoding="csv",
         skipped_rows=0,
     )
+
+
+def checkpoint_records(listed: dict[str, Any]) -> list[dict[str, Any]]:
+    """list_checkpoints' columnar answer as one record per checkpoint (id, step_number, fine_tuned_model_checkpoint,
+    created_at, metrics), as an assistant reads it: a row's values named by `columns`, missing trailing metrics
+    absent."""
+    columns = listed["columns"]
+    records = []
+    for row in listed["rows"]:
+        values = dict(zip(columns, row, strict=False))
+        fixed = {name: values.pop(name) for name in columns[:4]}
+        records.append(fixed | {"metrics": {k: v for k, v in values.items() if v is not None}})
+    return records

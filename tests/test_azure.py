@@ -32,7 +32,7 @@ from openai_checkpoints_mcp.fake.azure import (
     azure_job,
 )
 
-from .helpers import TEST_KEY, checkpoint, job, serve_app
+from .helpers import TEST_KEY, checkpoint, checkpoint_records, job, serve_app
 
 pytestmark = pytest.mark.anyio
 
@@ -101,7 +101,7 @@ async def test_core_tools_on_azure_data(serve_fake_flavoured, flavour):
     assert re.fullmatch(f"file-{HEX32}", d["result_files"][0])
     # list_checkpoints: ftchkpt- ids, checkpoint models <base>.ft-<hex>:ckpt-step-N; the page request kept its
     # own limit next to the client-level api-version
-    cps = listed.structured_content["checkpoints"]
+    cps = checkpoint_records(listed.structured_content)
     assert [c["step_number"] for c in cps] == [10, 20, 30]
     assert all(re.fullmatch(f"ftchkpt-{HEX32}", c["id"]) for c in cps)
     assert cps[1]["fine_tuned_model_checkpoint"] == f"{d['fine_tuned_model']}:ckpt-step-20"
@@ -122,7 +122,7 @@ async def test_list_checkpoints_after_an_azure_checkpoint_id(serve_fake_flavoure
             rest = await client.call_tool("list_checkpoints", {"job_id": DONE, "after": newest["id"]})
         (page_request,) = api.upstream_requests("/checkpoints")
     assert rest.is_error is False, rest.content
-    assert [c["step_number"] for c in rest.structured_content["checkpoints"]] == [
+    assert [c["step_number"] for c in checkpoint_records(rest.structured_content)] == [
         10,
         20,
     ]

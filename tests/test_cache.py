@@ -12,7 +12,7 @@ from openai_checkpoints_mcp.api.cache import MAX_FILE_BYTES, MemoryBackend
 from openai_checkpoints_mcp.api.models import Checkpoint
 from openai_checkpoints_mcp.fake import FakeData
 
-from .helpers import README_JOB, Clock, fake_id, job, one_job, open_store
+from .helpers import README_JOB, Clock, checkpoint_records, fake_id, job, one_job, open_store
 
 pytestmark = pytest.mark.anyio
 
@@ -28,8 +28,8 @@ async def test_checkpoints_read_with_the_job_are_cached_only_five_minutes_after_
         async with api.client() as client:
             first = await client.call_tool("list_checkpoints", {"job_id": README_JOB})
             second = await client.call_tool("list_checkpoints", {"job_id": README_JOB})
-    assert first.structured_content["checkpoints"] == second.structured_content["checkpoints"]
-    assert len(first.structured_content["checkpoints"]) == 3
+    assert first.structured_content["rows"] == second.structured_content["rows"]
+    assert len(checkpoint_records(first.structured_content)) == 3
     assert len(api.upstream_requests("/checkpoints")) == checkpoint_requests
     assert (
         len([r for r in api.upstream_requests() if r.path.endswith(README_JOB)]) == 1

@@ -4,6 +4,7 @@ its first page."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,6 +26,7 @@ from .helpers import (
     SFT_JOB,
     TEST_KEY,
     checkpoint,
+    checkpoint_records,
     error_text,
     job,
     one_job,
@@ -137,7 +139,7 @@ async def test_250_checkpoints_best_on_last_page_takes_three_page_requests(serve
             assert again.structured_content == best.structured_content
     assert listed.structured_content["count"] == 250
     assert listed.structured_content["pages_fetched"] == 3
-    steps = [c["step_number"] for c in listed.structured_content["checkpoints"]]
+    steps = [c["step_number"] for c in checkpoint_records(listed.structured_content)]
     assert steps == sorted(steps) and steps[0] == 10 and steps[-1] == 2500
     assert best.structured_content["best"]["step_number"] == 30
     assert len(best.structured_content["ranking"]) == 5
@@ -161,7 +163,7 @@ async def test_list_checkpoints_coverage_without_validation_file(serve_fake):
     coverage = listed.structured_content["coverage"]
     assert coverage["has_validation_file"] is False and coverage["method"] == "supervised"
     assert "last 3 epochs" in coverage["retention"]
-    assert set(listed.structured_content["checkpoints"][0]["metrics"]) == {
+    assert set(checkpoint_records(listed.structured_content)[0]["metrics"]) == {
         "train_loss",
         "train_mean_token_accuracy",
     }
@@ -287,6 +289,49 @@ async def test_item_cap_truncates_and_says_how_to_continue(serve_fake):
             ).structured_content
             best = (await client.call_tool("best_checkpoint", {"job_id": job_id})).structured_content
     assert first["truncated"] is True and first["count"] == 15 and first["pages_fetched"] == 2
-    assert [c["step_number"] for c in first["checkpoints"]] == list(range(11, 26))
-    assert rest["truncated"] is False and [c["step_number"] for c in rest["checkpoints"]] == list(range(1, 11))
+    assert [c["step_number"] for c in checkpoint_records(first)] == list(range(11, 26))
+    assert rest["truncated"] is False and [c["step_number"] for c in checkpoint_records(rest)] == list(range(1, 11))
     assert best["truncated"] is True and "Only the 15 most recent checkpoints" in best["rationale"]
+
+
+def long_job_data() -> tuple[FakeData, str]:
+    """A succeeded job whose API kept a checkpoint every 10 steps of 2,500 (250 checkpoints with the demo's metrics:
+    train and per-batch validation loss and accuracy, and the whole-set ones at the last step), built as
+    bench/restart.py builds its long job."""
+    from openai_checkpoints_mcp.fake.builder import JobBuilder
+    from openai_checkpoints_mcp.fake.curves import LossCurve, loss_rows
+
+    job_id = "ftjob-LongRun250Checkpoints0000"
+    b = JobBuilder(job_id, 1_790_000_000, model="gpt-4o-mini-2024-07-18", suffix="long-run", seed="long job")
+    curve = LossCurve(2.4, 0.28, 60.0, 0.1, valid_start=2.3, valid_floor=0.31, valid_tau=70.0, overfit_from=1500)
+    rows = loss_rows(curve, steps_per_epoch=500, n_epochs=5, validation=True, seed="long job rows")
+    started = b.prepare("file-LongTrain0000000000000", "file-LongValid0000000000000")
+    b.train(rows, total_steps=2500, started=started, seconds_per_step=9, keep=set(range(10, 2501, 10)))
+    data = FakeData()
+    b.add_to(data, b.job(status="succeeded", finished_at=started + 25_000, fine_tuned_model=b.model_name()))
+    return data, job_id
+
+
+async def test_list_checkpoints_of_250_checkpoints_fits_in_40_kb_and_loses_nothing(serve_fake):
+    # Issue "Native in every client": the answer was ~99 KB; the columnar form is a contract of at most 40 KB.
+    data, job_id = long_job_data()
+    with serve_fake(data) as api:
+        async with api.client() as client:
+            result = await client.call_tool("list_checkpoints", {"job_id": job_id})
+    listed = result.structured_content
+    assert listed["count"] == 250
+    assert len(json.dumps(listed, separators=(",", ":")).encode()) <= 40_000
+    assert len(result.content[0].text.encode()) <= 40_000 and json.loads(result.content[0].text) == listed
+    raw = sorted(data.checkpoints[job_id], key=lambda c: c["step_number"])
+    assert checkpoint_records(listed) == [
+        {
+            "id": c["id"],
+            "step_number": c["step_number"],
+            "fine_tuned_model_checkpoint": c["fine_tuned_model_checkpoint"],
+            "created_at": c["created_at"],
+            "metrics": {k: v for k, v in c["metrics"].items() if k != "step"},
+        }
+        for c in raw
+    ]
+    assert all(c["fine_tuned_model_checkpoint"].endswith(f":ckpt-step-{c['step_number']}") for c in raw)
+    assert {"full_valid_loss", "valid_loss", "train_loss"} <= set(listed["columns"])

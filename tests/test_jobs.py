@@ -18,6 +18,7 @@ from .helpers import (
     SFT_JOB,
     call_once,
     checkpoint,
+    checkpoint_records,
     error_text,
     fake_id,
     job,
@@ -298,9 +299,9 @@ async def test_odd_but_valid_api_data_never_crashes_a_tool(serve_fake):
     assert detail["status"] == "paused" and detail["method"] == "supervised" and detail["finished_at"] is None
     assert detail["created_at"] is None and detail["trained_tokens"] is None and detail["result_files"] == []
     listed = results["list_checkpoints"].structured_content
-    assert [c["step_number"] for c in listed["checkpoints"]] == [100, 200, 300, None]
-    assert listed["checkpoints"][0]["metrics"] == {}
-    assert listed["checkpoints"][2]["metrics"] == {
+    assert [c["step_number"] for c in checkpoint_records(listed)] == [100, 200, 300, None]
+    assert checkpoint_records(listed)[0]["metrics"] == {}
+    assert checkpoint_records(listed)[2]["metrics"] == {
         "full_valid_loss": 0.5,
         "full_valid_mean_reward": 0.7,
         "extra": 3,

@@ -41,6 +41,7 @@ from .config import (
     MAX_CONCURRENCY,
     MAX_RETRIES,
     REDIS_EXTRA,
+    TOOLSETS_ENV,
     CacheUrlError,
     Settings,
     mask_url,
@@ -186,6 +187,13 @@ def _common_options(*, in_subcommand: bool = False) -> argparse.ArgumentParser:
         action="store_true",
         default=argparse.SUPPRESS if in_subcommand else None,
         help=f"also register cancel_job, pause_job and resume_job (or set {ALLOW_WRITES_ENV}=1)",
+    )
+    common.add_argument(
+        "--toolsets",
+        dest="toolsets_flag",
+        metavar="LIST",
+        help="serve only these tool families, comma-separated: jobs, checkpoints, sweeps, curves, events, models, "
+        f"writes (needs --allow-writes), or all (or ${TOOLSETS_ENV}; default: every read tool)",
     )
     common.add_argument(
         "--auth-header",
@@ -383,6 +391,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         persistent_cache=False if args.no_persistent_cache else None,
         cache_max_mb=args.cache_max_mb,
         allow_writes=args.allow_writes,
+        toolsets=args.toolsets_flag,
         auth_header=args.auth_header,
     )
 
@@ -513,10 +522,13 @@ def _redis_cache_command(url: str, action: str) -> int:
 
 
 def _checked_settings(args: argparse.Namespace) -> Settings:
-    """The settings, or exit 2 with one line on stderr: a cache URL that cannot be used, or no redis to use it."""
+    """The settings, or exit 2 with one line on stderr: a cache URL that cannot be used, or no redis to use it; an
+    unknown toolset, or toolsets that contradict --allow-writes."""
+    from .tools.toolsets import ToolsetError
+
     try:
         settings = _settings(args)
-    except CacheUrlError as exc:
+    except (CacheUrlError, ToolsetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     if settings.cache_url and not (args.command == "cache" and args.action == "path"):

@@ -53,6 +53,7 @@ SHUTDOWNS_ENV = "OPENAI_CHECKPOINTS_MCP_SHUTDOWNS"
 ARCHIVE_ENV = "OPENAI_CHECKPOINTS_MCP_ARCHIVE"
 ADMIN_KEY_ENV = "OPENAI_ADMIN_KEY"
 """An admin key (``sk-admin-...``): only list_checkpoint_permissions sends it, and only to its endpoint."""
+TOOLSETS_ENV = "OPENAI_CHECKPOINTS_MCP_TOOLSETS"
 APP_NAME = "openai-checkpoints-mcp"
 
 
@@ -93,6 +94,9 @@ class Settings:
     listing_ttl: float = DEFAULT_LISTING_TTL
     allow_writes: bool = False
     """Register cancel_job, pause_job and resume_job (off unless asked for)."""
+    toolsets: tuple[str, ...] | None = None
+    """The tool families served (``--toolsets``, see `tools.toolsets`); None: every read tool (and the write tools
+    with `allow_writes`)."""
     auth_header: str = "Authorization"
     """The header the key is sent in: ``Authorization`` gets ``Bearer <key>``; any other name gets the bare key."""
     api_version: str | None = None
@@ -129,6 +133,10 @@ class Settings:
             raise ValueError(f"auth_header must be an HTTP header name (e.g. api-key), got {self.auth_header!r}")
         if self.cache_url is not None:
             check_cache_url(self.cache_url)
+        if self.toolsets is not None:
+            from .tools.toolsets import parse
+
+            parse(",".join(self.toolsets))
 
     def __repr__(self) -> str:  # never show the key, even in a traceback
         key = f"{'set' if self.api_key else 'missing'} ({self.key_env})"
@@ -140,7 +148,8 @@ class Settings:
             f"listing_ttl={self.listing_ttl}, persistent_cache={self.persistent_cache}, cache_dir={self.cache_dir!r}, "
             f"cache_url={None if self.cache_url is None else mask_url(self.cache_url)!r}, "
             f"cache_max_mb={self.cache_max_mb}, "
-            f"allow_writes={self.allow_writes}, auth_header={self.auth_header!r}, api_version={self.api_version!r}, "
+            f"allow_writes={self.allow_writes}, {_toolsets_repr(self.toolsets)}"
+            f"auth_header={self.auth_header!r}, api_version={self.api_version!r}, "
             f"azure={self.azure}{f' ({self.azure_note})' if self.azure_note else ''}"
             f"{f', archive={self.archive!r}' if self.archive else ''}, "
             f"admin_key={'set' if self.admin_key else 'missing'} ({ADMIN_KEY_ENV}))"
@@ -167,6 +176,9 @@ class Settings:
         The cache: ``OPENAI_CHECKPOINTS_MCP_CACHE_URL`` (a Redis URL) replaces the SQLite file; an override of
         ``persistent_cache=False`` (``--no-persistent-cache``) wins over that variable, and together with a
         ``cache_url`` override (``--cache-url``) is refused as contradictory (`CacheUrlError`).
+
+        Toolsets: ``OPENAI_CHECKPOINTS_MCP_TOOLSETS`` or a ``toolsets`` override (``--toolsets``, text as typed) is
+        parsed here; an unknown name, or one that contradicts the write setting, is refused (`ToolsetError`).
         """
         env = os.environ if env is None else env
 
@@ -186,6 +198,7 @@ class Settings:
             "shutdowns_file": read(SHUTDOWNS_ENV),
             "archive": read(ARCHIVE_ENV),
             "admin_key": read(ADMIN_KEY_ENV),
+            "toolsets": read(TOOLSETS_ENV),
         }
         if not overrides.get("demo"):
             values |= _azure_values(read, overrides.get("auth_header"))
@@ -210,7 +223,20 @@ class Settings:
             values["cache_url"] = None
         if values.get("archive"):  # the archive is the store: nothing to keep, nothing to write
             values |= {"persistent_cache": False, "allow_writes": False, "cache_url": None}
+        if isinstance(values["toolsets"], str):
+            from .tools.toolsets import ToolsetError, contradiction, parse
+
+            values["toolsets"] = parse(values["toolsets"])
+            refusal = contradiction(
+                values["toolsets"], allow_writes=bool(values["allow_writes"]), archive=bool(values.get("archive"))
+            )
+            if refusal:
+                raise ToolsetError(refusal)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _toolsets_repr(toolsets: tuple[str, ...] | None) -> str:
+    return "" if toolsets is None else f"toolsets={','.join(toolsets)}, "
 
 
 def default_cache_dir() -> Path:

@@ -63,15 +63,11 @@ logger = logging.getLogger(__name__)
 SERVER_NAME = "openai-checkpoints"
 
 INSTRUCTIONS = """Inspects fine-tuning jobs on the OpenAI API (or a compatible server) and answers "which checkpoint
-should I deploy, and why?". Typical flow: list_jobs to find the job, then best_checkpoint(job_id) for the answer and
-a rationale to quote; list_checkpoints shows every checkpoint with its metrics, get_job the job's settings. For a
-sweep (several runs under one suffix or metadata tag), compare_jobs ranks the runs and names the winner;
-training_metrics reads a finished job's whole training curve (best step, overfitting) and plot_training_curve draws
-it as an image (also a resource, openai-ft://jobs/{{job_id}}/curve.png); list_events shows what a job did or is doing;
-list_fine_tuned_models lists the models the account can call, with their base model's shutdown date and days left.
+should I deploy, and why?". {guides}
 {access}
 Errors start with a short code (invalid_argument, auth_missing, auth_failed, permission_denied, not_found,
 rate_limited, upstream_unavailable, timeout, bad_response, missing_dependency) followed by what to do."""
+"""The tools' sentences come from the served toolsets (`tools.toolsets`): the instructions name served tools only."""
 
 READ_ONLY_ACCESS = "All tools are read-only."
 WRITE_ACCESS = (
@@ -112,10 +108,13 @@ def tool_table() -> tuple[ToolSpec, ...]:
 
 
 def served_tools(settings: Settings) -> tuple[ToolSpec, ...]:
-    """The tools this server serves: the read-only ones, and the others only with --allow-writes (without it they
-    do not exist, not even as names)."""
+    """The tools this server serves: those of the chosen toolsets (`--toolsets`; all without it), the read-only ones,
+    and the others only with --allow-writes (without it they do not exist, not even as names)."""
+    from .tools.toolsets import tool_names
+
     writes = settings.allow_writes and not settings.archive
-    return tuple(spec for spec in tool_table() if spec.read_only or writes)
+    chosen = tool_names(settings.toolsets)
+    return tuple(spec for spec in tool_table() if (spec.read_only or writes) and spec.name in chosen)
 
 
 def _names(names: list[str]) -> str:
@@ -123,14 +122,17 @@ def _names(names: list[str]) -> str:
 
 
 def instructions(settings: Settings) -> str:
-    """The server's instructions: the demo warning first in demo mode; write tools mentioned only when enabled
-    (only then are the tools imported at start-up)."""
-    if settings.allow_writes and not settings.archive:
-        access = WRITE_ACCESS.format(names=_names([s.name for s in served_tools(settings) if not s.read_only]))
+    """The server's instructions: the demo warning first in demo mode; a sentence for each served toolset; write
+    tools mentioned only when served. Written from `tools.toolsets` alone: no tool module is imported at start-up."""
+    from .tools.toolsets import TOOLSETS, WRITES, chosen, guides
+
+    served = chosen(settings.toolsets)
+    if settings.allow_writes and not settings.archive and WRITES in served:
+        access = WRITE_ACCESS.format(names=_names(list(TOOLSETS[WRITES].tools)))
     else:
         access = READ_ONLY_ACCESS
     mode = DEMO_INSTRUCTIONS if settings.demo else ARCHIVE_INSTRUCTIONS if settings.archive else ""
-    return mode + INSTRUCTIONS.format(access=access)
+    return mode + INSTRUCTIONS.format(guides=" ".join(guides(served)), access=access)
 
 
 def server_version() -> str:
@@ -176,7 +178,12 @@ class CheckpointsServer(MCPServer[AppState]):
 
     async def list_tools(self) -> list[Tool]:
         self._ensure_tools()
-        return await super().list_tools()
+        tools = await super().list_tools()
+        for listed in tools:  # the schemas' titles are pydantic's names ("Job Id" for job_id): nothing to read
+            listed.input_schema = untitled(listed.input_schema)
+            if listed.output_schema is not None:
+                listed.output_schema = untitled(listed.output_schema, output=True)
+        return tools
 
     def _tool_input_schema(self, name: str) -> dict[str, Any] | None:  # used by the HTTP transport
         self._ensure_tools()
@@ -206,7 +213,7 @@ class CheckpointsServer(MCPServer[AppState]):
         self._refuse_unknown_arguments(tool, arguments)
         try:
             with anyio.fail_after(self._deadline):
-                return await super().call_tool(name, arguments, context)
+                return compact(await super().call_tool(name, arguments, context))
         except TimeoutError:
             raise ToolError(
                 CheckpointsError(
@@ -283,8 +290,10 @@ class CheckpointsServer(MCPServer[AppState]):
     def _ensure_prompts(self) -> None:
         if not self._prompts_registered:
             from .tools.prompts import PROMPTS
+            from .tools.toolsets import tool_names
 
-            for spec in PROMPTS:
+            served = tool_names(self._settings.toolsets)  # a prompt whose tools are not all served is not offered
+            for spec in (p for p in PROMPTS if set(p.tools) <= served):
                 self.prompt(name=spec.name, title=spec.title, description=spec.description)(spec.fn)
             self._prompts_registered = True
 
@@ -338,6 +347,69 @@ class CheckpointsServer(MCPServer[AppState]):
             return ctx.lifespan_context.store
 
         return CompleteResult(completion=await complete(store, params.ref, params.argument))
+
+
+_SCHEMA_MAPS = ("properties", "$defs", "patternProperties")
+_SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SCHEMA_VALUES = ("items", "additionalProperties", "not")
+
+
+def untitled(schema: dict[str, Any], *, output: bool = False) -> dict[str, Any]:
+    """`schema` without the ``title`` keywords pydantic writes into every schema it generates (the field or model
+    name, title-cased), which repeat the property names the model already reads. Only the keyword goes: a property
+    called ``title`` stays. An `output` schema also loses its ``default`` keywords (a result has no defaults), and
+    ``anyOf: [{type: T}, {type: null}]`` becomes the same constraint written ``type: [T, "null"]``; input schemas
+    keep their ``anyOf`` and defaults, which some clients' tool-schema dialects need."""
+    out = {
+        key: value
+        for key, value in schema.items()
+        if not (key == "title" and isinstance(value, str)) and not (output and key == "default")
+    }
+    for key in _SCHEMA_MAPS:
+        if isinstance(out.get(key), dict):
+            out[key] = {name: _sub(sub, output) for name, sub in out[key].items()}
+    for key in _SCHEMA_LISTS:
+        if isinstance(out.get(key), list):
+            out[key] = [_sub(sub, output) for sub in out[key]]
+    for key in _SCHEMA_VALUES:
+        if isinstance(out.get(key), dict):
+            out[key] = untitled(out[key], output=output)
+    arms = out.get("anyOf")
+    if output and "type" not in out and isinstance(arms, list) and all(_bare_type(arm) for arm in arms):
+        del out["anyOf"]
+        out["type"] = [arm["type"] for arm in arms]
+    return out
+
+
+def _sub(schema: Any, output: bool) -> Any:
+    return untitled(schema, output=output) if isinstance(schema, dict) else schema
+
+
+def _bare_type(schema: Any) -> bool:
+    """A schema that is only ``{"type": "<one type>"}``."""
+    return isinstance(schema, dict) and list(schema) == ["type"] and isinstance(schema["type"], str)
+
+
+def compact(result: Any) -> Any:
+    """`result` with its JSON text block (the structured content, for clients that read only text) as compact JSON:
+    the SDK indents it, which costs the assistant's context a third more for nothing it reads."""
+    from mcp.types import CallToolResult, TextContent
+
+    if not isinstance(result, CallToolResult) or result.structured_content is None or not result.content:
+        return result
+    first = result.content[0]
+    if not isinstance(first, TextContent) or not first.text.startswith("{"):
+        return result
+    import json
+
+    try:
+        same = json.loads(first.text) == result.structured_content
+    except ValueError:
+        same = False
+    if same:
+        text = json.dumps(result.structured_content, separators=(",", ":"), ensure_ascii=False)
+        result.content[0] = TextContent(type="text", text=text)
+    return result
 
 
 def _argument_problem(error: BaseException) -> str | None:

@@ -3,6 +3,7 @@ deploy, and why)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context
@@ -69,6 +70,10 @@ class Coverage(BaseModel):
     note: str = Field(description="What these checkpoints can and cannot tell, in one or two sentences.")
 
 
+CHECKPOINT_COLUMNS = ("id", "step_number", "fine_tuned_model_checkpoint", "created_at")
+"""The first columns of list_checkpoints' rows; the metric names follow."""
+
+
 class CheckpointList(ToolResult):
     job_id: str
     status: str | None = Field(description="The job's status (a running job may gain checkpoints).")
@@ -78,7 +83,15 @@ class CheckpointList(ToolResult):
     next_after: str | None = Field(
         default=None, description="When truncated: call again with after=<this> to read the rest."
     )
-    checkpoints: list[CheckpointInfo] = Field(description="Every checkpoint, by step_number ascending.")
+    columns: list[str] = Field(
+        description="The names of each row's values: id (ftckpt_...), step_number, fine_tuned_model_checkpoint "
+        "(the model name to call or deploy it by), created_at (Unix seconds), then every metric any checkpoint "
+        "has, the most widely reported first (e.g. train_loss, full_valid_loss, *_mean_token_accuracy, rewards)."
+    )
+    rows: list[list[str | int | float | None]] = Field(
+        description="One row per checkpoint, by step_number ascending, its values in the order of columns. A row "
+        "ends at its last metric value: a metric past its end, or null, is one the checkpoint does not have."
+    )
     coverage: Coverage
 
 
@@ -185,6 +198,9 @@ async def read_checkpoints(
         job_id, after=after, refresh=refresh, on_page=page_progress(progress, "checkpoints")
     )
     checkpoints = by_step(collected.items)
+    metrics = [c.numeric_metrics for c in checkpoints]
+    seen = Counter(key for values in metrics for key in values)
+    names = sorted(seen, key=lambda name: -seen[name])  # stable: first seen first among equals
     return CheckpointList(
         job_id=job_id,
         status=job.status,
@@ -192,9 +208,21 @@ async def read_checkpoints(
         pages_fetched=collected.pages_fetched,
         truncated=collected.truncated,
         next_after=collected.next_after,
-        checkpoints=[CheckpointInfo.from_checkpoint(c) for c in checkpoints],
+        columns=[*CHECKPOINT_COLUMNS, *names],
+        rows=[
+            _row(c.id, c.step, c.fine_tuned_model_checkpoint, c.created_at, *(values.get(name) for name in names))
+            for c, values in zip(checkpoints, metrics, strict=True)
+        ],
         coverage=coverage_of(job, checkpoints),
     )
+
+
+def _row(*values: str | int | float | None) -> list[str | int | float | None]:
+    """A checkpoint's row without its trailing missing metrics (the four checkpoint columns always stay)."""
+    end = len(values)
+    while end > len(CHECKPOINT_COLUMNS) and values[end - 1] is None:
+        end -= 1
+    return list(values[:end])
 
 
 def _unranked(
@@ -325,9 +353,10 @@ def _best_of(
     )
 
 
-LIST_CHECKPOINTS = """List every checkpoint of a fine-tuning job, following all pages, sorted by step_number
-ascending. Each has the model name to call it by (fine_tuned_model_checkpoint) and the metrics the API reported
-(losses: lower is better; accuracies and rewards: higher is better). `coverage` says what the API keeps (supervised:
+LIST_CHECKPOINTS = """List every checkpoint of a fine-tuning job, following all pages, as rows (by step_number
+ascending) whose values are named by `columns`: its id, step, the model name to call it by
+(fine_tuned_model_checkpoint), when it was saved, and the metrics the API reported (losses: lower is better;
+accuracies and rewards: higher is better). `coverage` says what the API keeps (supervised:
 the last 3 epochs; reinforcement: the 3 best by validation reward) and whether validation metrics exist. To pick a
 checkpoint, use best_checkpoint; for the metrics of every step (not only the kept checkpoints), training_metrics."""
 

@@ -29,17 +29,19 @@ class PromptSpec:
     fn: PromptFunction
     title: str
     description: str
+    tools: tuple[str, ...] = ()
+    """The tools its script calls: the prompt is offered only when the server serves all of them (`--toolsets`)."""
 
     @property
     def name(self) -> str:
         return self.fn.__name__
 
 
-def prompt(*, title: str, description: str) -> Callable[[PromptFunction], PromptSpec]:
-    """Declare a prompt: ``@prompt(title=..., description=...)`` over ``async def name(...) -> str``."""
+def prompt(*, title: str, description: str, tools: tuple[str, ...]) -> Callable[[PromptFunction], PromptSpec]:
+    """Declare a prompt: ``@prompt(title=..., description=..., tools=(...))`` over ``async def name(...) -> str``."""
 
     def declare(fn: PromptFunction) -> PromptSpec:
-        return PromptSpec(fn=fn, title=title, description=one_line(description))
+        return PromptSpec(fn=fn, title=title, description=one_line(description), tools=tools)
 
     return declare
 
@@ -53,6 +55,7 @@ def script(*lines: str) -> str:
     title="Choose the checkpoint to deploy",
     description="""Which checkpoint of one fine-tuning job to deploy, and why: the best checkpoint by the most
     trustworthy metric, checked against the whole training curve.""",
+    tools=("best_checkpoint", "training_metrics"),
 )
 async def choose_checkpoint(job_id: JobId) -> str:
     return script(
@@ -103,6 +106,7 @@ def _metadata_pair(text: str) -> dict[str, str]:
     title="Review a sweep",
     description="""Which run of a sweep (jobs sharing a suffix or a metadata pair) won, with which checkpoint, and
     which hyperparameters made the difference.""",
+    tools=("compare_jobs", "training_metrics"),
 )
 async def review_sweep(suffix: SweepSuffix = None, metadata: SweepMetadata = None) -> str:
     if (suffix is None) == (metadata is None):
@@ -130,6 +134,7 @@ async def review_sweep(suffix: SweepSuffix = None, metadata: SweepMetadata = Non
     title="Prepare for the shutdowns",
     description="""Before fine-tuning ends and base models shut down: every fine-tuned model with its days left, what
     to archive, and which checkpoint of each job to keep deploying.""",
+    tools=("list_fine_tuned_models", "best_checkpoint"),
 )
 async def before_shutdown() -> str:
     return script(
@@ -152,4 +157,4 @@ async def before_shutdown() -> str:
 
 
 PROMPTS: tuple[PromptSpec, ...] = (choose_checkpoint, review_sweep, before_shutdown)
-"""Every prompt, in the order prompts/list shows them."""
+"""Every prompt, in the order prompts/list shows them (those whose tools are all served)."""
