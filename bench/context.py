@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -72,6 +73,7 @@ async def answer_bytes(client: Client, tool: str, arguments: dict[str, Any]) -> 
 
 
 async def main(markdown: bool) -> None:
+    logging.disable(logging.INFO)  # the HTTP client's request lines would interleave with the figures
     print("tools/list, bytes (compact JSON):")
     base = Settings()
     rows = [(name, replace(base, toolsets=(name,))) for name in TOOLSETS if name != "writes"]
