@@ -4,6 +4,7 @@ refused connections, error bodies of every shape; the key never shows in a resul
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 
 import pytest
 
@@ -174,6 +175,23 @@ async def test_connection_refused_is_upstream_unavailable(serve_fake):
             text = error_text(await client.call_tool("get_job", {"job_id": SFT_JOB}))
     assert not api.faults.requests
     assert text.startswith("upstream_unavailable: ") and "Could not reach" in text
+
+
+async def test_credentials_in_the_base_url_never_reach_errors_logs_or_repr(serve_fake, captured_logs):
+    """Hardening issue, item 7: ``OPENAI_BASE_URL=http://user:pass@host/v1`` showed the password in the tool error and
+    the log. It is masked as ``***@`` (the user name too: it may be a token by itself)."""
+    password = "s3cretPassw0rdXYZ"
+    with serve_fake(sft_data()) as api, socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        dead_url = f"http://alice-user:{password}@127.0.0.1:{unused.getsockname()[1]}/v1"
+        async with api.client(base_url=dead_url, max_retries=0) as client:
+            text = error_text(await client.call_tool("get_job", {"job_id": SFT_JOB}))
+        shown = repr(replace(api.settings, base_url=dead_url))
+    assert text.startswith("upstream_unavailable: ") and "http://***@127.0.0.1:" in text
+    logged = "\n".join(record.getMessage() for record in captured_logs.records)
+    for where in (text, logged, shown):
+        assert password not in where and "alice-user" not in where
+    assert "***@127.0.0.1" in shown
 
 
 async def test_key_never_appears_in_results_or_logs(serve_fake, captured_logs):

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from .api.retry import (
     DEFAULT_MAX_RETRIES as DEFAULT_MAX_RETRIES,
@@ -133,7 +133,7 @@ class Settings:
     def __repr__(self) -> str:  # never show the key, even in a traceback
         key = f"{'set' if self.api_key else 'missing'} ({self.key_env})"
         return (
-            f"Settings(api_key={key}, base_url={self.base_url!r}, organization={self.organization!r}, "
+            f"Settings(api_key={key}, base_url={masked_base_url(self.base_url)!r}, organization={self.organization!r}, "
             f"project={self.project!r}, timeout={self.timeout}, max_retries={self.max_retries}, "
             f"deadline={self.deadline}, page_size={self.page_size}, max_items={self.max_items}, demo={self.demo}, "
             f"concurrency={self.concurrency}, cache_size={self.cache_size}, cache_ttl={self.cache_ttl}, "
@@ -235,6 +235,26 @@ def mask_url(url: str) -> str:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
     return f"{head}{sep}{before_query}{question}{query}"
+
+
+def masked_base_url(url: str) -> str:
+    """The API's base URL safe to show (errors, logs, repr): any ``user:password@`` as ``***@``."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
+def base_url_credentials(url: str) -> tuple[str, ...]:
+    """The user name and password of a base URL (as written and percent-decoded): secrets to mask wherever they
+    might be echoed."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return ()
+    userinfo = parts.netloc.rpartition("@")[0]
+    found = [piece for piece in userinfo.split(":", 1) if piece]
+    found += [unquote(piece) for piece in found]
+    return tuple(sorted(set(found), key=len, reverse=True))
 
 
 def check_cache_url(url: str) -> None:
