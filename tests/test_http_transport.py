@@ -284,6 +284,20 @@ async def test_the_cli_serves_http_with_a_token_file(tmp_path):
     assert TOKEN not in output[0]  # not even at DEBUG
 
 
+async def test_a_token_in_the_query_string_is_not_written_to_the_access_log():
+    """Hardening issue, item 7: ``GET /mcp?token=...`` wrote the token to the access log."""
+    port = _free_port()
+    root = f"http://127.0.0.1:{port}"
+    argv = [console_script(), "--demo", "--transport", "streamable-http", "--port", str(port)]
+    secrets = ["tok-AAAA1111", "tok-BBBB2222", "tok-CCCC3333", "tok-DDDD4444"]
+    query = f"token={secrets[0]}&access_token={secrets[1]}&API_KEY={secrets[2]}&key={secrets[3]}&page=visible7"
+    with _process(argv, clean_env(), root) as output:
+        async with httpx2.AsyncClient() as http:
+            await http.get(f"{root}/healthz?{query}")
+    assert "/healthz?token=***&access_token=***&API_KEY=***&key=***&page=visible7" in output[0]
+    assert not any(secret in output[0] for secret in secrets)
+
+
 async def test_uvicorn_factory_with_workers_in_stateless_mode():
     port = _free_port()
     root = f"http://127.0.0.1:{port}"

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote_plus
 
 from ..config import Settings
 from .auth import AUTH_TOKEN_ENV, BearerAuth, check_token, is_loopback
@@ -228,11 +229,46 @@ def transport_security(options: HttpOptions) -> TransportSecuritySettings:
     )
 
 
+SECRET_QUERY_NAMES = frozenset({"token", "access_token", "api_key", "apikey", "key", "auth", "password", "secret"})
+"""Query parameters whose values the access log shows as ``***`` (compared case-insensitively, ``-`` as ``_``)."""
+
+
+def mask_query(path: str) -> str:
+    """`path` (with its query string) with the value of every parameter named in `SECRET_QUERY_NAMES` as ``***``."""
+    before, question, query = path.partition("?")
+    if not question:
+        return path
+    pairs = []
+    for pair in query.split("&"):
+        name, equals, _ = pair.partition("=")
+        secret = unquote_plus(name).strip().lower().replace("-", "_") in SECRET_QUERY_NAMES
+        pairs.append(f"{name}=***" if secret and equals else pair)
+    return f"{before}?{'&'.join(pairs)}"
+
+
+class _AccessLogMask(logging.Filter):
+    """On uvicorn's access log: a token sent as a query parameter (``?token=...``) is never written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], mask_query(args[2]), *args[3:])
+        return True
+
+
+def mask_access_log() -> None:
+    """Install `_AccessLogMask` on ``uvicorn.access``, once per process."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(existing, _AccessLogMask) for existing in access.filters):
+        access.addFilter(_AccessLogMask())
+
+
 def build_app(settings: Settings, options: HttpOptions, *, log_level: str = "INFO") -> ASGIApp:
     """The ASGI app: MCP at ``/mcp`` (bearer-protected when a token is set) and ``GET /healthz``.
 
     Its lifespan (uvicorn runs it) starts the session manager and the server's own lifespan, once per process.
     """
+    mask_access_log()
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
 
