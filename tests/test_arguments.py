@@ -3,6 +3,8 @@ is a protocol error."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from mcp import MCPError
 
@@ -12,6 +14,7 @@ from .helpers import (
     BAD_JOB_IDS,
     JOB_ID_TOOLS,
     SFT_JOB,
+    console_script,
     error_text,
     job,
     sft_data,
@@ -71,6 +74,20 @@ async def test_unknown_tool_is_a_protocol_error(serve_fake):
             with pytest.raises(MCPError) as raised:
                 await client.call_tool("delete_everything", {})
     assert raised.value.error.code == -32602
+
+
+async def test_an_unknown_tool_name_of_100_kb_is_not_echoed_in_full(serve_fake):
+    """Hardening issue, item 7: the unknown-tool error repeated a 100 KB name whole."""
+    name = "x" * 100_000
+    with serve_fake(sft_data()) as api:
+        async with api.client() as client:
+            with pytest.raises(MCPError) as raised:
+                await client.call_tool(name, {})
+    message = raised.value.error.message
+    assert raised.value.error.code == -32602 and len(message) < 200
+    assert message == f"Unknown tool: {'x' * 64}… (99936 more characters)"
+    done = subprocess.run([console_script(), "--demo", "call", name], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and len(done.stderr) < 1000 and "(99936 more characters)" in done.stderr
 
 
 # Merged: the read tools' and the write tools' copies of this test (the write tools' also sent an unknown argument

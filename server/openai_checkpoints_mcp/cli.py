@@ -427,13 +427,13 @@ def _is_string_only(prop: dict[str, Any]) -> bool:
 async def _call(settings: Settings, tool: str, pairs: Sequence[str], log_level: str) -> int:
     from mcp import Client
 
-    from .server import create_server
+    from .server import create_server, shown_name
 
     server = create_server(settings, log_level=log_level)
     async with Client(server) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         if tool not in tools:
-            print(f"error: unknown tool {tool!r}; tools: {', '.join(sorted(tools))}", file=sys.stderr)
+            print(f"error: unknown tool {shown_name(tool)!r}; tools: {', '.join(sorted(tools))}", file=sys.stderr)
             return 2
         try:
             arguments = parse_arguments(pairs, tools[tool].input_schema)

@@ -118,6 +118,17 @@ def served_tools(settings: Settings) -> tuple[ToolSpec, ...]:
     return tuple(spec for spec in tool_table() if spec.read_only or writes)
 
 
+NAME_SHOWN = 64
+"""Characters of an unknown name an error message repeats; the rest is counted, never echoed."""
+
+
+def shown_name(name: str, limit: int = NAME_SHOWN) -> str:
+    """`name` as an error message may repeat it: at most `limit` characters, then how many more there were."""
+    if len(name) <= limit:
+        return name
+    return f"{name[:limit]}… ({len(name) - limit} more characters)"
+
+
 def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
@@ -202,7 +213,7 @@ class CheckpointsServer(MCPServer[AppState]):
         self._ensure_tools()
         tool = self._tool_manager.get_tool(name)
         if tool is None:
-            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {shown_name(name)}")
         self._refuse_unknown_arguments(tool, arguments)
         try:
             with anyio.fail_after(self._deadline):
