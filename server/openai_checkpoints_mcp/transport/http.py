@@ -130,10 +130,21 @@ class HttpOptions:
         )
 
 
+MAX_TOKEN_FILE_BYTES = 4096
+"""The most a token file is read: a bearer token is a line; ``/dev/zero`` or a log file named by mistake is refused
+after this many bytes instead of being read whole."""
+
+
 def read_token_file(path: str) -> str:
     """The token in `path`, surrounding whitespace stripped. Errors name the file, never its content."""
     try:
-        token = Path(path).read_text(encoding="utf-8").strip()
+        with Path(path).open("rb") as file:
+            raw = file.read(MAX_TOKEN_FILE_BYTES + 1)
+        if len(raw) > MAX_TOKEN_FILE_BYTES:
+            raise HttpConfigError(
+                f"the token file {path} is longer than {MAX_TOKEN_FILE_BYTES} bytes; put only the bearer token in it"
+            )
+        token = raw.decode("utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise HttpConfigError(f"cannot read the token file {path}: {reason}") from None
