@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from openai_checkpoints_mcp.api.errors import parse_error_body
+from openai_checkpoints_mcp.api.errors import parse_error_body, say_wait
 from openai_checkpoints_mcp.fake import (
     FakeData,
     Fault,
@@ -129,6 +129,31 @@ async def test_rate_limited_reports_a_wait_longer_than_it_sleeps(serve_fake):
             text = error_text(await client.call_tool("get_job", {"job_id": SFT_JOB}))
     assert text.startswith("rate_limited: ") and "200 s" in text
     assert len(api.faults.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "told"),
+    [
+        ("0.5", "Wait 0.5 s, then call again."),
+        ("1e308", "The API asks for a wait of more than a day"),
+        ("200", "Wait 200 s, then call again."),
+    ],
+)
+async def test_a_retry_after_is_told_sensibly(serve_fake, header, told):
+    """Hardening issue, item 7: ``retry-after: 0.5`` was told as "Wait 0 s", ``1e308`` as a 309-digit number."""
+    with serve_fake(sft_data()) as api:
+        api.faults.add(Fault(status=429, headers={"retry-after": header}))
+        async with api.client(max_retries=0) as client:
+            text = error_text(await client.call_tool("get_job", {"job_id": SFT_JOB}))
+    assert text.startswith("rate_limited: ") and told in text and "00000" not in text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "told"),
+    [(0.04, "Wait 0.1 s"), (2, "Wait 2 s"), (9.95, "Wait 10 s"), (61.2, "Wait 62 s"), (1800, "about 30 minutes")],
+)
+def test_say_wait(seconds, told):
+    assert told in say_wait(seconds) and say_wait(float("inf")) == say_wait(1e308)
 
 
 async def test_429_then_success(serve_fake):

@@ -9,6 +9,7 @@ Azure's v1 API) and the Microsoft REST guidelines body of Azure OpenAI's legacy 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -100,6 +101,28 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+MAX_TOLD_WAIT = 86400.0
+"""A wait the API asks for beyond a day is not told as a number: it is implausible, or the account is blocked."""
+
+
+def say_wait(seconds: float) -> str:
+    """The sentence for a wait the API asked for (``retry-after``): tenths below 10 s, whole seconds (rounded up) to
+    10 minutes, then minutes, then hours; beyond a day, words instead of an absurd number (``1e308``)."""
+    if not seconds < MAX_TOLD_WAIT:
+        return (
+            "The API asks for a wait of more than a day: try again later, and check the account's rate limits and "
+            "quota."
+        )
+    if seconds < 10:
+        shown = f"{math.ceil(seconds * 10) / 10:.1f}".removesuffix(".0")
+        return f"Wait {shown} s, then call again."
+    if seconds <= 600:
+        return f"Wait {math.ceil(seconds)} s, then call again."
+    if seconds < 7200:
+        return f"Wait about {math.ceil(seconds / 60)} minutes, then call again."
+    return f"Wait about {math.ceil(seconds / 3600)} hours, then call again."
 
 
 def _said(error: UpstreamError | None, status: int, *, azure: bool) -> str:
@@ -218,7 +241,7 @@ def error_from_status(
         )
     if status == 429:
         if server_wait is not None and server_wait > 0:
-            wait = f"Wait {server_wait:.0f} s, then call again."
+            wait = say_wait(server_wait)
         else:
             wait = "Wait a minute, then call again."
         return make(
