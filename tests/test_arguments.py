@@ -68,6 +68,26 @@ async def test_bad_arguments_are_precise_and_make_no_request(serve_fake, tool, a
     assert text.startswith("invalid_argument: ") and needle in text
 
 
+@pytest.mark.parametrize(
+    ("args", "told"),
+    [
+        ({"top_k": True}, 'top_k must be a whole number (a JSON integer such as 3; not true, "3" or 3.5); got True'),
+        ({"top_k": 2.0}, "top_k must be a whole number"),
+        ({"refresh": "yes"}, 'refresh must be true or false (a JSON boolean; not "yes", "true" or 1); got \'yes\''),
+        ({"refresh": 1}, "refresh must be true or false"),
+    ],
+)
+async def test_booleans_and_integers_are_strict(serve_fake, args, told):
+    """Hardening issue, item 7: ``top_k: true`` was taken as 1 and ``refresh: "yes"`` as true."""
+    with serve_fake(sft_data()) as api:
+        async with api.client() as client:
+            text = error_text(await client.call_tool("best_checkpoint", {"job_id": SFT_JOB, **args}))
+            listed = {tool.name: tool.input_schema for tool in (await client.list_tools()).tools}
+        assert api.faults.requests == []
+    assert text.startswith("invalid_argument: ") and told in text
+    assert listed["best_checkpoint"]["properties"]["top_k"]["type"] == "integer"  # the schema is unchanged
+
+
 async def test_unknown_tool_is_a_protocol_error(serve_fake):
     with serve_fake(sft_data()) as api:
         async with api.client() as client:

@@ -19,7 +19,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from mcp import MCPError
@@ -31,11 +31,14 @@ from mcp.server.mcpserver.exceptions import (
     UnexpectedResourceError,
     UnexpectedToolError,
 )
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import INVALID_PARAMS, CompleteRequestParams, CompleteResult
 
 from .config import Settings
 from .errors import CheckpointsError, ErrorCode
 from .state import AppState
+
+ArgModelT = TypeVar("ArgModelT", bound=ArgModelBase)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -118,6 +121,16 @@ def served_tools(settings: Settings) -> tuple[ToolSpec, ...]:
     return tuple(spec for spec in tool_table() if spec.read_only or writes)
 
 
+def strict_arguments(model: type[ArgModelT]) -> type[ArgModelT]:
+    """The SDK's arguments model of a tool, validating strictly: ``true`` is not the integer 1, ``"yes"`` is not a
+    boolean, ``"3"`` is not a number (lax pydantic takes all three). Its JSON schema, already published, is the
+    same; `tools.arguments.describe_validation_error` words the refusals."""
+    from pydantic import ConfigDict
+
+    config = ConfigDict(**{**model.model_config, "strict": True})
+    return type(model.__name__, (model,), {"model_config": config, "__module__": model.__module__})
+
+
 NAME_SHOWN = 64
 """Characters of an unknown name an error message repeats; the rest is counted, never echoed."""
 
@@ -183,6 +196,9 @@ class CheckpointsServer(MCPServer[AppState]):
         if not self._tools_registered:
             for spec in served_tools(self._settings):
                 self.add_tool(spec.fn, title=spec.title, description=spec.description, annotations=spec.annotations)
+                tool = self._tool_manager.get_tool(spec.name)
+                if tool is not None:
+                    tool.fn_metadata.arg_model = strict_arguments(tool.fn_metadata.arg_model)
             self._tools_registered = True
 
     async def list_tools(self) -> list[Tool]:
