@@ -355,3 +355,13 @@ async def test_a_too_deeply_nested_success_body_is_a_bad_response(serve_fake):
         async with api.client() as client:
             result = await client.call_tool("get_job", {"job_id": "ftjob-Deep00000000000000000001"})
     assert result.is_error and result.content[0].text.startswith("bad_response: ")
+
+
+@pytest.mark.parametrize(("tool", "args"), [("list_jobs", {}), ("get_job", {"job_id": SFT_JOB})])
+async def test_a_base_url_without_v1_says_to_check_openai_base_url(serve_fake, tool, args):
+    """Hardening issue, item 9: a base URL without ``/v1`` gave "Fine-tuning jobs was not found … Check the id"."""
+    with serve_fake(sft_data()) as api:
+        wrong = api.base_url.removesuffix("/v1")
+        async with api.client(base_url=wrong) as client:
+            text = error_text(await client.call_tool(tool, args))
+    assert text.startswith("not_found: ") and "Check OPENAI_BASE_URL" in text and "Check the id" not in text

@@ -36,6 +36,8 @@ ObjectT = TypeVar("ObjectT", bound=ApiObject)
 QueryParams = list[tuple[str, str | int | float | bool | None]]
 
 _CONNECT_TIMEOUT = 5.0
+LISTING_PATHS = frozenset({"/fine_tuning/jobs", "/models"})
+"""Listings that exist on every account: a 404 for one means the base URL is wrong, not an id."""
 
 
 def create_http_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> httpx2.AsyncClient:
@@ -215,6 +217,7 @@ class OpenAIClient:
                     azure=self._settings.azure or None,  # None: recognise Azure by its answer (the v1 surface)
                     doing=doing,
                     admin=admin,
+                    listing=method == "GET" and path in LISTING_PATHS,
                 )
             raise self._transport_error(failure, what=what, attempts=attempts, doing=doing)
 

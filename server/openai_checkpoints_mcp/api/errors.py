@@ -165,6 +165,7 @@ def error_from_status(
     azure: bool | None = None,
     doing: str = "reading",
     admin: bool = False,
+    listing: bool = False,
 ) -> CheckpointsError:
     """The error for a final non-2xx answer about `what` (e.g. "job ftjob-abc") after `attempts` attempts.
 
@@ -235,6 +236,14 @@ def error_from_status(
             if azure
             else "the jobs this key can see) and that the key belongs to the job's organisation and project"
         )
+        if listing or error is None or (message or "").lower().startswith("invalid url"):
+            # A listing always exists, and a 404 without an API error object is not the API's: the address is wrong.
+            setting = "AZURE_OPENAI_ENDPOINT (or OPENAI_BASE_URL)" if azure else "OPENAI_BASE_URL"
+            return make(
+                ErrorCode.NOT_FOUND,
+                f"The API address answered HTTP 404 for {what}, as if it were not the API.{said} Check "
+                f"{setting}: OpenAI's is https://api.openai.com/v1 (it usually ends in /v1).",
+            )
         return make(
             ErrorCode.NOT_FOUND,
             f"{what[:1].upper()}{what[1:]} was not found (HTTP 404).{said} Check the id (list_jobs shows {where}.",
