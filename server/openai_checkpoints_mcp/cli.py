@@ -427,12 +427,21 @@ def _is_string_only(prop: dict[str, Any]) -> bool:
 async def _call(settings: Settings, tool: str, pairs: Sequence[str], log_level: str) -> int:
     from mcp import Client
 
-    from .server import create_server, shown_name
+    from .server import create_server, shown_name, write_hint
 
     server = create_server(settings, log_level=log_level)
     async with Client(server) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         if tool not in tools:
+            if write_hint(tool):
+                print(
+                    f"error: {tool} is a write tool, never served with --archive"
+                    if settings.archive
+                    else f"error: {tool} is a write tool, served only with --allow-writes: add the flag "
+                    f"(call {tool} job_id=... --allow-writes)",
+                    file=sys.stderr,
+                )
+                return 2
             print(f"error: unknown tool {shown_name(tool)!r}; tools: {', '.join(sorted(tools))}", file=sys.stderr)
             return 2
         try:

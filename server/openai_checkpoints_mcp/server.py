@@ -131,6 +131,17 @@ def strict_arguments(model: type[ArgModelT]) -> type[ArgModelT]:
     return type(model.__name__, (model,), {"model_config": config, "__module__": model.__module__})
 
 
+def write_hint(name: str) -> str:
+    """For a write tool this server does not serve, why and how to serve it (an empty string for any other name)."""
+    writes = {spec.name for spec in tool_table() if not spec.read_only}
+    if name not in writes:
+        return ""
+    return (
+        f". {name} is a write tool, served only with --allow-writes: restart the server with that flag to use it "
+        "(never with --archive)"
+    )
+
+
 NAME_SHOWN = 64
 """Characters of an unknown name an error message repeats; the rest is counted, never echoed."""
 
@@ -229,7 +240,7 @@ class CheckpointsServer(MCPServer[AppState]):
         self._ensure_tools()
         tool = self._tool_manager.get_tool(name)
         if tool is None:
-            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {shown_name(name)}")
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {shown_name(name)}{write_hint(name)}")
         self._refuse_unknown_arguments(tool, arguments)
         try:
             with anyio.fail_after(self._deadline):
