@@ -130,6 +130,12 @@ def test_key_value_arguments_are_typed_by_the_schema():
     assert parse_arguments(["job_id=42"], SCHEMA) == {"job_id": "42"}  # a string argument stays text
 
 
+def test_a_repeated_key_value_argument_is_refused():
+    """Hardening issue, item 9: ``top_k=1 top_k=2`` silently kept the last."""
+    with pytest.raises(ValueError, match=r"^top_k is given more than once; give each argument once$"):
+        parse_arguments(["top_k=1", "top_k=2"], SCHEMA)
+
+
 @pytest.mark.parametrize(("pair", "message"), [("top_k", "key=value"), ("nope=1", "not an argument")])
 def test_bad_key_value_arguments(pair, message):
     with pytest.raises(ValueError, match=message):

@@ -408,6 +408,8 @@ def parse_arguments(pairs: Sequence[str], schema: dict[str, Any]) -> dict[str, A
             raise ValueError(f"arguments are key=value, got {pair!r}")
         if key not in properties:
             raise ValueError(f"{key!r} is not an argument; this tool takes: {', '.join(properties) or 'nothing'}")
+        if key in arguments:
+            raise ValueError(f"{key} is given more than once; give each argument once")
         if _is_string_only(properties[key]):
             arguments[key] = raw
             continue
