@@ -130,6 +130,21 @@ def test_key_value_arguments_are_typed_by_the_schema():
     assert parse_arguments(["job_id=42"], SCHEMA) == {"job_id": "42"}  # a string argument stays text
 
 
+def test_bad_json_and_a_bare_list_item_are_told_as_such():
+    """Hardening issue, item 9: bad JSON was reported as a type error; ``job_ids=ftjob-x`` got no hint of the list
+    syntax."""
+    schema = {"properties": {**SCHEMA["properties"], "job_ids": {"type": "array", "items": {"type": "string"}}}}
+    with pytest.raises(ValueError) as bad:
+        parse_arguments(['metadata={"team": nlp}'], schema)
+    assert str(bad.value) == (
+        "metadata: the value is JSON that failed to parse (Expecting value at position 9): '{\"team\": nlp}'"
+    )
+    with pytest.raises(ValueError) as bare:
+        parse_arguments(["job_ids=ftjob-x"], schema)
+    assert str(bare.value) == """job_ids is a list: give it as JSON, e.g. job_ids='["ftjob-x"]'"""
+    assert parse_arguments(['job_ids=["ftjob-x"]'], schema) == {"job_ids": ["ftjob-x"]}
+
+
 def test_a_repeated_key_value_argument_is_refused():
     """Hardening issue, item 9: ``top_k=1 top_k=2`` silently kept the last."""
     with pytest.raises(ValueError, match=r"^top_k is given more than once; give each argument once$"):

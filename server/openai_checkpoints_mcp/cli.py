@@ -415,9 +415,22 @@ def parse_arguments(pairs: Sequence[str], schema: dict[str, Any]) -> dict[str, A
             continue
         try:
             arguments[key] = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            if raw.lstrip()[:1] in ("[", "{", '"'):
+                raise ValueError(
+                    f"{key}: the value is JSON that failed to parse ({exc.msg} at position {exc.pos}): {raw[:80]!r}"
+                ) from None
+            if "array" in _types(properties[key]):
+                example = json.dumps([part for part in raw.split(",") if part])
+                raise ValueError(f"{key} is a list: give it as JSON, e.g. {key}='{example}'") from None
+            arguments[key] = raw
         except ValueError:
             arguments[key] = raw
     return arguments
+
+
+def _types(prop: dict[str, Any]) -> set[str]:
+    return {t for t in [prop.get("type")] + [option.get("type") for option in prop.get("anyOf", [])] if t}
 
 
 def _is_string_only(prop: dict[str, Any]) -> bool:
