@@ -71,7 +71,7 @@ async def test_bad_arguments_are_precise_and_make_no_request(serve_fake, tool, a
 @pytest.mark.parametrize(
     ("args", "told"),
     [
-        ({"top_k": True}, 'top_k must be a whole number (a JSON integer such as 3; not true, "3" or 3.5); got True'),
+        ({"top_k": True}, 'top_k must be a whole number (a JSON integer such as 3; not true, "3" or 3.5); got true'),
         ({"top_k": 2.0}, "top_k must be a whole number"),
         ({"refresh": "yes"}, 'refresh must be true or false (a JSON boolean; not "yes", "true" or 1); got \'yes\''),
         ({"refresh": 1}, "refresh must be true or false"),
@@ -86,6 +86,14 @@ async def test_booleans_and_integers_are_strict(serve_fake, args, told):
         assert api.faults.requests == []
     assert text.startswith("invalid_argument: ") and told in text
     assert listed["best_checkpoint"]["properties"]["top_k"]["type"] == "integer"  # the schema is unchanged
+
+
+async def test_a_bad_value_is_shown_as_json(serve_fake):
+    """Hardening issue, item 9: "got None" is Python; the client sent JSON ``null``."""
+    with serve_fake(sft_data()) as api:
+        async with api.client() as client:
+            text = error_text(await client.call_tool("best_checkpoint", {"job_id": None}))
+    assert text.startswith("invalid_argument: ") and "got null" in text and "None" not in text
 
 
 async def test_unknown_tool_is_a_protocol_error(serve_fake):

@@ -7,6 +7,7 @@ The types are checked by the SDK before a tool body runs, and the checks here (`
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -90,7 +91,12 @@ def checked_job_id(job_id: str) -> str:
 
 
 def _shown(value: object) -> str:
-    text = repr(value)
+    """`value` as the client sent it, cut at 80 characters: a string quoted, anything else as JSON (``null``,
+    ``true``, ``[1, 2]``), never as Python (``None``, ``True``)."""
+    try:
+        text = repr(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
