@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from openai_checkpoints_mcp.api.cache import MAX_FILE_BYTES
-from openai_checkpoints_mcp.cli import _settings, build_parser, parse_arguments
+from openai_checkpoints_mcp.cli import _settings, build_parser, main, parse_arguments
 from openai_checkpoints_mcp.config import CACHE_DIR_ENV, DEFAULT_BASE_URL, DEMO_BASE_URL, Settings
 
 
@@ -85,7 +85,7 @@ def test_server_flags_and_defaults(monkeypatch):
 )
 def test_bad_flags_exit_with_usage(argv, capsys):
     with pytest.raises(SystemExit) as exited:
-        build_parser().parse_args(argv)
+        main(argv)
     assert exited.value.code == 2 and "error:" in capsys.readouterr().err
 
 
@@ -143,6 +143,22 @@ def test_bad_json_and_a_bare_list_item_are_told_as_such():
         parse_arguments(["job_ids=ftjob-x"], schema)
     assert str(bare.value) == """job_ids is a list: give it as JSON, e.g. job_ids='["ftjob-x"]'"""
     assert parse_arguments(['job_ids=["ftjob-x"]'], schema) == {"job_ids": ["ftjob-x"]}
+
+
+def test_call_without_a_tool_and_call_version():
+    """Hardening issue, item 9: ``call`` alone said key=value is required (it is not); ``call --version`` was
+    refused."""
+    from .helpers import console_script
+
+    alone = subprocess.run([console_script(), "call"], capture_output=True, text=True, timeout=60)
+    last = alone.stderr.splitlines()[-1]
+    assert alone.returncode == 2 and "required" not in alone.stderr
+    assert (
+        last == "openai-checkpoints-mcp: error: call needs a tool name: call TOOL [key=value ...] (e.g. call list_jobs)"
+    )
+    version = subprocess.run([console_script(), "call", "list_jobs", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("openai-checkpoints-mcp ")
+    assert " call " not in version.stdout
 
 
 def test_a_repeated_key_value_argument_is_refused():

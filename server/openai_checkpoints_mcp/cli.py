@@ -217,8 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
         'parse as JSON and the argument is not a string (top_k=5, metadata=\'{"team":"nlp"}\'), else text. '
         "Exit status: 0 ok, 1 tool error (text on stderr), 2 usage.",
     )
-    call.add_argument("tool", help="tool name, e.g. best_checkpoint")
+    call.add_argument("tool", nargs="?", help="tool name, e.g. best_checkpoint")  # checked in main: one clear line
     call.add_argument("arguments", nargs="*", metavar="key=value", help="tool arguments")
+    call.add_argument("--version", action="version", version=f"{parser.prog} {_version()}")
     cache = commands.add_parser(
         "cache",
         parents=[_common_options(in_subcommand=True)],
@@ -625,6 +626,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _check_archive(parser, args, settings)
     if args.command == "cache":
         sys.exit(_cache_command(settings, args.action))
+    if args.command == "call" and not args.tool:
+        parser.error("call needs a tool name: call TOOL [key=value ...] (e.g. call list_jobs)")
     if args.command == "call":
         level = args.log_level or "WARNING"
         _configure_logging(level)
