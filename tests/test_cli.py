@@ -104,6 +104,13 @@ def test_environment_is_read_as_openai_python_names_it():
     assert "sk-x" not in repr(settings) and "sk-x" not in str(settings)
 
 
+def test_the_demo_start_up_line_does_not_say_the_key_is_missing():
+    """Hardening issue, item 9: demo mode's start-up line said ``api_key=missing``; the demo needs none."""
+    shown = repr(Settings.from_env({}, demo=True))
+    assert "missing" not in shown and "api_key=none needed (demo)" in shown
+    assert "api_key=missing (OPENAI_API_KEY)" in repr(Settings.from_env({}))
+
+
 def test_demo_ignores_a_real_key_and_base_url():
     settings = Settings.from_env({"OPENAI_API_KEY": "sk-real", "OPENAI_BASE_URL": "https://x/v1"}, demo=True)
     assert settings.api_key is None and settings.base_url == DEMO_BASE_URL

@@ -131,7 +131,7 @@ class Settings:
             check_cache_url(self.cache_url)
 
     def __repr__(self) -> str:  # never show the key, even in a traceback
-        key = f"{'set' if self.api_key else 'missing'} ({self.key_env})"
+        key = "none needed (demo)" if self.demo else f"{'set' if self.api_key else 'missing'} ({self.key_env})"
         return (
             f"Settings(api_key={key}, base_url={masked_base_url(self.base_url)!r}, organization={self.organization!r}, "
             f"project={self.project!r}, timeout={self.timeout}, max_retries={self.max_retries}, "
@@ -143,7 +143,8 @@ class Settings:
             f"allow_writes={self.allow_writes}, auth_header={self.auth_header!r}, api_version={self.api_version!r}, "
             f"azure={self.azure}{f' ({self.azure_note})' if self.azure_note else ''}"
             f"{f', archive={self.archive!r}' if self.archive else ''}, "
-            f"admin_key={'set' if self.admin_key else 'missing'} ({ADMIN_KEY_ENV}))"
+            f"admin_key={'none needed (demo)' if self.demo else 'set' if self.admin_key else 'missing'} "
+            f"({ADMIN_KEY_ENV}))"
         )
 
     __str__ = __repr__
