@@ -340,7 +340,7 @@ def _add_http_options(parser: argparse.ArgumentParser) -> None:
 
 def _serve_http(args: argparse.Namespace, settings: Settings, level: str) -> None:
     """Check the HTTP options (exit 2 with one line on stderr if they cannot work), then serve until interrupted."""
-    from .transport.http import HttpConfigError, HttpOptions, bind_refusal, serve_http
+    from .transport.http import BindError, HttpConfigError, HttpOptions, bind_refusal, serve_http
 
     try:
         options = HttpOptions.from_env(
@@ -358,8 +358,12 @@ def _serve_http(args: argparse.Namespace, settings: Settings, level: str) -> Non
     if refusal:
         print(refusal, file=sys.stderr)
         sys.exit(2)
-    with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(lambda: serve_http(settings, options, log_level=level))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            anyio.run(lambda: serve_http(settings, options, log_level=level))
+    except BindError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _version() -> str:

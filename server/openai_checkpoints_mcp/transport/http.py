@@ -16,8 +16,10 @@ HTTP machinery (Starlette, uvicorn) is imported when an app is built.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -330,6 +332,7 @@ async def serve_http(settings: Settings, options: HttpOptions, *, log_level: str
     from ..server import warn_if_no_key
 
     warn_if_no_key(settings)
+    sock = bind_socket(options)  # before the start-up line, which would otherwise announce an address not held
     logger.info(
         "serving MCP over streamable HTTP at http://%s:%d%s (%s, %s): %s",
         _url_host(options.host),
@@ -348,7 +351,35 @@ async def serve_http(settings: Settings, options: HttpOptions, *, log_level: str
         lifespan="on",
         timeout_graceful_shutdown=SHUTDOWN_GRACE,
     )
-    await uvicorn.Server(config).serve()
+    try:
+        await uvicorn.Server(config).serve(sockets=[sock])
+    finally:
+        sock.close()
+
+
+class BindError(Exception):
+    """The address cannot be listened on (in use, not local, not permitted): one line, exit status 1."""
+
+
+def bind_socket(options: HttpOptions) -> socket.socket:
+    """A TCP socket bound to the options' host and port (as uvicorn binds one: ``SO_REUSEADDR``), or `BindError`."""
+    where = f"{_url_host(options.host)}:{options.port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            options.host, options.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise BindError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        hint = "; choose another --port or stop what holds it" if exc.errno == errno.EADDRINUSE else ""
+        raise BindError(f"cannot listen on {where}: {exc.strerror or exc}{hint}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _url_host(host: str) -> str:
