@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from openai_checkpoints_mcp.api.cache import MAX_FILE_BYTES, MemoryBackend
+from openai_checkpoints_mcp.api.cache import MAX_FILE_BYTES, MAX_MEMORY_BYTES, MemoryBackend
 from openai_checkpoints_mcp.api.models import Checkpoint
 from openai_checkpoints_mcp.fake import FakeData
 
@@ -129,6 +129,24 @@ async def test_files_are_bounded_by_bytes_and_size_zero_keeps_nothing():
     nothing = MemoryBackend(0)
     await nothing.put(("file", "f"), b"1", stored_at=0, size=1)
     assert await nothing.get(("file", "f")) is None
+
+
+async def test_the_memory_cache_is_bounded_by_bytes_not_only_by_entries():
+    """Hardening issue, item 7: 24 jobs of 9,900 checkpoints took 456 MB within the 512 entries; the default bound
+    (`MAX_MEMORY_BYTES`, 256 MiB) now counts each checkpoint list by its estimated size."""
+    one = Checkpoint.model_validate({"id": "ftckpt_x", "metrics": {"step": 1, "train_loss": 0.5}})
+    cache = MemoryBackend(512)
+    for n in range(24):
+        await cache.put(("checkpoints", f"ftjob-{n}"), (one,) * 9900, stored_at=0)
+    assert cache.bytes <= MAX_MEMORY_BYTES and len(cache) < 24
+    assert await cache.get(("checkpoints", "ftjob-23")) is not None  # the newest stays, the oldest went first
+    assert await cache.get(("checkpoints", "ftjob-0")) is None
+    small = MemoryBackend(100, max_bytes=64 * 1024)
+    for name in ("a", "b", "c"):
+        await small.put(("job", name), None, stored_at=0)
+    assert len(small) == 3
+    await small.put(("checkpoints", "big"), (one,) * 30, stored_at=0)  # ~90 KB: over the bound, not kept
+    assert await small.get(("checkpoints", "big")) is None and len(small) == 3
 
 
 async def test_drop_kind_forgets_only_that_kind():

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from openai_checkpoints_mcp.api.cache import MAX_FILE_BYTES
-from openai_checkpoints_mcp.cli import _settings, build_parser, parse_arguments
+from openai_checkpoints_mcp.cli import _settings, build_parser, main, parse_arguments
 from openai_checkpoints_mcp.config import CACHE_DIR_ENV, DEFAULT_BASE_URL, DEMO_BASE_URL, Settings
 
 
@@ -85,7 +85,7 @@ def test_server_flags_and_defaults(monkeypatch):
 )
 def test_bad_flags_exit_with_usage(argv, capsys):
     with pytest.raises(SystemExit) as exited:
-        build_parser().parse_args(argv)
+        main(argv)
     assert exited.value.code == 2 and "error:" in capsys.readouterr().err
 
 
@@ -102,6 +102,13 @@ def test_environment_is_read_as_openai_python_names_it():
     assert settings.timeout == 3.0 and settings.max_retries == 2
     assert Settings.from_env({}).base_url == DEFAULT_BASE_URL
     assert "sk-x" not in repr(settings) and "sk-x" not in str(settings)
+
+
+def test_the_demo_start_up_line_does_not_say_the_key_is_missing():
+    """Hardening issue, item 9: demo mode's start-up line said ``api_key=missing``; the demo needs none."""
+    shown = repr(Settings.from_env({}, demo=True))
+    assert "missing" not in shown and "api_key=none needed (demo)" in shown
+    assert "api_key=missing (OPENAI_API_KEY)" in repr(Settings.from_env({}))
 
 
 def test_demo_ignores_a_real_key_and_base_url():
@@ -128,6 +135,43 @@ def test_key_value_arguments_are_typed_by_the_schema():
         "goal": "min",
     }
     assert parse_arguments(["job_id=42"], SCHEMA) == {"job_id": "42"}  # a string argument stays text
+
+
+def test_bad_json_and_a_bare_list_item_are_told_as_such():
+    """Hardening issue, item 9: bad JSON was reported as a type error; ``job_ids=ftjob-x`` got no hint of the list
+    syntax."""
+    schema = {"properties": {**SCHEMA["properties"], "job_ids": {"type": "array", "items": {"type": "string"}}}}
+    with pytest.raises(ValueError) as bad:
+        parse_arguments(['metadata={"team": nlp}'], schema)
+    assert str(bad.value) == (
+        "metadata: the value is JSON that failed to parse (Expecting value at position 9): '{\"team\": nlp}'"
+    )
+    with pytest.raises(ValueError) as bare:
+        parse_arguments(["job_ids=ftjob-x"], schema)
+    assert str(bare.value) == """job_ids is a list: give it as JSON, e.g. job_ids='["ftjob-x"]'"""
+    assert parse_arguments(['job_ids=["ftjob-x"]'], schema) == {"job_ids": ["ftjob-x"]}
+
+
+def test_call_without_a_tool_and_call_version():
+    """Hardening issue, item 9: ``call`` alone said key=value is required (it is not); ``call --version`` was
+    refused."""
+    from .helpers import console_script
+
+    alone = subprocess.run([console_script(), "call"], capture_output=True, text=True, timeout=60)
+    last = alone.stderr.splitlines()[-1]
+    assert alone.returncode == 2 and "required" not in alone.stderr
+    assert (
+        last == "openai-checkpoints-mcp: error: call needs a tool name: call TOOL [key=value ...] (e.g. call list_jobs)"
+    )
+    version = subprocess.run([console_script(), "call", "list_jobs", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("openai-checkpoints-mcp ")
+    assert " call " not in version.stdout
+
+
+def test_a_repeated_key_value_argument_is_refused():
+    """Hardening issue, item 9: ``top_k=1 top_k=2`` silently kept the last."""
+    with pytest.raises(ValueError, match=r"^top_k is given more than once; give each argument once$"):
+        parse_arguments(["top_k=1", "top_k=2"], SCHEMA)
 
 
 @pytest.mark.parametrize(("pair", "message"), [("top_k", "key=value"), ("nope=1", "not an argument")])

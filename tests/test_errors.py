@@ -4,10 +4,11 @@ refused connections, error bodies of every shape; the key never shows in a resul
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 
 import pytest
 
-from openai_checkpoints_mcp.api.errors import parse_error_body
+from openai_checkpoints_mcp.api.errors import parse_error_body, say_wait
 from openai_checkpoints_mcp.fake import (
     FakeData,
     Fault,
@@ -130,6 +131,31 @@ async def test_rate_limited_reports_a_wait_longer_than_it_sleeps(serve_fake):
     assert len(api.faults.requests) == 1
 
 
+@pytest.mark.parametrize(
+    ("header", "told"),
+    [
+        ("0.5", "Wait 0.5 s, then call again."),
+        ("1e308", "The API asks for a wait of more than a day"),
+        ("200", "Wait 200 s, then call again."),
+    ],
+)
+async def test_a_retry_after_is_told_sensibly(serve_fake, header, told):
+    """Hardening issue, item 7: ``retry-after: 0.5`` was told as "Wait 0 s", ``1e308`` as a 309-digit number."""
+    with serve_fake(sft_data()) as api:
+        api.faults.add(Fault(status=429, headers={"retry-after": header}))
+        async with api.client(max_retries=0) as client:
+            text = error_text(await client.call_tool("get_job", {"job_id": SFT_JOB}))
+    assert text.startswith("rate_limited: ") and told in text and "00000" not in text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "told"),
+    [(0.04, "Wait 0.1 s"), (2, "Wait 2 s"), (9.95, "Wait 10 s"), (61.2, "Wait 62 s"), (1800, "about 30 minutes")],
+)
+def test_say_wait(seconds, told):
+    assert told in say_wait(seconds) and say_wait(float("inf")) == say_wait(1e308)
+
+
 async def test_429_then_success(serve_fake):
     with serve_fake(sft_data()) as api:
         api.faults.add(
@@ -174,6 +200,23 @@ async def test_connection_refused_is_upstream_unavailable(serve_fake):
             text = error_text(await client.call_tool("get_job", {"job_id": SFT_JOB}))
     assert not api.faults.requests
     assert text.startswith("upstream_unavailable: ") and "Could not reach" in text
+
+
+async def test_credentials_in_the_base_url_never_reach_errors_logs_or_repr(serve_fake, captured_logs):
+    """Hardening issue, item 7: ``OPENAI_BASE_URL=http://user:pass@host/v1`` showed the password in the tool error and
+    the log. It is masked as ``***@`` (the user name too: it may be a token by itself)."""
+    password = "s3cretPassw0rdXYZ"
+    with serve_fake(sft_data()) as api, socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        dead_url = f"http://alice-user:{password}@127.0.0.1:{unused.getsockname()[1]}/v1"
+        async with api.client(base_url=dead_url, max_retries=0) as client:
+            text = error_text(await client.call_tool("get_job", {"job_id": SFT_JOB}))
+        shown = repr(replace(api.settings, base_url=dead_url))
+    assert text.startswith("upstream_unavailable: ") and "http://***@127.0.0.1:" in text
+    logged = "\n".join(record.getMessage() for record in captured_logs.records)
+    for where in (text, logged, shown):
+        assert password not in where and "alice-user" not in where
+    assert "***@127.0.0.1" in shown
 
 
 async def test_key_never_appears_in_results_or_logs(serve_fake, captured_logs):
@@ -312,3 +355,13 @@ async def test_a_too_deeply_nested_success_body_is_a_bad_response(serve_fake):
         async with api.client() as client:
             result = await client.call_tool("get_job", {"job_id": "ftjob-Deep00000000000000000001"})
     assert result.is_error and result.content[0].text.startswith("bad_response: ")
+
+
+@pytest.mark.parametrize(("tool", "args"), [("list_jobs", {}), ("get_job", {"job_id": SFT_JOB})])
+async def test_a_base_url_without_v1_says_to_check_openai_base_url(serve_fake, tool, args):
+    """Hardening issue, item 9: a base URL without ``/v1`` gave "Fine-tuning jobs was not found … Check the id"."""
+    with serve_fake(sft_data()) as api:
+        wrong = api.base_url.removesuffix("/v1")
+        async with api.client(base_url=wrong) as client:
+            text = error_text(await client.call_tool(tool, args))
+    assert text.startswith("not_found: ") and "Check OPENAI_BASE_URL" in text and "Check the id" not in text

@@ -225,6 +225,19 @@ def test_the_cli_refuses_to_listen_on_all_interfaces_without_a_token():
     assert "Set MCP_AUTH_TOKEN or pass --auth-token-file PATH" in lines[0]
 
 
+def test_an_endless_token_file_is_refused_after_4_kb_with_one_line(tmp_path):
+    """Hardening issue, item 7: ``--auth-token-file /dev/zero`` read 3.6 GB before failing."""
+    argv = [console_script(), "--demo", "--transport", "streamable-http", "--auth-token-file", "/dev/zero"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=20, env=clean_env())
+    assert done.returncode == 2
+    assert done.stderr == "error: the token file /dev/zero is longer than 4096 bytes; put only the bearer token in it\n"
+    (tmp_path / "long").write_text("a" * 4097)
+    with pytest.raises(HttpConfigError, match="longer than 4096 bytes"):
+        HttpOptions.from_env({}, auth_token_file=str(tmp_path / "long"))
+    (tmp_path / "at-limit").write_text("a" * 4096)
+    assert HttpOptions.from_env({}, auth_token_file=str(tmp_path / "at-limit")).auth_token == "a" * 4096
+
+
 def test_token_sources(tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text(f"  {TOKEN}\n\n")

@@ -284,6 +284,35 @@ async def test_the_cli_serves_http_with_a_token_file(tmp_path):
     assert TOKEN not in output[0]  # not even at DEBUG
 
 
+async def test_a_token_in_the_query_string_is_not_written_to_the_access_log():
+    """Hardening issue, item 7: ``GET /mcp?token=...`` wrote the token to the access log."""
+    port = _free_port()
+    root = f"http://127.0.0.1:{port}"
+    argv = [console_script(), "--demo", "--transport", "streamable-http", "--port", str(port)]
+    secrets = ["tok-AAAA1111", "tok-BBBB2222", "tok-CCCC3333", "tok-DDDD4444"]
+    query = f"token={secrets[0]}&access_token={secrets[1]}&API_KEY={secrets[2]}&key={secrets[3]}&page=visible7"
+    with _process(argv, clean_env(), root) as output:
+        async with httpx2.AsyncClient() as http:
+            await http.get(f"{root}/healthz?{query}")
+    assert "/healthz?token=***&access_token=***&API_KEY=***&key=***&page=visible7" in output[0]
+    assert not any(secret in output[0] for secret in secrets)
+
+
+def test_a_port_in_use_is_one_line_and_exit_1_with_no_start_up_line():
+    """Hardening issue, item 9: the start-up line came before binding, and a port in use ended in a uvicorn traceback
+    and exit 3."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        argv = [console_script(), "--demo", "--transport", "streamable-http", "--port", str(port)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=clean_env())
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "serving MCP" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: cannot listen on 127.0.0.1:{port}: ") and "choose another --port" in last
+
+
 async def test_uvicorn_factory_with_workers_in_stateless_mode():
     port = _free_port()
     root = f"http://127.0.0.1:{port}"

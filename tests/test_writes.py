@@ -602,7 +602,7 @@ async def test_cli_call_runs_a_write_tool_only_with_the_flag(capsys):
         )
         == 2
     )
-    assert "unknown tool 'pause_job'" in capsys.readouterr().err
+    assert "pause_job is a write tool, served only with --allow-writes" in capsys.readouterr().err
 
 
 async def test_the_fake_changes_jobs_as_the_api_does():
@@ -688,3 +688,21 @@ async def test_a_write_drops_the_cached_compare_jobs_listing(serve_fake, tool, s
         assert [e["job_id"] for e in before["leaderboard"]] == [target]
         assert after["jobs_compared"] == 0 and after["winner"] is None
         assert after["rationale"].startswith("No job matched (suffix='lr-sweep', status=running) among the 7 jobs read")
+
+
+async def test_a_write_tool_without_the_flag_hints_at_allow_writes(serve_fake):
+    """Hardening issue, item 9: ``cancel_job`` without ``--allow-writes`` was a bare "unknown tool"."""
+    import subprocess
+
+    from .helpers import console_script
+
+    with serve_fake(FakeData(jobs=[job(EDGE_JOB)])) as api:
+        async with api.client() as client:
+            with pytest.raises(MCPError) as raised:
+                await client.call_tool("pause_job", {"job_id": EDGE_JOB})
+    assert raised.value.error.code == -32602
+    assert raised.value.error.message.startswith("Unknown tool: pause_job. pause_job is a write tool")
+    assert "--allow-writes" in raised.value.error.message
+    argv = [console_script(), "--demo", "call", "cancel_job", f"job_id={RUNNING_DEMO_JOB}"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--allow-writes" in done.stderr and "unknown tool" not in done.stderr

@@ -225,8 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
         'parse as JSON and the argument is not a string (top_k=5, metadata=\'{"team":"nlp"}\'), else text. '
         "Exit status: 0 ok, 1 tool error (text on stderr), 2 usage.",
     )
-    call.add_argument("tool", help="tool name, e.g. best_checkpoint")
+    call.add_argument("tool", nargs="?", help="tool name, e.g. best_checkpoint")  # checked in main: one clear line
     call.add_argument("arguments", nargs="*", metavar="key=value", help="tool arguments")
+    call.add_argument("--version", action="version", version=f"{parser.prog} {_version()}")
     cache = commands.add_parser(
         "cache",
         parents=[_common_options(in_subcommand=True)],
@@ -347,7 +348,7 @@ def _add_http_options(parser: argparse.ArgumentParser) -> None:
 
 def _serve_http(args: argparse.Namespace, settings: Settings, level: str) -> None:
     """Check the HTTP options (exit 2 with one line on stderr if they cannot work), then serve until interrupted."""
-    from .transport.http import HttpConfigError, HttpOptions, bind_refusal, serve_http
+    from .transport.http import BindError, HttpConfigError, HttpOptions, bind_refusal, serve_http
 
     try:
         options = HttpOptions.from_env(
@@ -365,8 +366,12 @@ def _serve_http(args: argparse.Namespace, settings: Settings, level: str) -> Non
     if refusal:
         print(refusal, file=sys.stderr)
         sys.exit(2)
-    with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(lambda: serve_http(settings, options, log_level=level))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            anyio.run(lambda: serve_http(settings, options, log_level=level))
+    except BindError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _version() -> str:
@@ -417,14 +422,29 @@ def parse_arguments(pairs: Sequence[str], schema: dict[str, Any]) -> dict[str, A
             raise ValueError(f"arguments are key=value, got {pair!r}")
         if key not in properties:
             raise ValueError(f"{key!r} is not an argument; this tool takes: {', '.join(properties) or 'nothing'}")
+        if key in arguments:
+            raise ValueError(f"{key} is given more than once; give each argument once")
         if _is_string_only(properties[key]):
             arguments[key] = raw
             continue
         try:
             arguments[key] = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            if raw.lstrip()[:1] in ("[", "{", '"'):
+                raise ValueError(
+                    f"{key}: the value is JSON that failed to parse ({exc.msg} at position {exc.pos}): {raw[:80]!r}"
+                ) from None
+            if "array" in _types(properties[key]):
+                example = json.dumps([part for part in raw.split(",") if part])
+                raise ValueError(f"{key} is a list: give it as JSON, e.g. {key}='{example}'") from None
+            arguments[key] = raw
         except ValueError:
             arguments[key] = raw
     return arguments
+
+
+def _types(prop: dict[str, Any]) -> set[str]:
+    return {t for t in [prop.get("type")] + [option.get("type") for option in prop.get("anyOf", [])] if t}
 
 
 def _is_string_only(prop: dict[str, Any]) -> bool:
@@ -436,13 +456,22 @@ def _is_string_only(prop: dict[str, Any]) -> bool:
 async def _call(settings: Settings, tool: str, pairs: Sequence[str], log_level: str) -> int:
     from mcp import Client
 
-    from .server import create_server
+    from .server import create_server, shown_name, write_hint
 
     server = create_server(settings, log_level=log_level)
     async with Client(server) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         if tool not in tools:
-            print(f"error: unknown tool {tool!r}; tools: {', '.join(sorted(tools))}", file=sys.stderr)
+            if write_hint(tool):
+                print(
+                    f"error: {tool} is a write tool, never served with --archive"
+                    if settings.archive
+                    else f"error: {tool} is a write tool, served only with --allow-writes: add the flag "
+                    f"(call {tool} job_id=... --allow-writes)",
+                    file=sys.stderr,
+                )
+                return 2
+            print(f"error: unknown tool {shown_name(tool)!r}; tools: {', '.join(sorted(tools))}", file=sys.stderr)
             return 2
         try:
             arguments = parse_arguments(pairs, tools[tool].input_schema)
@@ -613,6 +642,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _check_archive(parser, args, settings)
     if args.command == "cache":
         sys.exit(_cache_command(settings, args.action))
+    if args.command == "call" and not args.tool:
+        parser.error("call needs a tool name: call TOOL [key=value ...] (e.g. call list_jobs)")
     if args.command == "call":
         level = args.log_level or "WARNING"
         _configure_logging(level)

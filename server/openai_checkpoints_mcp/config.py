@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from .api.retry import (
     DEFAULT_MAX_RETRIES as DEFAULT_MAX_RETRIES,
@@ -139,9 +139,9 @@ class Settings:
             parse(",".join(self.toolsets))
 
     def __repr__(self) -> str:  # never show the key, even in a traceback
-        key = f"{'set' if self.api_key else 'missing'} ({self.key_env})"
+        key = "none needed (demo)" if self.demo else f"{'set' if self.api_key else 'missing'} ({self.key_env})"
         return (
-            f"Settings(api_key={key}, base_url={self.base_url!r}, organization={self.organization!r}, "
+            f"Settings(api_key={key}, base_url={masked_base_url(self.base_url)!r}, organization={self.organization!r}, "
             f"project={self.project!r}, timeout={self.timeout}, max_retries={self.max_retries}, "
             f"deadline={self.deadline}, page_size={self.page_size}, max_items={self.max_items}, demo={self.demo}, "
             f"concurrency={self.concurrency}, cache_size={self.cache_size}, cache_ttl={self.cache_ttl}, "
@@ -152,7 +152,8 @@ class Settings:
             f"auth_header={self.auth_header!r}, api_version={self.api_version!r}, "
             f"azure={self.azure}{f' ({self.azure_note})' if self.azure_note else ''}"
             f"{f', archive={self.archive!r}' if self.archive else ''}, "
-            f"admin_key={'set' if self.admin_key else 'missing'} ({ADMIN_KEY_ENV}))"
+            f"admin_key={'none needed (demo)' if self.demo else 'set' if self.admin_key else 'missing'} "
+            f"({ADMIN_KEY_ENV}))"
         )
 
     __str__ = __repr__
@@ -261,6 +262,26 @@ def mask_url(url: str) -> str:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
     return f"{head}{sep}{before_query}{question}{query}"
+
+
+def masked_base_url(url: str) -> str:
+    """The API's base URL safe to show (errors, logs, repr): any ``user:password@`` as ``***@``."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
+def base_url_credentials(url: str) -> tuple[str, ...]:
+    """The user name and password of a base URL (as written and percent-decoded): secrets to mask wherever they
+    might be echoed."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return ()
+    userinfo = parts.netloc.rpartition("@")[0]
+    found = [piece for piece in userinfo.split(":", 1) if piece]
+    found += [unquote(piece) for piece in found]
+    return tuple(sorted(set(found), key=len, reverse=True))
 
 
 def check_cache_url(url: str) -> None:

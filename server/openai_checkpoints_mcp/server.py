@@ -19,7 +19,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from mcp import MCPError
@@ -31,11 +31,14 @@ from mcp.server.mcpserver.exceptions import (
     UnexpectedResourceError,
     UnexpectedToolError,
 )
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import INVALID_PARAMS, CompleteRequestParams, CompleteResult
 
 from .config import Settings
 from .errors import CheckpointsError, ErrorCode
 from .state import AppState
+
+ArgModelT = TypeVar("ArgModelT", bound=ArgModelBase)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -117,6 +120,38 @@ def served_tools(settings: Settings) -> tuple[ToolSpec, ...]:
     return tuple(spec for spec in tool_table() if (spec.read_only or writes) and spec.name in chosen)
 
 
+def strict_arguments(model: type[ArgModelT]) -> type[ArgModelT]:
+    """The SDK's arguments model of a tool, validating strictly: ``true`` is not the integer 1, ``"yes"`` is not a
+    boolean, ``"3"`` is not a number (lax pydantic takes all three). Its JSON schema, already published, is the
+    same; `tools.arguments.describe_validation_error` words the refusals."""
+    from pydantic import ConfigDict
+
+    config = ConfigDict(**{**model.model_config, "strict": True})
+    return type(model.__name__, (model,), {"model_config": config, "__module__": model.__module__})
+
+
+def write_hint(name: str) -> str:
+    """For a write tool this server does not serve, why and how to serve it (an empty string for any other name)."""
+    writes = {spec.name for spec in tool_table() if not spec.read_only}
+    if name not in writes:
+        return ""
+    return (
+        f". {name} is a write tool, served only with --allow-writes: restart the server with that flag to use it "
+        "(never with --archive)"
+    )
+
+
+NAME_SHOWN = 64
+"""Characters of an unknown name an error message repeats; the rest is counted, never echoed."""
+
+
+def shown_name(name: str, limit: int = NAME_SHOWN) -> str:
+    """`name` as an error message may repeat it: at most `limit` characters, then how many more there were."""
+    if len(name) <= limit:
+        return name
+    return f"{name[:limit]}… ({len(name) - limit} more characters)"
+
+
 def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
@@ -174,6 +209,9 @@ class CheckpointsServer(MCPServer[AppState]):
         if not self._tools_registered:
             for spec in served_tools(self._settings):
                 self.add_tool(spec.fn, title=spec.title, description=spec.description, annotations=spec.annotations)
+                tool = self._tool_manager.get_tool(spec.name)
+                if tool is not None:
+                    tool.fn_metadata.arg_model = strict_arguments(tool.fn_metadata.arg_model)
             self._tools_registered = True
 
     async def list_tools(self) -> list[Tool]:
@@ -209,7 +247,7 @@ class CheckpointsServer(MCPServer[AppState]):
         self._ensure_tools()
         tool = self._tool_manager.get_tool(name)
         if tool is None:
-            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {shown_name(name)}{write_hint(name)}")
         self._refuse_unknown_arguments(tool, arguments)
         try:
             with anyio.fail_after(self._deadline):

@@ -2,11 +2,11 @@
 
 A backend is a plain container of entries under ``(kind, id)`` keys. It knows nothing of
 jobs or their statuses: what may be kept, and for how long it may be served, is decided by
-`api.store.JobStore`. The in-memory `MemoryBackend` is one LRU bounded by entry count and,
-for result files, by bytes; the persistent ones (`api.sqlite_cache`, `api.redis_cache`) plug in behind the same
-interface, each behind a `MemoryBackend` (`LayeredBackend`), and share what is defined here: the kinds they keep,
-the account namespace their keys are filed under and the encoding of the values. The methods are coroutines so
-that a backend may read from disk or the network without blocking the event loop.
+`api.store.JobStore`. The in-memory `MemoryBackend` is one LRU bounded by entry count and by (estimated) bytes,
+result files by their own byte bound within it; the persistent ones (`api.sqlite_cache`, `api.redis_cache`) plug
+in behind the same interface, each behind a `MemoryBackend` (`LayeredBackend`), and share what is defined here:
+the kinds they keep, the account namespace their keys are filed under and the encoding of the values. The methods
+are coroutines so that a backend may read from disk or the network without blocking the event loop.
 """
 
 from __future__ import annotations
@@ -21,6 +21,16 @@ from .models import Checkpoint, Job
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 """Result files kept in all, in bytes (the least recently used are evicted first)."""
+MAX_MEMORY_BYTES = 256 * 1024 * 1024
+"""Everything the memory cache keeps, in (estimated) bytes: as much as the default cache file (``--cache-max-mb``),
+some 80,000 checkpoints or 45,000 job objects, far more than the 512 entries of ordinary jobs need, while 24 jobs
+of 10,000 checkpoints each (some 700 MB resident) no longer fit."""
+JOB_BYTES = 6 * 1024
+"""The resident size of a parsed job object, as measured (about 5.4 KB for a typical job)."""
+CHECKPOINT_BYTES = 3 * 1024
+"""The resident size of a parsed checkpoint, as measured (about 2.8 KB with its seven metrics)."""
+ENTRY_BYTES = 256
+"""What any entry costs besides its value (the key, the entry, the LRU's links)."""
 
 CacheKey = tuple[str, str]
 """``(kind, id)``: kind is ``job``, ``checkpoints``, ``file`` or ``listing``."""
@@ -56,14 +66,40 @@ class CacheBackend(Protocol):
         """Write what is pending and let go of any resource (the store's `aclose` calls it)."""
 
 
-class MemoryBackend:
-    """An LRU of at most `max_entries` entries, whose sizes add up to at most `max_bytes` (0 entries keeps nothing)."""
+def estimated_bytes(kind: str, value: Any, size: int = 0) -> int:
+    """What an entry costs in memory, cheaply: a file its length, a job or a checkpoint its measured average (see
+    `JOB_BYTES`, `CHECKPOINT_BYTES`), a listing its jobs; never a walk of the objects."""
+    if kind == "file":
+        return ENTRY_BYTES + size
+    if kind == "job":
+        return ENTRY_BYTES + JOB_BYTES
+    if kind == "checkpoints":
+        return ENTRY_BYTES + CHECKPOINT_BYTES * len(value)
+    pages = getattr(value, "pages", None)
+    if pages is not None:  # a listing (`store._Listing`): its pages of jobs
+        return ENTRY_BYTES + JOB_BYTES * sum(len(page) for page in pages)
+    return ENTRY_BYTES
 
-    def __init__(self, max_entries: int, *, max_bytes: int = MAX_FILE_BYTES) -> None:
+
+class MemoryBackend:
+    """An LRU of at most `max_entries` entries, whose estimated sizes (`estimated_bytes`) add up to at most
+    `max_bytes`, result files at most `max_file_bytes` of it (0 entries keeps nothing)."""
+
+    def __init__(
+        self, max_entries: int, *, max_bytes: int = MAX_MEMORY_BYTES, max_file_bytes: int = MAX_FILE_BYTES
+    ) -> None:
         self._entries: OrderedDict[CacheKey, Entry] = OrderedDict()
+        self._costs: dict[CacheKey, int] = {}
         self._max_entries = max_entries
         self._max_bytes = max_bytes
+        self._max_file_bytes = max_file_bytes
         self._bytes = 0
+        self._file_bytes = 0
+
+    @property
+    def bytes(self) -> int:
+        """The estimated size of everything kept."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -75,12 +111,20 @@ class MemoryBackend:
         return entry
 
     async def put(self, key: CacheKey, value: Any, *, stored_at: float, size: int = 0) -> None:
-        if self._max_entries <= 0 or size > self._max_bytes:
+        cost = estimated_bytes(key[0], value, size)
+        if self._max_entries <= 0 or cost > self._max_bytes or size > self._max_file_bytes:
+            self._forget(key)  # what was there is stale now
             return
         self._forget(key)
         self._entries[key] = Entry(value, stored_at, size)
-        self._bytes += size
-        while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
+        self._costs[key] = cost
+        self._bytes += cost
+        self._file_bytes += size
+        while (
+            len(self._entries) > self._max_entries
+            or self._bytes > self._max_bytes
+            or self._file_bytes > self._max_file_bytes
+        ):
             self._forget(next(iter(self._entries)))
 
     async def drop(self, key: CacheKey) -> None:
@@ -89,7 +133,8 @@ class MemoryBackend:
     def _forget(self, key: CacheKey) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
-            self._bytes -= entry.size
+            self._bytes -= self._costs.pop(key)
+            self._file_bytes -= entry.size
 
     async def drop_kind(self, kind: str) -> None:
         for key in [key for key in self._entries if key[0] == kind]:

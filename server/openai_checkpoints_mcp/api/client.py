@@ -20,7 +20,7 @@ import anyio
 import httpx2
 from pydantic import BaseModel, ValidationError
 
-from ..config import ADMIN_KEY_ENV, Settings
+from ..config import ADMIN_KEY_ENV, Settings, base_url_credentials, masked_base_url
 from ..errors import CheckpointsError, ErrorCode
 from . import retry
 from .adaptive import AdaptiveLimit
@@ -36,6 +36,8 @@ ObjectT = TypeVar("ObjectT", bound=ApiObject)
 QueryParams = list[tuple[str, str | int | float | bool | None]]
 
 _CONNECT_TIMEOUT = 5.0
+LISTING_PATHS = frozenset({"/fine_tuning/jobs", "/models"})
+"""Listings that exist on every account: a 404 for one means the base URL is wrong, not an id."""
 
 
 def create_http_client(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> httpx2.AsyncClient:
@@ -73,7 +75,9 @@ class OpenAIClient:
         self._make_http = None if isinstance(http, httpx2.AsyncClient) else http
         self._settings = settings
         self._sleep = sleep
-        self._secrets = tuple(s for s in (settings.api_key, settings.admin_key) if s)
+        self._secrets = tuple(s for s in (settings.api_key, settings.admin_key) if s) + base_url_credentials(
+            settings.base_url
+        )
         self.limit = AdaptiveLimit(settings.concurrency)
         """The adaptive (AIMD) bound on requests in flight, ``settings.concurrency`` at most, shared by every
         tool call: halved on a 429, grown back by successes."""
@@ -213,6 +217,7 @@ class OpenAIClient:
                     azure=self._settings.azure or None,  # None: recognise Azure by its answer (the v1 surface)
                     doing=doing,
                     admin=admin,
+                    listing=method == "GET" and path in LISTING_PATHS,
                 )
             raise self._transport_error(failure, what=what, attempts=attempts, doing=doing)
 
@@ -262,7 +267,8 @@ class OpenAIClient:
         detail = redact(f"{type(failure).__name__}: {failure}", self._secrets)[:200]
         return CheckpointsError(
             ErrorCode.UPSTREAM_UNAVAILABLE,
-            f"Could not reach the API at {self._settings.base_url} while {doing} {what} ({tries}; {detail}). "
+            f"Could not reach the API at {masked_base_url(self._settings.base_url)} while {doing} {what} "
+            f"({tries}; {detail}). "
             f"Check the network and {'AZURE_OPENAI_ENDPOINT' if self._settings.azure else 'OPENAI_BASE_URL'}.",
         )
 

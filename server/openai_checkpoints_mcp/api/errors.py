@@ -9,6 +9,7 @@ Azure's v1 API) and the Microsoft REST guidelines body of Azure OpenAI's legacy 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,6 +103,28 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
+MAX_TOLD_WAIT = 86400.0
+"""A wait the API asks for beyond a day is not told as a number: it is implausible, or the account is blocked."""
+
+
+def say_wait(seconds: float) -> str:
+    """The sentence for a wait the API asked for (``retry-after``): tenths below 10 s, whole seconds (rounded up) to
+    10 minutes, then minutes, then hours; beyond a day, words instead of an absurd number (``1e308``)."""
+    if not seconds < MAX_TOLD_WAIT:
+        return (
+            "The API asks for a wait of more than a day: try again later, and check the account's rate limits and "
+            "quota."
+        )
+    if seconds < 10:
+        shown = f"{math.ceil(seconds * 10) / 10:.1f}".removesuffix(".0")
+        return f"Wait {shown} s, then call again."
+    if seconds <= 600:
+        return f"Wait {math.ceil(seconds)} s, then call again."
+    if seconds < 7200:
+        return f"Wait about {math.ceil(seconds / 60)} minutes, then call again."
+    return f"Wait about {math.ceil(seconds / 3600)} hours, then call again."
+
+
 def _said(error: UpstreamError | None, status: int, *, azure: bool) -> str:
     """`` The API said: "..."``; on Azure also the code, target, inner code and details the body carries
     (OpenAI's own code and param are left out: its message already names them)."""
@@ -142,6 +165,7 @@ def error_from_status(
     azure: bool | None = None,
     doing: str = "reading",
     admin: bool = False,
+    listing: bool = False,
 ) -> CheckpointsError:
     """The error for a final non-2xx answer about `what` (e.g. "job ftjob-abc") after `attempts` attempts.
 
@@ -212,13 +236,21 @@ def error_from_status(
             if azure
             else "the jobs this key can see) and that the key belongs to the job's organisation and project"
         )
+        if listing or error is None or (message or "").lower().startswith("invalid url"):
+            # A listing always exists, and a 404 without an API error object is not the API's: the address is wrong.
+            setting = "AZURE_OPENAI_ENDPOINT (or OPENAI_BASE_URL)" if azure else "OPENAI_BASE_URL"
+            return make(
+                ErrorCode.NOT_FOUND,
+                f"The API address answered HTTP 404 for {what}, as if it were not the API.{said} Check "
+                f"{setting}: OpenAI's is https://api.openai.com/v1 (it usually ends in /v1).",
+            )
         return make(
             ErrorCode.NOT_FOUND,
             f"{what[:1].upper()}{what[1:]} was not found (HTTP 404).{said} Check the id (list_jobs shows {where}.",
         )
     if status == 429:
         if server_wait is not None and server_wait > 0:
-            wait = f"Wait {server_wait:.0f} s, then call again."
+            wait = say_wait(server_wait)
         else:
             wait = "Wait a minute, then call again."
         return make(

@@ -7,6 +7,7 @@ The types are checked by the SDK before a tool body runs, and the checks here (`
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -90,8 +91,22 @@ def checked_job_id(job_id: str) -> str:
 
 
 def _shown(value: object) -> str:
-    text = repr(value)
+    """`value` as the client sent it, cut at 80 characters: a string quoted, anything else as JSON (``null``,
+    ``true``, ``[1, 2]``), never as Python (``None``, ``True``)."""
+    try:
+        text = repr(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+_STRICT_TYPES = {
+    "int_type": 'a whole number (a JSON integer such as 3; not true, "3" or 3.5)',
+    "bool_type": 'true or false (a JSON boolean; not "yes", "true" or 1)',
+    "float_type": "a number (a JSON number such as 0.5; not a string)",
+    "string_type": "a string",
+}
+"""The strict refusals (`server.strict_arguments`): what is accepted."""
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -106,6 +121,8 @@ def describe_validation_error(error: ValidationError) -> str:
             parts.append(f"{where} is required")
         elif name == "metadata":
             parts.append(_metadata_problem(loc, item))
+        elif item["type"] in _STRICT_TYPES:
+            parts.append(f"{where} must be {_STRICT_TYPES[item['type']]}; got {_shown(item.get('input'))}")
         elif rule and item["type"] in {"string_pattern_mismatch", "string_too_long", "string_too_short"}:
             parts.append(f"{where} {rule}; got {_shown(item.get('input'))}")
         else:

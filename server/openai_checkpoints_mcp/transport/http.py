@@ -16,12 +16,15 @@ HTTP machinery (Starlette, uvicorn) is imported when an app is built.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote_plus
 
 from ..config import Settings
 from .auth import AUTH_TOKEN_ENV, BearerAuth, check_token, is_loopback
@@ -129,10 +132,21 @@ class HttpOptions:
         )
 
 
+MAX_TOKEN_FILE_BYTES = 4096
+"""The most a token file is read: a bearer token is a line; ``/dev/zero`` or a log file named by mistake is refused
+after this many bytes instead of being read whole."""
+
+
 def read_token_file(path: str) -> str:
     """The token in `path`, surrounding whitespace stripped. Errors name the file, never its content."""
     try:
-        token = Path(path).read_text(encoding="utf-8").strip()
+        with Path(path).open("rb") as file:
+            raw = file.read(MAX_TOKEN_FILE_BYTES + 1)
+        if len(raw) > MAX_TOKEN_FILE_BYTES:
+            raise HttpConfigError(
+                f"the token file {path} is longer than {MAX_TOKEN_FILE_BYTES} bytes; put only the bearer token in it"
+            )
+        token = raw.decode("utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise HttpConfigError(f"cannot read the token file {path}: {reason}") from None
@@ -228,11 +242,46 @@ def transport_security(options: HttpOptions) -> TransportSecuritySettings:
     )
 
 
+SECRET_QUERY_NAMES = frozenset({"token", "access_token", "api_key", "apikey", "key", "auth", "password", "secret"})
+"""Query parameters whose values the access log shows as ``***`` (compared case-insensitively, ``-`` as ``_``)."""
+
+
+def mask_query(path: str) -> str:
+    """`path` (with its query string) with the value of every parameter named in `SECRET_QUERY_NAMES` as ``***``."""
+    before, question, query = path.partition("?")
+    if not question:
+        return path
+    pairs = []
+    for pair in query.split("&"):
+        name, equals, _ = pair.partition("=")
+        secret = unquote_plus(name).strip().lower().replace("-", "_") in SECRET_QUERY_NAMES
+        pairs.append(f"{name}=***" if secret and equals else pair)
+    return f"{before}?{'&'.join(pairs)}"
+
+
+class _AccessLogMask(logging.Filter):
+    """On uvicorn's access log: a token sent as a query parameter (``?token=...``) is never written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], mask_query(args[2]), *args[3:])
+        return True
+
+
+def mask_access_log() -> None:
+    """Install `_AccessLogMask` on ``uvicorn.access``, once per process."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(existing, _AccessLogMask) for existing in access.filters):
+        access.addFilter(_AccessLogMask())
+
+
 def build_app(settings: Settings, options: HttpOptions, *, log_level: str = "INFO") -> ASGIApp:
     """The ASGI app: MCP at ``/mcp`` (bearer-protected when a token is set) and ``GET /healthz``.
 
     Its lifespan (uvicorn runs it) starts the session manager and the server's own lifespan, once per process.
     """
+    mask_access_log()
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
 
@@ -283,6 +332,7 @@ async def serve_http(settings: Settings, options: HttpOptions, *, log_level: str
     from ..server import warn_if_no_key
 
     warn_if_no_key(settings)
+    sock = bind_socket(options)  # before the start-up line, which would otherwise announce an address not held
     logger.info(
         "serving MCP over streamable HTTP at http://%s:%d%s (%s, %s): %s",
         _url_host(options.host),
@@ -301,7 +351,35 @@ async def serve_http(settings: Settings, options: HttpOptions, *, log_level: str
         lifespan="on",
         timeout_graceful_shutdown=SHUTDOWN_GRACE,
     )
-    await uvicorn.Server(config).serve()
+    try:
+        await uvicorn.Server(config).serve(sockets=[sock])
+    finally:
+        sock.close()
+
+
+class BindError(Exception):
+    """The address cannot be listened on (in use, not local, not permitted): one line, exit status 1."""
+
+
+def bind_socket(options: HttpOptions) -> socket.socket:
+    """A TCP socket bound to the options' host and port (as uvicorn binds one: ``SO_REUSEADDR``), or `BindError`."""
+    where = f"{_url_host(options.host)}:{options.port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            options.host, options.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise BindError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        hint = "; choose another --port or stop what holds it" if exc.errno == errno.EADDRINUSE else ""
+        raise BindError(f"cannot listen on {where}: {exc.strerror or exc}{hint}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _url_host(host: str) -> str:
