@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 
@@ -125,7 +125,7 @@ class ArchiveSource:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
         self._conn = open_archive(self.path)
-        self._conn.create_function("base_model_matches", 2, _model_matches, deterministic=True)
+        self._conn.create_function("base_model_matches", 2, base_model_matches, deterministic=True)
         self._conn.create_function("metadata_has", 2, _metadata_has, deterministic=True)
         self._lock = threading.Lock()
         self.origin = read_origin(self._conn, self.path)
@@ -165,6 +165,26 @@ class ArchiveSource:
             f"{self.path} --job {job_id}` (with the account's key).",
         )
 
+    async def _rows_of_job(
+        self, table: Literal["checkpoints", "events"], job_id: str, after: str | None, *, limit: int = -1
+    ) -> list[str]:
+        """The ``raw`` JSON of a job's rows of `table` in API order, after the row `after` (when given), at most
+        `limit` (-1: all); `not_found` when the archive lacks the job."""
+
+        def query(conn: sqlite3.Connection) -> list[str] | None:
+            if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+                return None
+            sql = (
+                f"SELECT raw FROM {table} WHERE job_id = ? AND position > coalesce("
+                f"(SELECT position FROM {table} WHERE id = ? AND job_id = ?), -1) ORDER BY position LIMIT ?"
+            )
+            return [str(row[0]) for row in conn.execute(sql, (job_id, after, job_id, limit))]
+
+        rows = await self._run(query)
+        if rows is None:
+            raise self._missing_job(job_id)
+        return rows
+
     # --- the Upstream interface ---------------------------------------------------------------------------------
 
     async def get_job(self, job_id: str) -> Job:
@@ -182,21 +202,7 @@ class ArchiveSource:
     ) -> Collected[Checkpoint]:
         """Every archived checkpoint of the job, in API order (after the checkpoint `after`, when given)."""
 
-        def query(conn: sqlite3.Connection) -> list[str] | None:
-            if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
-                return None
-            return [
-                str(row[0])
-                for row in conn.execute(
-                    "SELECT raw FROM checkpoints WHERE job_id = ? AND position > coalesce("
-                    "(SELECT position FROM checkpoints WHERE id = ? AND job_id = ?), -1) ORDER BY position",
-                    (job_id, after, job_id),
-                )
-            ]
-
-        rows = await self._run(query)
-        if rows is None:
-            raise self._missing_job(job_id)
+        rows = await self._rows_of_job("checkpoints", job_id, after)
         items = [_parse(Checkpoint, raw, what=f"checkpoints of job {job_id}") for raw in rows]
         if on_page is not None:
             await on_page(1, len(items))
@@ -274,21 +280,7 @@ class ArchiveSource:
     async def list_events_page(self, job_id: str, *, limit: int, after: str | None = None) -> Page[Event]:
         """One page of the job's archived events, newest first (API order)."""
 
-        def query(conn: sqlite3.Connection) -> list[str] | None:
-            if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
-                return None
-            return [
-                str(row[0])
-                for row in conn.execute(
-                    "SELECT raw FROM events WHERE job_id = ? AND position > coalesce("
-                    "(SELECT position FROM events WHERE id = ? AND job_id = ?), -1) ORDER BY position LIMIT ?",
-                    (job_id, after, job_id, limit + 1),
-                )
-            ]
-
-        rows = await self._run(query)
-        if rows is None:
-            raise self._missing_job(job_id)
+        rows = await self._rows_of_job("events", job_id, after, limit=limit + 1)
         items = [_parse(Event, raw, what=f"events of job {job_id}") for raw in rows[:limit]]
         return Page(items=items, has_more=len(rows) > limit)
 
@@ -341,10 +333,6 @@ def _parse(model: type[ObjectT], raw: str, *, what: str) -> ObjectT:
             f"The archive holds a malformed {what} ({type(exc).__name__}); write the archive again with "
             "`openai-checkpoints-mcp archive`.",
         ) from None
-
-
-def _model_matches(wanted: str, model: str | None) -> bool:
-    return base_model_matches(wanted, model)
 
 
 def _metadata_has(stored: str | None, wanted: str) -> bool:
