@@ -355,3 +355,13 @@ def test_start_up_refuses_flags_that_contradict_an_archive(demo_archive):
     for flag, expected in (("--demo", "exclude each other"), ("--allow-writes", "an archive is read-only")):
         done = _start("--archive", str(demo_archive), flag)
         assert done.returncode == 2 and expected in done.stderr, done.stderr
+
+
+def test_the_archive_variable_serves_offline_as_the_flag_does(demo_archive):
+    """``OPENAI_CHECKPOINTS_MCP_ARCHIVE`` (what the uvicorn factory reads) is ``--archive``: nothing persisted,
+    nothing written, the writes off even when the writes variable asks for them."""
+    from openai_checkpoints_mcp.config import ALLOW_WRITES_ENV, ARCHIVE_ENV
+
+    settings = Settings.from_env({ARCHIVE_ENV: str(demo_archive), ALLOW_WRITES_ENV: "1", "OPENAI_API_KEY": TEST_KEY})
+    assert settings.archive == str(demo_archive)
+    assert settings.persistent_cache is False and settings.allow_writes is False and settings.cache_url is None
