@@ -143,3 +143,25 @@ async def test_completions_over_streamable_http(mode):
             ref = ResourceTemplateReference(uri="openai-ft://jobs/{job_id}/metrics.csv")
             result = await client.complete(ref, {"name": "job_id", "value": "ftjob-gwW"})
     assert result.completion.values == [DEMO_JOB_IDS["support_bot"]]
+
+
+async def test_a_prompt_that_toolsets_leave_out_is_not_completed():
+    """--toolsets jobs serves no prompt (each needs a tool outside it): none of them completes, though a resource
+    template's job id still does."""
+    from mcp import Client
+
+    from openai_checkpoints_mcp.config import Settings
+    from openai_checkpoints_mcp.server import create_server
+
+    async with Client(create_server(Settings.from_env({}, demo=True, toolsets="jobs"))) as client:
+        assert (await client.list_prompts()).prompts == []
+        for ref, argument in [
+            (PromptReference(name="choose_checkpoint"), "job_id"),
+            (PromptReference(name="review_sweep"), "suffix"),
+        ]:
+            left_out = await client.complete(ref, {"name": argument, "value": ""})
+            assert left_out.completion.values == []
+        template = await client.complete(
+            ResourceTemplateReference(uri=TEMPLATES[0].uri_template), {"name": "job_id", "value": ""}
+        )
+    assert DEMO_JOB_IDS["support_bot"] in template.completion.values

@@ -384,7 +384,9 @@ class CheckpointsServer(MCPServer[AppState]):
         def store() -> JobStore:
             return ctx.lifespan_context.store
 
-        return CompleteResult(completion=await complete(store, params.ref, params.argument))
+        self._ensure_prompts()
+        served = frozenset(p.name for p in self._prompt_manager.list_prompts())
+        return CompleteResult(completion=await complete(store, params.ref, params.argument, served))
 
 
 _SCHEMA_MAPS = ("properties", "$defs", "patternProperties")

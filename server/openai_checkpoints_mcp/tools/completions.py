@@ -60,9 +60,14 @@ def _metadata_pairs(jobs: list[Job], typed: str) -> Iterable[str]:
 Values = Callable[[list[Job], str], Iterable[str]]
 
 
-def values_for(ref: PromptReference | ResourceTemplateReference, argument: str) -> Values | None:
-    """What completes `argument` of `ref`; None when nothing does (an unknown prompt or template included)."""
+def values_for(
+    ref: PromptReference | ResourceTemplateReference, argument: str, served_prompts: frozenset[str] | None = None
+) -> Values | None:
+    """What completes `argument` of `ref`; None when nothing does: an unknown prompt or template, or a prompt this
+    server does not serve (`served_prompts`, None for every prompt: ``--toolsets`` leaves some out)."""
     if isinstance(ref, PromptReference):
+        if served_prompts is not None and ref.name not in served_prompts:
+            return None
         if argument == "job_id" and ref.name in JOB_ID_PROMPTS:
             return _job_ids
         if ref.name == review_sweep.name:
@@ -82,10 +87,14 @@ async def _recent_jobs(store: JobStore) -> tuple[list[Job], bool]:
 
 
 async def complete(
-    store: Callable[[], JobStore], ref: PromptReference | ResourceTemplateReference, argument: CompletionArgument
+    store: Callable[[], JobStore],
+    ref: PromptReference | ResourceTemplateReference,
+    argument: CompletionArgument,
+    served_prompts: frozenset[str] | None = None,
 ) -> Completion:
-    """The completion of `argument`: at most `MAX_VALUES` distinct values, most recent job first."""
-    values = values_for(ref, argument.name)
+    """The completion of `argument`: at most `MAX_VALUES` distinct values, most recent job first; nothing for a
+    prompt outside `served_prompts` (None: every prompt is served)."""
+    values = values_for(ref, argument.name, served_prompts)
     if values is None:
         return EMPTY
     try:
