@@ -308,6 +308,7 @@ async def main():
         "is_error": result.is_error,
         "text": result.content[0].text,
         "others_work": not other.is_error,
+        "links": [block.uri for block in other.content if block.type == "resource_link"],
         "imported": "matplotlib" in sys.modules,
     }))
 
@@ -329,6 +330,7 @@ def test_without_matplotlib_the_tool_is_listed_and_says_how_to_install_it():
     assert out["text"].startswith("missing_dependency: ")
     assert "pip install 'openai-checkpoints-mcp[plot]'" in out["text"]
     assert out["others_work"] is True and out["imported"] is False
+    assert out["links"] and not [uri for uri in out["links"] if uri.endswith("curve.png")]  # nothing to read there
     code, message = out["resource"]
     assert code == -32603 and message.startswith("missing_dependency: ")
 

@@ -9,6 +9,8 @@ picture is drawn by `plots.draw` (matplotlib is imported only then, never when t
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -42,6 +44,8 @@ class ResourceSpec:
     """Whether best_checkpoint and training_metrics link to it."""
     needs_result_file: bool = False
     """Whether it exists only once the job has a result file (then linked only when it has one)."""
+    needs_matplotlib: bool = False
+    """Whether reading it draws a picture (then linked only where the ``[plot]`` extra is installed)."""
 
     def uri(self, job_id: str) -> str:
         return self.uri_template.replace("{job_id}", job_id)
@@ -145,6 +149,7 @@ CURVE_PNG = ResourceSpec(
     ),
     mime_type="image/png",
     read=_curve_png,
+    needs_matplotlib=True,
 )
 """Not `needs_result_file`: like plot_training_curve, it draws a running job from its events and checkpoints."""
 
@@ -153,8 +158,24 @@ TEMPLATES: tuple[ResourceSpec, ...] = (JOB, CHECKPOINTS, METRICS_CSV, CURVE_PNG)
 
 
 def job_links(job_id: str, *, has_result_file: bool) -> list[ResourceLink]:
-    """Links to the job's linked resources, those that need a result file only when it has one."""
-    return [spec.link(job_id) for spec in TEMPLATES if spec.linked and (has_result_file or not spec.needs_result_file)]
+    """Links to the job's linked resources: those that need a result file only when it has one, and the picture only
+    where matplotlib is installed (a link whose every read fails would only send the client astray)."""
+    return [
+        spec.link(job_id)
+        for spec in TEMPLATES
+        if spec.linked
+        and (has_result_file or not spec.needs_result_file)
+        and (not spec.needs_matplotlib or matplotlib_installed())
+    ]
+
+
+@functools.cache
+def matplotlib_installed() -> bool:
+    """Whether matplotlib can be found, without importing it (which takes a while)."""
+    try:
+        return importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def resource_function(spec: ResourceSpec) -> Callable[..., Awaitable[str | bytes]]:
