@@ -155,6 +155,38 @@ async def test_the_client_refuses_a_job_id_that_is_no_job_id_before_any_request(
     assert api.requests == []
 
 
+# --- defect 8a: a result file as a JSON string ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding"),
+    [
+        (json.dumps(CSV.decode()).encode(), "json"),
+        (json.dumps(base64.b64encode(CSV).decode()).encode(), "json+base64"),
+    ],
+)
+async def test_a_result_file_served_as_a_json_string_is_read_as_the_csv_it_holds(serve_fake, body, encoding):
+    with serve_fake(curve_data(CSV)) as api:
+        plain = (await call_once(api, "training_metrics", {"job_id": CURVE_JOB})).structured_content
+    with serve_fake(curve_data(CSV)) as api:
+        api.faults.add(Fault(status=200, body=body, content_type="application/json", path_contains="/files/"))
+        result = await call_once(api, "training_metrics", {"job_id": CURVE_JOB})
+    assert not result.is_error, result
+    served = result.structured_content
+    assert served["available"] is True and served["encoding"] == encoding
+    for key in ("steps", "metrics", "best_validation", "overfitting", "curve"):
+        assert served[key] == plain[key]
+
+
+async def test_a_json_string_that_holds_no_csv_is_still_a_bad_response(serve_fake):
+    with serve_fake(curve_data(CSV)) as api:
+        api.faults.add(
+            Fault(status=200, body=b'"just some text"', content_type="application/json", path_contains="/files/")
+        )
+        text = error_text(await call_once(api, "training_metrics", {"job_id": CURVE_JOB}))
+    assert text.startswith("bad_response: ") and "JSON string" in text
+
+
 # --- defect 8c: an answer about another job is refused ----------------------------------------------------------------
 
 
