@@ -187,6 +187,49 @@ async def test_a_json_string_that_holds_no_csv_is_still_a_bad_response(serve_fak
     assert text.startswith("bad_response: ") and "JSON string" in text
 
 
+# --- defect 8b: an id repeated on a final page is no endless paging ---------------------------------------------------
+
+
+async def test_a_checkpoint_repeated_on_the_final_page_is_shown_once(serve_fake):
+    data = one_job()
+    cps = data.checkpoints[README_JOB]
+    page = listing(cps[2], cps[1], cps[0], cps[1])
+    with serve_fake(data) as api:
+        api.faults.add(Fault(status=200, body=page, path_contains="/checkpoints"))
+        result = await call_once(api, "list_checkpoints", {"job_id": README_JOB})
+    assert not result.is_error, result
+    out = result.structured_content
+    assert out["count"] == 3 and [row[1] for row in out["rows"]] == [100, 200, 300]
+
+
+async def test_a_job_repeated_in_the_listing_is_compared_and_listed_once(serve_fake):
+    ids = [f"ftjob-Rep{n:028d}" for n in range(3)]
+    data = FakeData(
+        jobs=[job(i, suffix="rep", created_at=1_760_000_000 - n) for n, i in enumerate(ids)],
+        checkpoints={i: [checkpoint(i, 100, {"full_valid_loss": 0.3 + n / 10}, n=n)] for n, i in enumerate(ids)},
+    )
+    page = listing(*data.jobs, data.jobs[0])
+    with serve_fake(data) as api:
+        api.faults.add(Fault(status=200, body=page, path_contains="/fine_tuning/jobs", times=1))
+        listed = await call_once(api, "list_jobs", {})
+        api.faults.add(Fault(status=200, body=page, path_contains="/fine_tuning/jobs", times=1))
+        compared = await call_once(api, "compare_jobs", {"suffix": "rep", "refresh": True})
+    assert not listed.is_error and not compared.is_error, (listed, compared)
+    assert [j["id"] for j in listed.structured_content["jobs"]] == ids
+    assert [e["job_id"] for e in compared.structured_content["leaderboard"]] == ids
+    assert compared.structured_content["jobs_compared"] == 3
+
+
+async def test_a_listing_that_repeats_a_whole_page_is_still_stopped(serve_fake):
+    data = one_job()
+    page = listing(*data.checkpoints[README_JOB], has_more=True)
+    with serve_fake(data) as api:
+        api.faults.add(Fault(status=200, body=page, path_contains="/checkpoints", times=5))
+        text = error_text(await call_once(api, "list_checkpoints", {"job_id": README_JOB}))
+        assert len(api.upstream_requests("/checkpoints")) == 2
+    assert text.startswith("bad_response: ") and "never end" in text
+
+
 # --- defect 8c: an answer about another job is refused ----------------------------------------------------------------
 
 
