@@ -262,3 +262,29 @@ async def test_a_write_answered_with_another_job_is_a_bad_response(serve_fake, a
         api.faults.add(Fault(status=200, body=job("ftjob-abc123", status="cancelled"), path_contains=f"/{action}"))
         text = error_text(await call_once(api, f"{action}_job", {"job_id": README_JOB}, allow_writes=True))
     assert text.startswith("bad_response: ") and "'ftjob-abc123'" in text
+
+
+# --- defect 8d: a zero timestamp is unknown, not 1970 -----------------------------------------------------------------
+
+
+async def test_zero_and_negative_timestamps_are_null(serve_fake):
+    data = one_job(status="running", estimated_finish=0, created_at=0)
+    data.jobs[0]["finished_at"] = -1
+    with serve_fake(data) as api:
+        async with api.client() as client:
+            detail = (await client.call_tool("get_job", {"job_id": README_JOB})).structured_content
+            listed = (await client.call_tool("list_jobs", {})).structured_content
+    assert detail["estimated_finish"] is None and detail["finished_at"] is None and detail["created_at"] is None
+    assert detail["duration_seconds"] is None
+    assert listed["jobs"][0]["created_at"] is None
+    assert "1970" not in json.dumps(detail) + json.dumps(listed)
+
+
+async def test_a_zero_created_at_does_not_end_a_listing_filtered_by_date(serve_fake):
+    # Newest first, a job whose created_at reads 1970 would look older than created_after, so every later job too.
+    ids = ["ftjob-Newer000000000000000000001", "ftjob-Zero0000000000000000000001", "ftjob-Newer000000000000000000002"]
+    data = FakeData(jobs=[job(ids[0]), job(ids[1], created_at=0), job(ids[2], created_at=1_754_000_000)])
+    with serve_fake(data) as api:
+        api.faults.add(Fault(status=200, body=listing(*data.jobs), path_contains="/fine_tuning/jobs"))
+        listed = (await call_once(api, "list_jobs", {"created_after": "2025-01-01"})).structured_content
+    assert [j["id"] for j in listed["jobs"]] == ids
