@@ -288,3 +288,18 @@ async def test_a_zero_created_at_does_not_end_a_listing_filtered_by_date(serve_f
         api.faults.add(Fault(status=200, body=listing(*data.jobs), path_contains="/fine_tuning/jobs"))
         listed = (await call_once(api, "list_jobs", {"created_after": "2025-01-01"})).structured_content
     assert [j["id"] for j in listed["jobs"]] == ids
+
+
+# --- defect 8e: validation metrics without a validation file ----------------------------------------------------------
+
+
+async def test_validation_metrics_without_a_validation_file_are_not_denied(serve_fake):
+    with serve_fake(one_job(validation=False)) as api:
+        async with api.client() as client:
+            listed = (await client.call_tool("list_checkpoints", {"job_id": README_JOB})).structured_content
+            best = (await client.call_tool("best_checkpoint", {"job_id": README_JOB})).structured_content
+    note = listed["coverage"]["note"]
+    assert listed["coverage"]["has_validation_file"] is False
+    assert "there are no valid_" not in note and "full_valid_loss" in note and "no validation file" in note
+    assert best["metric"] == "full_valid_loss"
+    assert "no validation file" not in best["rationale"]
