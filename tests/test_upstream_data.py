@@ -303,3 +303,36 @@ async def test_validation_metrics_without_a_validation_file_are_not_denied(serve
     assert "there are no valid_" not in note and "full_valid_loss" in note and "no validation file" in note
     assert best["metric"] == "full_valid_loss"
     assert "no validation file" not in best["rationale"]
+
+
+# --- defect 8f: a write answered with a final status ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "answered", "never"),
+    [
+        ("pause", "succeeded", "becomes paused"),
+        ("pause", "cancelled", "becomes paused"),
+        ("cancel", "failed", "becomes cancelled"),
+        ("cancel", "succeeded", "becomes cancelled"),
+        ("resume", "cancelled", "goes back to queued"),
+        ("resume", "failed", "goes back to queued"),
+    ],
+)
+async def test_a_write_answered_with_a_final_status_says_that_status(serve_fake, action, answered, never):
+    data = one_job(status="running" if action != "resume" else "paused")
+    with serve_fake(data) as api:
+        api.faults.add(Fault(status=200, body=job(README_JOB, status=answered), path_contains=f"/{action}"))
+        result = await call_once(api, f"{action}_job", {"job_id": README_JOB}, allow_writes=True)
+    assert not result.is_error, result
+    out = result.structured_content
+    assert out["status"] == answered
+    assert never not in out["message"] and "accepted" not in out["message"]
+    assert f"with status {answered}" in out["message"] and "has finished" in out["message"]
+
+
+async def test_a_write_answered_with_an_unknown_status_says_to_check(serve_fake):
+    with serve_fake(one_job(status="running")) as api:
+        api.faults.add(Fault(status=200, body=job(README_JOB, status="archived"), path_contains="/pause"))
+        out = (await call_once(api, "pause_job", {"job_id": README_JOB}, allow_writes=True)).structured_content
+    assert "becomes paused" not in out["message"] and "'archived'" in out["message"] and "get_job" in out["message"]
