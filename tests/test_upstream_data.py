@@ -262,6 +262,7 @@ async def test_a_write_answered_with_another_job_is_a_bad_response(serve_fake, a
         api.faults.add(Fault(status=200, body=job("ftjob-abc123", status="cancelled"), path_contains=f"/{action}"))
         text = error_text(await call_once(api, f"{action}_job", {"job_id": README_JOB}, allow_writes=True))
     assert text.startswith("bad_response: ") and "'ftjob-abc123'" in text
+    assert "may have taken effect" in text and "get_job" in text
 
 
 # --- defect 8d: a zero timestamp is unknown, not 1970 -----------------------------------------------------------------

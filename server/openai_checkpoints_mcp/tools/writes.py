@@ -184,8 +184,8 @@ async def _explain(
 
     A refusal (a 4xx the API does not retry) is explained by the job's current status, read with one GET, unless
     that read is refused too (the request itself is wrong, e.g. Azure's api-version): then the error stays as it
-    was. A 403 is about changing, not reading. A failure after which the request may still have landed says to
-    look first.
+    was. A 403 is about changing, not reading. A failure after which the request may still have landed (no answer, or
+    a success whose body is not this job) says to look first.
     """
     match = _API_SAID.search(exc.message)
     said = match.group(0) if match else ""
@@ -223,6 +223,11 @@ async def _explain(
         return reworded(
             f"{exc.message} The {action.verb} request may have reached the API before the failure: check the job "
             "with get_job before trying again."
+        )
+    if exc.code is ErrorCode.BAD_RESPONSE:  # answered with success, but not with this job (or not with a job)
+        return reworded(
+            f"{exc.message} The {action.verb} request was answered as a success, so it may have taken effect: check "
+            "the job with get_job before trying again."
         )
     return exc
 
