@@ -190,7 +190,7 @@ async def test_a_json_string_that_holds_no_csv_is_still_a_bad_response(serve_fak
 # --- defect 8b: an id repeated on a final page is no endless paging ---------------------------------------------------
 
 
-async def test_a_checkpoint_repeated_on_the_final_page_is_shown_once(serve_fake):
+async def test_a_checkpoint_repeated_on_the_final_page_is_shown_once(serve_fake, captured_logs):
     data = one_job()
     cps = data.checkpoints[README_JOB]
     page = listing(cps[2], cps[1], cps[0], cps[1])
@@ -200,6 +200,10 @@ async def test_a_checkpoint_repeated_on_the_final_page_is_shown_once(serve_fake)
     assert not result.is_error, result
     out = result.structured_content
     assert out["count"] == 3 and [row[1] for row in out["rows"]] == [100, 200, 300]
+    warnings = [r.getMessage() for r in captured_logs.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"the API sent 1 item again while listing checkpoints of job {README_JOB} (over 1 page); each was kept once"
+    ]
 
 
 async def test_a_job_repeated_in_the_listing_is_compared_and_listed_once(serve_fake):
