@@ -146,19 +146,49 @@ async def test_server_that_ignores_after_is_stopped_on_the_repeated_id() -> None
     assert len(server.cursors) == 2
 
 
-async def test_id_repeated_on_a_later_page_is_a_bad_response() -> None:
-    server = ScriptedServer(Page(items("a", "b"), has_more=True), Page(items("c", "a", "d"), has_more=True))
-    with pytest.raises(CheckpointsError) as caught:
-        await collect_pages(server, max_items=1000)
-    assert caught.value.code is ErrorCode.BAD_RESPONSE
-    assert "page 2" in caught.value.message
+async def test_id_repeated_on_a_later_page_is_kept_once_and_counted() -> None:
+    server = ScriptedServer(Page(items("a", "b"), has_more=True), Page(items("c", "a", "d"), has_more=False))
+    collected = await collect_pages(server, max_items=1000)
+    assert ids(collected.items) == ["a", "b", "c", "d"]
+    assert collected.repeated == 1 and collected.scanned == 4 and not collected.truncated
+    assert server.cursors == [None, "b"]
 
 
-async def test_id_repeated_within_one_page_is_a_bad_response() -> None:
+async def test_id_repeated_within_one_page_is_kept_once_and_counted() -> None:
     server = ScriptedServer(Page(items("a", "b", "a"), has_more=False))
+    collected = await collect_pages(server, max_items=1000)
+    assert ids(collected.items) == ["a", "b"]
+    assert collected.repeated == 1
+
+
+async def test_the_cursor_after_a_page_that_ends_in_a_repeat_is_the_id_the_api_ended_it_with() -> None:
+    # The page's last item, "a", is a repeat (dropped), yet the API's next page follows it.
+    server = ScriptedServer(
+        Page(items("a", "b"), has_more=True), Page(items("c", "a"), has_more=True), Page(items("d"), has_more=False)
+    )
+    collected = await collect_pages(server, max_items=1000)
+    assert ids(collected.items) == ["a", "b", "c", "d"]
+    assert server.cursors == [None, "b", "a"]
+
+
+async def test_a_page_of_nothing_new_that_says_more_follow_is_a_bad_response() -> None:
+    server = ScriptedServer(
+        Page(items("a", "b", "c"), has_more=True),
+        Page(items("b", "c"), has_more=None),
+        Page(items("d"), has_more=False),
+    )
     with pytest.raises(CheckpointsError) as caught:
-        await collect_pages(server, max_items=1000)
+        await collect_pages(server, max_items=1000, what="fine-tuning jobs")
     assert caught.value.code is ErrorCode.BAD_RESPONSE
+    assert "page 2" in caught.value.message and "'b', 'c'" in caught.value.message
+    assert len(server.cursors) == 2
+
+
+async def test_a_final_page_of_nothing_new_ends_the_listing() -> None:
+    server = ScriptedServer(Page(items("a", "b"), has_more=True), Page(items("b"), has_more=False))
+    collected = await collect_pages(server, max_items=1000)
+    assert ids(collected.items) == ["a", "b"]
+    assert collected.repeated == 1 and not collected.truncated
 
 
 async def test_repeated_cursor_is_a_bad_response_and_never_loops() -> None:

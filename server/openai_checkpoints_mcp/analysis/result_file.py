@@ -1,7 +1,9 @@
 """Parse a fine-tuning job's result file: the per-step metrics CSV (``step_metrics.csv``).
 
 The body of a ``fine-tune-results`` file is either the CSV itself or, as OpenAI has been seen to
-serve it, the base64 encoding of the CSV. Columns are read by header name, so OpenAI's SFT file
+serve it, the base64 encoding of the CSV; either may also come as a JSON string, since OpenAI's
+spec declares file content an ``application/json`` string (``"step,train_loss\\n1,..."``).
+Columns are read by header name, so OpenAI's SFT file
 (``step, train_loss, train_accuracy, valid_loss, valid_mean_token_accuracy``), Azure's
 ``results.csv`` (``validation_mean_token_accuracy``, ``full_valid_*``) and reinforcement files
 (``train_mean_reward``, ``full_valid_mean_reward``, ``pg_loss_sum``, ...) all parse, and unknown
@@ -18,7 +20,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from .metrics import CATALOGUE
@@ -29,6 +31,9 @@ ALIASES: dict[str, str] = {
     "full_validation_mean_token_accuracy": "full_valid_mean_token_accuracy",
 }
 """Result-file header -> the checkpoint metric name it means (OpenAI's and Azure's spellings)."""
+
+Encoding = Literal["csv", "base64", "json", "json+base64"]
+"""How a result file's body holds its CSV: as it is, base64 of it, or either of those as a JSON string."""
 
 _PREVIEW = 80
 _BASE64_TEXT = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
@@ -53,7 +58,7 @@ class ResultTable:
     columns: dict[str, tuple[float | None, ...]]
     renamed: dict[str, str]
     """Source header -> canonical name, only where an alias (or a case fold) was applied."""
-    encoding: Literal["csv", "base64"]
+    encoding: Encoding
     skipped_rows: int
     """Rows dropped because their step cell was empty or not a non-negative integer."""
     duplicate_rows: int = 0
@@ -70,18 +75,18 @@ class ResultTable:
 
 
 def parse_result_file(content: bytes) -> ResultTable:
-    """Parse a result file's body (plain CSV or base64 of CSV) into a `ResultTable`.
+    """Parse a result file's body (plain CSV or base64 of CSV, or either as a JSON string) into a `ResultTable`.
 
     Lenient about a UTF-8 BOM, ``\\r\\n`` line ends, blank lines, trailing commas, padding around
     cells, and the case of ``step``. Raises `ResultFileError` for an empty body, a body without a
     ``step`` column, and anything that is neither CSV nor base64 of CSV (binary data, an HTML page,
-    a JSON error body).
+    a JSON error body, a JSON string that holds neither).
     """
     decoded = _decoded(content)
     return _table(decoded.lines, decoded.encoding)
 
 
-def decode_result_file(content: bytes) -> tuple[bytes, Literal["csv", "base64"]]:
+def decode_result_file(content: bytes) -> tuple[bytes, Encoding]:
     """The CSV a result file's body holds (the body itself, or what its base64 encodes) and how it was served,
     decided exactly as `parse_result_file` decides it (and raising `ResultFileError` as it does)."""
     decoded = _decoded(content)
@@ -102,12 +107,13 @@ class _Decoded:
 
     text: str
     lines: list[list[str]]
-    encoding: Literal["csv", "base64"]
+    encoding: Encoding
     csv_bytes: bytes
 
 
-def _decoded(content: bytes) -> _Decoded:
-    """The body decided once, for `parse_result_file`, `decode_result_file` and `result_file_text` alike."""
+def _decoded(content: bytes, *, in_json: bool = False) -> _Decoded:
+    """The body decided once, for `parse_result_file`, `decode_result_file` and `result_file_text` alike.
+    `in_json`: `content` is what a JSON string held (which is not unwrapped again)."""
     if not content.strip():
         raise ResultFileError("the result file is empty")
     text = _decode_text(content)
@@ -115,6 +121,13 @@ def _decoded(content: bytes) -> _Decoded:
         lines = _lines(text)
         if _step_index(_header(lines)) is not None:
             return _Decoded(text, lines, "csv", content)
+        held = None if in_json else _json_string(text)
+        if held is not None:
+            try:
+                held_csv = _decoded(held.encode("utf-8", "surrogatepass"), in_json=True)
+            except ResultFileError as exc:
+                raise ResultFileError(f"{exc} (in the JSON string the body is)") from None
+            return replace(held_csv, encoding="json" if held_csv.encoding == "csv" else "json+base64")
     decoded = _base64_decode(content)
     if decoded is not None:
         if not decoded.strip():
@@ -166,6 +179,18 @@ def _decode_text(content: bytes) -> str | None:
         except UnicodeDecodeError:
             return None
     return None if "\x00" in text else text.lstrip("\ufeff")
+
+
+def _json_string(text: str) -> str | None:
+    """What `text` holds when it is one JSON string (``"step,train_loss\\n1,0.5\\n"``), else None."""
+    stripped = text.strip()
+    if len(stripped) < 2 or stripped[0] != '"' or stripped[-1] != '"':
+        return None
+    try:
+        value = json.loads(stripped)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _base64_decode(content: bytes) -> bytes | None:
@@ -290,7 +315,7 @@ def _step(cell: str) -> int | None:
     return int(value)
 
 
-def _table(lines: list[list[str]], encoding: Literal["csv", "base64"]) -> ResultTable:
+def _table(lines: list[list[str]], encoding: Encoding) -> ResultTable:
     header = _header(lines)
     step_at = _step_index(header)
     assert step_at is not None

@@ -25,6 +25,7 @@ from ..errors import CheckpointsError, ErrorCode
 from . import retry
 from .adaptive import AdaptiveLimit
 from .errors import bad_response, error_from_status, redact, request_id_from
+from .ids import is_file_id, is_job_id, not_a_file_id, not_a_job_id, shown_id
 from .models import ApiObject, Checkpoint, Event, Job, ListPage, Model, Permission
 from .pagination import Collected, OnPage, Page, collect_pages
 from .selection import JobFilter
@@ -277,8 +278,9 @@ class OpenAIClient:
         return _parse(model, payload, what=what)
 
     async def get_job(self, job_id: str) -> Job:
-        """The job, or `not_found`."""
-        return await self.get_object(f"/fine_tuning/jobs/{job_id}", Job, what=f"job {job_id}")
+        """The job, or `not_found`; ``bad_response`` when the API answers with another job than the one asked for."""
+        what = f"job {job_id}"
+        return _same_job(await self.get_object(job_path(job_id), Job, what=what), job_id, what=what)
 
     async def cancel_job(self, job_id: str) -> Job:
         """Ask the API to cancel the job; returns the job as the API answered (status ``cancelled``, or soon)."""
@@ -294,7 +296,8 @@ class OpenAIClient:
 
     async def _job_action(self, job_id: str, action: str) -> Job:
         what = f"job {job_id}"
-        return _parse(Job, await self.post_json(f"/fine_tuning/jobs/{job_id}/{action}", what=what), what=what)
+        job = _parse(Job, await self.post_json(job_path(job_id, action), what=what), what=what)
+        return _same_job(job, job_id, what=what)
 
     async def list_jobs_page(
         self,
@@ -304,26 +307,38 @@ class OpenAIClient:
         metadata: Mapping[str, str] | None = None,
         where: JobFilter | None = None,
     ) -> Page[Job]:
-        """One page of jobs, newest first. The API filters by metadata only: `where` is the caller's to apply."""
+        """One page of jobs, newest first. The API filters by metadata only: `where` is the caller's to apply.
+
+        A listed job whose id is not a job id makes the page ``bad_response``, as a job without an id does: the tools
+        would build requests from it (its checkpoints), and no tool could be asked about it."""
         params: QueryParams = [("limit", str(limit))]
         if after:
             params.append(("after", after))
         for key, value in (metadata or {}).items():
             params.append((f"metadata[{key}]", value))
-        return await self._list_page("/fine_tuning/jobs", params, Job, what="fine-tuning jobs")
+        page = await self._list_page("/fine_tuning/jobs", params, Job, what="fine-tuning jobs")
+        for job in page.items:
+            if not is_job_id(job.id):
+                raise not_a_job_id(job.id, where="listed a job")
+        return page
 
     async def list_checkpoints(
         self, job_id: str, *, after: str | None = None, on_page: OnPage | None = None
     ) -> Collected[Checkpoint]:
         """Every checkpoint of the job, following every page (capped at ``max_items``), in API order."""
         what = f"checkpoints of job {job_id}"
-        path = f"/fine_tuning/jobs/{job_id}/checkpoints"
+        path = job_path(job_id, "checkpoints")
 
         async def fetch(cursor: str | None) -> Page[Checkpoint]:
             params: QueryParams = [("limit", str(self._settings.page_size))]
             if cursor:
                 params.append(("after", cursor))
-            return await self._list_page(path, params, Checkpoint, what=what)
+            page = await self._list_page(path, params, Checkpoint, what=what)
+            for checkpoint in page.items:
+                owner = checkpoint.fine_tuning_job_id
+                if owner is not None and owner != job_id:
+                    raise bad_response(what, f"checkpoint {shown_id(checkpoint.id)} belongs to job {shown_id(owner)}")
+            return page
 
         return await collect_pages(fetch, max_items=self._settings.max_items, after=after, what=what, on_page=on_page)
 
@@ -374,14 +389,32 @@ class OpenAIClient:
         params: QueryParams = [("limit", str(limit))]
         if after:
             params.append(("after", after))
-        return await self._list_page(
-            f"/fine_tuning/jobs/{job_id}/events", params, Event, what=f"events of job {job_id}"
-        )
+        return await self._list_page(job_path(job_id, "events"), params, Event, what=f"events of job {job_id}")
 
     async def get_file_content(self, file_id: str) -> bytes:
-        """The raw body of a file (a result file is CSV, or the base64 of it)."""
-        response = await self._get(f"/files/{file_id}/content", None, what=f"file {file_id}")
+        """The raw body of a file (a result file is CSV, or the base64 of it). `file_id` comes from the API (a job's
+        file): one that is not a file id is ``bad_response``, and is never requested."""
+        if not is_file_id(file_id):
+            raise not_a_file_id(file_id)
+        response = await self._get(f"/files/{path_segment(file_id)}/content", None, what=f"file {file_id}")
         return response.content
+
+
+def job_path(job_id: str, *rest: str) -> str:
+    """``/fine_tuning/jobs/<job_id>[/<rest>...]``, every part escaped as one path segment. `job_id` comes from the
+    assistant (checked by the input schema) or from the API (a listing, checked there); one that is still not a job
+    id is ``bad_response`` and never requested."""
+    if not is_job_id(job_id):
+        raise not_a_job_id(job_id, where="gave a job")
+    return "/fine_tuning/jobs/" + "/".join(path_segment(part) for part in (job_id, *rest))
+
+
+def _same_job(job: Job, job_id: str, *, what: str) -> Job:
+    """`job`, when it is the job asked for: an API that answers with another job (a gateway's canned answer, a
+    mix-up) must not have that job taken for this one."""
+    if job.id != job_id:
+        raise bad_response(what, f"it describes job {shown_id(job.id)} instead")
+    return job
 
 
 def path_segment(value: str) -> str:

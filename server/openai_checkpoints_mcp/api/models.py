@@ -36,6 +36,14 @@ def _int_or_none(value: Any) -> int | None:
     return None
 
 
+def _timestamp_or_none(value: Any) -> int | None:
+    """Unix seconds, or None: the API's timestamps mean "not yet" or "unknown" by null (``estimated_finish`` of a job
+    that is not running, ``finished_at`` of one that has not finished), and a zero or negative one (``0``, which an
+    answer generated from the spec holds, would read as 1970) can only mean the same."""
+    seconds = _int_or_none(value)
+    return seconds if seconds is not None and seconds > 0 else None
+
+
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -63,6 +71,7 @@ def _str_dict_or_none(value: Any) -> dict[str, str] | None:
 
 
 LenientInt = Annotated[int | None, BeforeValidator(_int_or_none)]
+Timestamp = Annotated[int | None, BeforeValidator(_timestamp_or_none)]
 LenientStr = Annotated[str | None, BeforeValidator(_str_or_none)]
 LenientDict = Annotated[dict[str, Any] | None, BeforeValidator(_dict_or_none)]
 StrList = Annotated[list[str], BeforeValidator(_str_list)]
@@ -132,9 +141,9 @@ class Job(ApiObject):
     status: LenientStr = None
     model: LenientStr = None
     fine_tuned_model: LenientStr = None
-    created_at: LenientInt = None
-    finished_at: LenientInt = None
-    estimated_finish: LenientInt = None
+    created_at: Timestamp = None
+    finished_at: Timestamp = None
+    estimated_finish: Timestamp = None
     organization_id: LenientStr = None
     training_file: LenientStr = None
     validation_file: LenientStr = None
@@ -211,7 +220,7 @@ class Checkpoint(ApiObject):
     """A ``fine_tuning.job.checkpoint``."""
 
     step_number: LenientInt = None
-    created_at: LenientInt = None
+    created_at: Timestamp = None
     fine_tuned_model_checkpoint: LenientStr = None
     fine_tuning_job_id: LenientStr = None
     metrics: LenientDict = None
@@ -237,7 +246,7 @@ class Checkpoint(ApiObject):
 class Event(ApiObject):
     """A ``fine_tuning.job.event``."""
 
-    created_at: LenientInt = None
+    created_at: Timestamp = None
     level: LenientStr = None
     message: LenientStr = None
     type: LenientStr = None
@@ -248,7 +257,7 @@ class Model(ApiObject):
     """A model the account can call (``GET /models``); unknown fields (a shutdown date, Azure's ``deprecation``,
     ``lifecycle_status``) are kept."""
 
-    created: LenientInt = None
+    created: Timestamp = None
     owned_by: LenientStr = None
 
     @property
@@ -261,7 +270,7 @@ class Permission(ApiObject):
     """A ``checkpoint.permission``: a project a fine-tuned checkpoint is shared with (``cp_...``)."""
 
     project_id: LenientStr = None
-    created_at: LenientInt = None
+    created_at: Timestamp = None
 
 
 class ListPage(BaseModel):

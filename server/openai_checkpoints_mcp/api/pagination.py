@@ -3,19 +3,24 @@
 The API's lists are cursor pages: ``after`` is the id of the last item of the
 previous page, and a page says ``has_more``. Following openai-python, paging
 stops when ``has_more`` is false or a page is empty (a missing ``has_more`` on a
-non-empty page means "keep going"). A server that hands back a cursor or an id
-it already gave would make that loop forever, so both are detected and reported
-as `bad_response`; and the total is capped, with the result saying it was
-truncated and where to continue.
+non-empty page means "keep going"). Only what would make that loop forever is
+reported as `bad_response`: a cursor sent twice, or a page that says more follow
+but holds nothing new. An item the server sends again (a spec-valid answer may
+repeat an id, even on its last page) is kept once, at its first place, and counted
+(`Page.repeated`, `Collected.repeated`, one warning in the log per listing). The
+total is capped, with the result saying it was truncated and where to continue.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from ..errors import CheckpointsError, ErrorCode
+
+logger = logging.getLogger(__name__)
 
 
 class HasId(Protocol):
@@ -34,7 +39,10 @@ class Page(Generic[ItemT]):
     has_more: bool | None
     next_cursor: str | None = None
     """The cursor of the next page when the API names it (the permission list's ``last_id``, which openai-python
-    follows there); None: the last item's id, as for every other list."""
+    follows there); None: the last item's id, as for every other list. `iterate_pages` always sets it on the pages it
+    yields (the last item it dropped as a repeat may be the cursor)."""
+    repeated: int = 0
+    """Items of the page as the API sent it that `iterate_pages` dropped because they had been sent before."""
 
 
 @dataclass
@@ -47,6 +55,8 @@ class Collected(Generic[ItemT]):
     """Items read from the API, kept or not."""
     truncated: bool = False
     """More items may follow: the cap (or the page limit) stopped paging before the API said it was done."""
+    repeated: int = 0
+    """Items the API sent again (same id), kept once; not counted in `scanned`."""
     next_after: str | None = None
     """When `truncated`: the cursor to continue from (pass it as ``after``)."""
 
@@ -60,27 +70,50 @@ async def iterate_pages(
 ) -> AsyncGenerator[Page[ItemT], None]:
     """Yield pages in order until ``has_more`` is false or a page is empty; the consumer may stop early.
 
+    Each page is yielded without the items sent before (by id): an item the API repeats is kept once, where it came
+    first, and counted in the page's `Page.repeated`. The page's `Page.next_cursor` is the cursor that follows it.
+
     Raises:
-        CheckpointsError: ``bad_response`` when the server repeats a cursor or an id.
+        CheckpointsError: ``bad_response`` when paging would never end: the server leads back to a cursor already
+            followed, or says more follow a page that holds nothing new.
     """
     seen_ids: set[str] = set()
     used_cursors: set[str | None] = set()
     cursor = after
     pages = 0
-    while True:
-        if cursor in used_cursors:
-            raise _broken(f"sent the cursor {cursor!r} twice", what, pages)
-        used_cursors.add(cursor)
-        page = await fetch_page(cursor)
-        pages += 1
-        for item in page.items:
-            if item.id in seen_ids:
-                raise _broken(f"returned {item.id!r} twice", what, pages)
-            seen_ids.add(item.id)
-        yield page
-        if not page_has_more(page):
-            return
-        cursor = page.next_cursor or page.items[-1].id
+    repeated = 0
+    try:
+        while True:
+            if cursor in used_cursors:
+                raise _broken(f"sent the cursor {cursor!r} twice", what, pages)
+            used_cursors.add(cursor)
+            page = await fetch_page(cursor)
+            pages += 1
+            fresh = []
+            for item in page.items:
+                if item.id not in seen_ids:
+                    seen_ids.add(item.id)
+                    fresh.append(item)
+            more = page_has_more(page)
+            if more and not fresh:
+                again = ", ".join(repr(item.id) for item in page.items[:2]) + (", ..." if len(page.items) > 2 else "")
+                raise _broken(f"said more follow a page of items it had all sent before ({again})", what, pages)
+            next_cursor = page.next_cursor or (page.items[-1].id if page.items else None)
+            repeated += len(page.items) - len(fresh)
+            yield Page(fresh, page.has_more, next_cursor, repeated=len(page.items) - len(fresh))
+            if not more:
+                return
+            cursor = next_cursor
+    finally:
+        if repeated:
+            logger.warning(
+                "the API sent %d item%s again while listing %s (over %d page%s); each was kept once",
+                repeated,
+                "s" if repeated != 1 else "",
+                what,
+                pages,
+                "s" if pages != 1 else "",
+            )
 
 
 def page_has_more(page: Page[ItemT]) -> bool:
@@ -114,7 +147,8 @@ async def collect_pages(
             first job older than a date in a newest-first list; that item is not collected.
 
     Raises:
-        CheckpointsError: ``bad_response`` when the server repeats a cursor or an id.
+        CheckpointsError: ``bad_response`` when paging would never end (see `iterate_pages`); an item sent again is
+            kept once and counted in `Collected.repeated`.
     """
     if max_items < 1:
         raise ValueError("max_items must be at least 1")
@@ -123,6 +157,7 @@ async def collect_pages(
     try:
         async for page in pages:
             collected.pages_fetched += 1
+            collected.repeated += page.repeated
             more = page_has_more(page)
             for index, item in enumerate(page.items):
                 if stop_at is not None and stop_at(item):
@@ -144,7 +179,7 @@ async def collect_pages(
                 return collected
             if max_pages is not None and collected.pages_fetched >= max_pages:
                 collected.truncated = True
-                collected.next_after = page.items[-1].id
+                collected.next_after = page.next_cursor
                 return collected
     finally:
         await pages.aclose()

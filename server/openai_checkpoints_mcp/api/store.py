@@ -372,7 +372,7 @@ class JobStore:
                 more = page_has_more(page)
                 if since is None:
                     since = self._clock()
-                await self._keep(key, _Listing(tuple(pages), jobs[-1].id if more else None), stored_at=since)
+                await self._keep(key, _Listing(tuple(pages), page.next_cursor if more else None), stored_at=since)
                 yield JobPage(jobs, None, more=more)
         finally:
             await source.aclose()

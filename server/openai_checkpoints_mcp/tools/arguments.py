@@ -16,14 +16,14 @@ from pydantic import Field, StringConstraints, ValidationError
 
 from ..analysis.metrics import Goal
 from ..analysis.ranking import check_goal
+from ..api.ids import JOB_ID_PATTERN as JOB_ID_PATTERN
+from ..api.ids import MAX_ID_LENGTH as MAX_ID_LENGTH
 from ..api.selection import JobFilter as JobFilter
 from ..api.selection import base_model_matches as base_model_matches
 from ..errors import invalid_argument
 
-JOB_ID_PATTERN = r"^ftjob-[A-Za-z0-9_-]+$"
 CHECKPOINT_ID_PATTERN = r"^ft(ckpt|chkpt)[-_][A-Za-z0-9_-]+$"
 METRIC_PATTERN = r"^[A-Za-z0-9_./-]+$"
-MAX_ID_LENGTH = 100
 FINE_TUNED_NAME_PATTERN = (
     r"^ft:[A-Za-z0-9][A-Za-z0-9._-]*:[A-Za-z0-9._-]*:[A-Za-z0-9._-]*:[A-Za-z0-9]+(:ckpt-step-[0-9]+)?$"
 )

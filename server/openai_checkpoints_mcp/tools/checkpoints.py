@@ -64,7 +64,8 @@ class BestCheckpoint(CheckpointInfo):
 class Coverage(BaseModel):
     method: str = Field(description="Fine-tuning method: supervised, dpo or reinforcement.")
     has_validation_file: bool = Field(
-        description="Whether the job has a validation file; without one there are no valid_*/full_valid_* metrics."
+        description="Whether the job names a validation file (validation_file); without one there are usually no "
+        "valid_*/full_valid_* metrics (the note says when the checkpoints carry some all the same)."
     )
     retention: str = Field(description="Which checkpoints the API keeps for this kind of job.")
     note: str = Field(description="What these checkpoints can and cannot tell, in one or two sentences.")
@@ -143,12 +144,19 @@ def coverage_of(job: Job, checkpoints: list[Checkpoint]) -> Coverage:
     else:
         retention = "The API keeps checkpoints of only the last 3 epochs (one per epoch); earlier ones are gone."
     present = {key for c in checkpoints for key in c.numeric_metrics}
-    if not has_validation:
+    validation = sorted(key for key in present if key.startswith(("full_valid", "valid")))
+    if not has_validation and validation:
+        shown = ", ".join(validation[:3]) + (", ..." if len(validation) > 3 else "")
+        note = (
+            f"The job names no validation file, yet its checkpoints carry validation metrics ({shown}): they are "
+            "shown and ranked as the API reports them."
+        )
+    elif not has_validation:
         note = (
             "No validation file, so there are no valid_*/full_valid_* metrics: only training metrics, which "
             "cannot show overfitting."
         )
-    elif not any(key.startswith(("full_valid", "valid")) for key in present) and checkpoints:
+    elif not validation and checkpoints:
         note = "The job has a validation file, but these checkpoints carry no validation metrics."
     elif method == "reinforcement" and not any(key.startswith("valid") for key in present):
         note = (

@@ -258,7 +258,11 @@ class TrainingMetricsResult(ToolResult):
     available: bool = Field(description="False when the job has no result file yet (see reason).")
     reason: str | None = Field(default=None, description="Why there is no curve.")
     result_file: str | None = Field(description="The result file id read (result_files[0]).")
-    encoding: Literal["csv", "base64"] | None = Field(default=None, description="How the file body was encoded.")
+    encoding: Literal["csv", "base64", "json", "json+base64"] | None = Field(
+        default=None,
+        description="How the file body held the CSV: as is (csv), base64 of it, or either as a JSON string (json, "
+        "json+base64).",
+    )
     steps: int = Field(description="Steps (rows) in the result file.")
     first_step: int | None
     last_step: int | None

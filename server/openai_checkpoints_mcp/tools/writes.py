@@ -34,7 +34,8 @@ class JobChange(ToolResult):
     id: str = Field(description="The job id.")
     status: str | None = Field(
         description="The job's status as the API answered the request: cancelled, paused, or queued after a resume "
-        "(running follows); a cancel or pause may still show the old status for a moment (see message)."
+        "(running follows); a cancel or pause may still show the old status for a moment, and a job that had "
+        "already finished shows its final status (see message)."
     )
     model: str | None = Field(description="Base model.")
     fine_tuned_model: str | None = Field(description="Resulting model; null unless the job succeeded.")
@@ -47,10 +48,12 @@ def _cancel_outcome(job: Job) -> str:
             f"Job {job.id} is cancelled: training has stopped and the job will not produce a fine-tuned model. "
             "This cannot be undone; to train again, a new fine-tuning job is needed."
         )
-    return (
-        f"The API accepted the cancellation of job {job.id} but still reports it as {job.status}: cancelling "
-        "takes effect asynchronously, so it becomes cancelled shortly (get_job shows it). This cannot be undone."
-    )
+    if job.status in ACTIVE_STATUSES:
+        return (
+            f"The API accepted the cancellation of job {job.id} but still reports it as {job.status}: cancelling "
+            "takes effect asynchronously, so it becomes cancelled shortly (get_job shows it). This cannot be undone."
+        )
+    return _unexpected_outcome(job, "cancellation")
 
 
 def _pause_outcome(job: Job) -> str:
@@ -59,10 +62,12 @@ def _pause_outcome(job: Job) -> str:
             f"Job {job.id} is paused: training has stopped. resume_job continues it from its last checkpoint; "
             "cancel_job ends it for good."
         )
-    return (
-        f"The API accepted the pause of job {job.id} but still reports it as {job.status}: it becomes paused "
-        "shortly (get_job shows it); then resume_job continues it."
-    )
+    if job.status in ACTIVE_STATUSES:
+        return (
+            f"The API accepted the pause of job {job.id} but still reports it as {job.status}: it becomes paused "
+            "shortly (get_job shows it); then resume_job continues it."
+        )
+    return _unexpected_outcome(job, "pause")
 
 
 def _resume_outcome(job: Job) -> str:
@@ -72,9 +77,33 @@ def _resume_outcome(job: Job) -> str:
             f"Job {job.id} was resumed: it is {state}, continuing from its last checkpoint. get_job shows its "
             "progress, list_checkpoints its new checkpoints."
         )
+    if job.status == "paused":
+        return (
+            f"The API accepted the resume of job {job.id} but still reports it as paused: it goes back to queued, "
+            "then running, shortly (get_job shows it)."
+        )
+    return _unexpected_outcome(job, "resume")
+
+
+def _unexpected_outcome(job: Job, request: str) -> str:
+    """The answer to a write is a status the write does not lead to: a finished job (it ended before the request
+    took effect, or the API answers so), or a status this server does not know. Says what the status is, never that
+    the write is under way."""
+    if job.status in TERMINAL_STATUSES:
+        outcome = {
+            "succeeded": "it has succeeded"
+            + (f" (its fine-tuned model is {job.fine_tuned_model})" if job.fine_tuned_model else ""),
+            "failed": "it has failed",
+            "cancelled": "it has been cancelled",
+        }[job.status]
+        return (
+            f"The API answered the {request} of job {job.id} with status {job.status}: the job has finished "
+            f"({outcome}), so the {request} did not take effect and the job will not change any more."
+        )
+    shown = "no status" if job.status is None else f"status {job.status!r}, which this server does not know"
     return (
-        f"The API accepted the resume of job {job.id} but still reports it as {job.status}: it goes back to "
-        "queued, then running, shortly (get_job shows it)."
+        f"The API answered the {request} of job {job.id} with {shown}, so whether the {request} took effect "
+        "cannot be told: check the job with get_job before trying again."
     )
 
 
@@ -155,8 +184,8 @@ async def _explain(
 
     A refusal (a 4xx the API does not retry) is explained by the job's current status, read with one GET, unless
     that read is refused too (the request itself is wrong, e.g. Azure's api-version): then the error stays as it
-    was. A 403 is about changing, not reading. A failure after which the request may still have landed says to
-    look first.
+    was. A 403 is about changing, not reading. A failure after which the request may still have landed (no answer, or
+    a success whose body is not this job) says to look first.
     """
     match = _API_SAID.search(exc.message)
     said = match.group(0) if match else ""
@@ -194,6 +223,11 @@ async def _explain(
         return reworded(
             f"{exc.message} The {action.verb} request may have reached the API before the failure: check the job "
             "with get_job before trying again."
+        )
+    if exc.code is ErrorCode.BAD_RESPONSE:  # answered with success, but not with this job (or not with a job)
+        return reworded(
+            f"{exc.message} The {action.verb} request was answered as a success, so it may have taken effect: check "
+            "the job with get_job before trying again."
         )
     return exc
 
