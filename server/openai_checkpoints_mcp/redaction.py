@@ -57,8 +57,9 @@ _STEP = 4
 _HEX_SAMPLE = 8
 _HEX_STEP = 9
 """The hex form (runs of 16) is sampled as 8-grams every 9 characters of the lower-cased view."""
-_SAMPLER = re.compile(rf"(?s)(?=(.{{{_SAMPLE}}})).{{{_STEP}}}")
-_HEX_SAMPLER = re.compile(rf"(?s)(?=(.{{{_HEX_SAMPLE}}})).{{{_HEX_STEP}}}")
+_SAMPLER = re.compile(rf"(?s)(?=(.{{{_SAMPLE}}})).{{1,{_STEP}}}")
+_HEX_SAMPLER = re.compile(rf"(?s)(?=(.{{{_HEX_SAMPLE}}})).{{1,{_HEX_STEP}}}")
+"""A gram at every step, the last one too (it may have fewer than a step's characters after it)."""
 
 _SKIPPED = re.compile(r"\s+|\\[nrt]")
 """What the raw view leaves out: whitespace and JSON's escaped whitespace."""
