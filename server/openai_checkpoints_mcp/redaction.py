@@ -249,8 +249,12 @@ def _runs(haystack: str, form: _Form) -> Iterable[tuple[int, int]]:
             at = haystack.find(block, at + 1)
 
 
+_AN_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}|\\[ux\"\\/]|&#")
+
+
 def _has_escapes(text: str) -> bool:
-    return "%" in text or "\\" in text or "&#" in text
+    """Whether `text` holds an escape the decoded view decodes (``10%`` or a JSON newline is none)."""
+    return _AN_ESCAPE.search(text) is not None
 
 
 def _views(text: str) -> Iterable[str]:
