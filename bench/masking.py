@@ -20,7 +20,9 @@ import argparse
 import copy
 import json
 import logging
+import random
 import statistics
+import string
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,10 +34,10 @@ from restart import LONG_JOB, add_long_job
 
 from openai_checkpoints_mcp.config import Settings
 from openai_checkpoints_mcp.fake import FakeOpenAI, demo_data
-from openai_checkpoints_mcp.redaction import mask_result
+from openai_checkpoints_mcp.redaction import Redactor, mask_result
 from openai_checkpoints_mcp.server import create_server
 
-KEY = "sk-proj-" + "Tq8Wm3Zx7Lv2Rk9Pb4Nc6Hj1Yd5Gf0Sa8Ue3Io7Kw2QrXe5Bn9Mc4Vd1Ls6Hy3Jp8Wf2Ku7Gz0Tb5Rn" * 2
+KEY = "sk-proj-" + "".join(random.Random(164).choices(string.ascii_letters + string.digits + "-_", k=156))
 """A key about as long as OpenAI's project keys (164 characters)."""
 
 
@@ -48,44 +50,48 @@ def median_ms(action: Callable[[], Any], runs: int) -> float:
     return statistics.median(times) * 1000
 
 
+async def figures(client: Client, tool: str, redactor: Redactor, runs: int) -> None:
+    """Print the figures of one tool's answer about the long job."""
+    arguments = {"job_id": LONG_JOB}
+    result = await client.call_tool(tool, arguments)  # warms the cache
+    calls = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        await client.call_tool(tool, arguments)
+        calls.append(time.perf_counter() - started)
+    call = statistics.median(calls) * 1000
+    text = json.dumps(result.structured_content, separators=(",", ":"), ensure_ascii=False)
+    clean = median_ms(lambda: mask_result(result, redactor), runs)
+    echoed = copy.deepcopy(result)
+    echoed.structured_content["notice"] = f"echo {KEY[:60]}\n{KEY[60:]}"
+    leaked = median_ms(lambda: mask_result(copy.deepcopy(echoed), redactor), runs)
+    copying = median_ms(lambda: copy.deepcopy(echoed), runs)
+    text_clean = median_ms(lambda: redactor.mask(text), runs)
+    split = text[: len(text) // 2] + KEY[:80] + "\n" + KEY[80:] + text[len(text) // 2 :]
+    text_leaked = median_ms(lambda: redactor.mask(split), runs)
+    baseline = call - clean
+
+    def share(ms: float) -> str:
+        return f"{ms:7.2f} ({ms / baseline:5.1%})"
+
+    print(f"\n{tool} job_id={LONG_JOB}: {len(text):,} bytes of JSON")
+    print(f"  tools/call, in memory, masking included  {call:7.2f}")
+    print(f"  mask_result, no secret in it             {share(clean)}")
+    print(f"  mask_result, the key echoed once          {share(max(leaked - copying, 0.0))}")
+    print(f"  Redactor.mask of the JSON text, clean    {share(text_clean)}")
+    print(f"  Redactor.mask of the JSON text, echoed   {share(text_leaked)}")
+
+
 async def main(runs: int) -> None:
     logging.disable(logging.INFO)
     data = demo_data()
     add_long_job(data)
     transport = httpx2.ASGITransport(app=FakeOpenAI(data, api_key=None))
     settings = Settings(api_key=KEY, base_url="http://fake/v1")
-    redactor = settings.redactor
     print(f"key of {len(KEY)} characters; {runs} runs each; medians in ms (share of the call without masking)")
     async with Client(create_server(settings, transport=transport)) as client:
         for tool in ("list_checkpoints", "training_metrics"):
-            arguments = {"job_id": LONG_JOB}
-            result = await client.call_tool(tool, arguments)  # warms the cache
-            calls = []
-            for _ in range(runs):
-                started = time.perf_counter()
-                await client.call_tool(tool, arguments)
-                calls.append(time.perf_counter() - started)
-            call = statistics.median(calls) * 1000
-            text = json.dumps(result.structured_content, separators=(",", ":"), ensure_ascii=False)
-            clean = median_ms(lambda: mask_result(result, redactor), runs)
-            echoed = copy.deepcopy(result)
-            echoed.structured_content["notice"] = f"echo {KEY[:60]}\n{KEY[60:]}"
-            leaked = median_ms(lambda: mask_result(copy.deepcopy(echoed), redactor), runs)
-            copying = median_ms(lambda: copy.deepcopy(echoed), runs)
-            text_clean = median_ms(lambda: redactor.mask(text), runs)
-            split = text[: len(text) // 2] + KEY[:80] + "\n" + KEY[80:] + text[len(text) // 2 :]
-            text_leaked = median_ms(lambda: redactor.mask(split), runs)
-            baseline = call - clean
-
-            def share(ms: float, baseline: float = baseline) -> str:
-                return f"{ms:7.2f} ({ms / baseline:5.1%})"
-
-            print(f"\n{tool} job_id={LONG_JOB}: {len(text):,} bytes of JSON")
-            print(f"  tools/call, in memory, masking included  {call:7.2f}")
-            print(f"  mask_result, no secret in it             {share(clean)}")
-            print(f"  mask_result, the key echoed once          {share(max(leaked - copying, 0.0))}")
-            print(f"  Redactor.mask of the JSON text, clean    {share(text_clean)}")
-            print(f"  Redactor.mask of the JSON text, echoed   {share(text_leaked)}")
+            await figures(client, tool, settings.redactor, runs)
 
 
 if __name__ == "__main__":

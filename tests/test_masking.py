@@ -211,7 +211,7 @@ def test_property_text_without_the_key_is_unchanged(key: str, text: str):
     assert Redactor([key]).mask(text) == text
 
 
-# --- a hostile upstream, through the MCP client -------------------------------------------------------------------------
+# --- a hostile upstream, through the MCP client ---------------------------------------------------------------------
 
 
 class EchoingRequestIds:
@@ -248,8 +248,15 @@ def hostile_data() -> FakeData:
         error={"code": "invalid_file", "message": f"bad key {echoes['spaced']}", "param": echoes["base64"]},
     )
     events = [
-        {"object": "fine_tuning.job.event", "id": f"ftevent-{n:024d}", "created_at": 1754036000 + n, "level": level,
-         "message": message, "type": "message", "data": {}}
+        {
+            "object": "fine_tuning.job.event",
+            "id": f"ftevent-{n:024d}",
+            "created_at": 1754036000 + n,
+            "level": level,
+            "message": message,
+            "type": "message",
+            "data": {},
+        }
         for n, (level, message) in enumerate(
             [("info", echoes["base64-shifted"]), ("error", echoes["unicode"]), ("warn", echoes["HEX"])]
         )

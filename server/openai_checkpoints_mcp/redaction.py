@@ -427,9 +427,9 @@ def _masked_block(block: Any, redactor: Redactor) -> Any:
         masked_meta = redactor.mask_value(meta)
         if masked_meta is not meta:
             updates["meta"] = masked_meta
-    if isinstance(block, EmbeddedResource) and isinstance(block.resource, TextResourceContents):
-        if redactor.suspect(block.resource.text):
-            updates["resource"] = block.resource.model_copy(update={"text": redactor.mask(block.resource.text)})
+    resource = block.resource if isinstance(block, EmbeddedResource) else None
+    if isinstance(resource, TextResourceContents) and redactor.suspect(resource.text):
+        updates["resource"] = resource.model_copy(update={"text": redactor.mask(resource.text)})
     return block.model_copy(update=updates) if updates else block
 
 
@@ -512,7 +512,7 @@ def masked_context(context: Context[Any, Any], redactor: Redactor) -> Context[An
 def _masked_context_type() -> type[Context[Any, Any]]:
     from mcp.server.mcpserver import Context
 
-    class MaskedContext(Context):  # type: ignore[type-arg]
+    class MaskedContext(Context):
         """A `Context` that masks the progress messages and log data it sends to the client."""
 
         async def report_progress(

@@ -138,11 +138,13 @@ class OpenAIClient:
     async def get_json(self, path: str, params: QueryParams | None = None, *, what: str, admin: bool = False) -> Any:
         """GET `path` (relative to the base URL) with retries and return the decoded JSON body; `admin`: with the
         admin key instead of the ordinary one."""
-        return _decode_json(await self._request("GET", path, params, what=what, admin=admin), what=what, secrets=self._secrets)
+        response = await self._request("GET", path, params, what=what, admin=admin)
+        return _decode_json(response, what=what, secrets=self._secrets)
 
     async def post_json(self, path: str, body: Mapping[str, Any] | None = None, *, what: str) -> Any:
         """POST `path` (with `body` as JSON, or no body) with retries and return the decoded JSON body."""
-        return _decode_json(await self._request("POST", path, None, what=what, body=body), what=what, secrets=self._secrets)
+        response = await self._request("POST", path, None, what=what, body=body)
+        return _decode_json(response, what=what, secrets=self._secrets)
 
     async def _get(self, path: str, params: QueryParams | None, *, what: str) -> httpx2.Response:
         return await self._request("GET", path, params, what=what)
