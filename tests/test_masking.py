@@ -395,3 +395,18 @@ async def test_stdio_session_with_a_hostile_upstream_leaks_nothing_on_stderr_or_
         assert_no_leak(*texts_of(result))
     assert_no_leak(stderr)
     assert os.environ.get("OPENAI_API_KEY") != KEY
+
+
+async def test_completions_leave_out_values_that_echo_the_key():
+    from mcp.types import PromptReference
+
+    data = hostile_data()
+    data.jobs.append(job("ftjob-Hostile00000000000000000003", suffix="lr-sweep-a"))
+    with hostile_upstream(data) as (base_url, _):
+        async with client_of(base_url) as client:
+            ref = PromptReference(type="ref/prompt", name="review_sweep")
+            suffixes = await client.complete(ref, {"name": "suffix", "value": ""})
+            pairs = await client.complete(ref, {"name": "metadata", "value": ""})
+    assert "lr-sweep-a" in suffixes.completion.values
+    assert not any(value.startswith("x") for value in suffixes.completion.values)  # the suffix that echoes the key
+    assert_no_leak(suffixes.model_dump_json(), pairs.model_dump_json())

@@ -354,15 +354,25 @@ def redactor_for(secrets: tuple[str, ...]) -> Redactor:
 
 def mask_result(result: Any, redactor: Redactor) -> Any:
     """A handler's answer with every text masked: a tool result (structured content, text blocks, embedded
-    resources, links), a resource read (its text contents), or a prompt (description and messages). Binary content
-    (a PNG) is left as it is. Called once, at each exit of `server.CheckpointsServer`."""
+    resources, links), a resource read (its text contents), a prompt (description and messages), or a completion
+    (whose values that would need masking are left out). Binary content (a PNG) is left as it is. Called once, at
+    each exit of `server.CheckpointsServer`."""
     if not redactor:
         return result
     from mcp.server.lowlevel.helper_types import ReadResourceContents
-    from mcp.types import CallToolResult, GetPromptResult
+    from mcp.types import CallToolResult, CompleteResult, Completion, GetPromptResult
 
     if isinstance(result, CallToolResult):
         return _masked_tool_result(result, redactor)
+    if isinstance(result, CompleteResult):  # a masked suggestion would match nothing: it is left out
+        kept = [
+            value for value in result.completion.values if not redactor.suspect(value) or redactor.mask(value) == value
+        ]
+        dropped = len(result.completion.values) - len(kept)
+        if dropped:
+            total = None if result.completion.total is None else max(result.completion.total - dropped, len(kept))
+            result.completion = Completion(values=kept, total=total, has_more=result.completion.has_more)
+        return result
     if isinstance(result, GetPromptResult):
         if result.description is not None:
             result.description = redactor.mask(result.description)
@@ -546,7 +556,7 @@ class MaskingFilter(logging.Filter):
         masked = message
         for redactor in redactors:
             masked = redactor.mask(masked)
-        if masked != message or record.args:
+        if masked != message:  # otherwise the record is left as it was logged (tests read its msg and args)
             record.msg, record.args = masked, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)

@@ -385,6 +385,7 @@ class CheckpointsServer(MCPServer[AppState]):
 
     # --- completions ----------------------------------------------------------------------------------------------
 
+    @masked
     async def _complete(self, ctx: ServerRequestContext[AppState], params: CompleteRequestParams) -> CompleteResult:
         from .tools.completions import complete
 
