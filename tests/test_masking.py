@@ -410,3 +410,21 @@ async def test_completions_leave_out_values_that_echo_the_key():
     assert "lr-sweep-a" in suffixes.completion.values
     assert not any(value.startswith("x") for value in suffixes.completion.values)  # the suffix that echoes the key
     assert_no_leak(suffixes.model_dump_json(), pairs.model_dump_json())
+
+
+def test_uvicorns_own_handlers_get_the_filter_too():
+    """``uvicorn --factory`` configures handlers of its own (``propagate`` off): the access log is masked too."""
+    import io
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    access = logging.getLogger("uvicorn.access")
+    access.addHandler(handler)
+    try:
+        install_log_masking(Redactor([KEY]))
+        assert any(isinstance(f, MaskingFilter) for f in handler.filters)
+        access.warning('%s - "GET /mcp?x=%s HTTP/1.1" %d', "127.0.0.1:5000", quote(KEY), 200)
+    finally:
+        access.removeHandler(handler)
+    assert "127.0.0.1:5000" in stream.getvalue() and MASK in stream.getvalue()
+    assert_no_leak(stream.getvalue())

@@ -585,7 +585,8 @@ def install_log_masking(redactor: Redactor) -> None:
             del _log_redactors[next(iter(_log_redactors))]
     loggers: list[logging.Logger] = [logging.getLogger()]
     loggers += [logging.getLogger(name) for name in UVICORN_LOGGERS]
-    loggers += [item for item in logging.Logger.manager.loggerDict.values() if isinstance(item, logging.Logger)]
+    known = list(logging.Logger.manager.loggerDict.values())  # a copy: another thread may add a logger meanwhile
+    loggers += [item for item in known if isinstance(item, logging.Logger)]
     for logger in loggers:
         for handler in logger.handlers:
             if not any(isinstance(existing, MaskingFilter) for existing in handler.filters):
