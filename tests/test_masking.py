@@ -428,3 +428,28 @@ def test_uvicorns_own_handlers_get_the_filter_too():
         access.removeHandler(handler)
     assert "127.0.0.1:5000" in stream.getvalue() and MASK in stream.getvalue()
     assert_no_leak(stream.getvalue())
+
+
+async def test_the_archive_file_holds_no_echo_of_the_key(tmp_path):
+    """``archive`` writes what the API sent, masked like every answer: offline there is no key to mask with."""
+    from openai_checkpoints_mcp.api.cache import MemoryBackend
+    from openai_checkpoints_mcp.api.store import JobStore
+    from openai_checkpoints_mcp.archive.writer import ARCHIVE_MAX_ITEMS, write_archive
+
+    path = tmp_path / "hostile.sqlite3"
+    with hostile_upstream() as (base_url, faults):
+        faults.add(Fault(status=404, headers={"x-request-id": f"req_{KEY}"}, path_contains=f"{HOSTILE_JOB}/events"))
+        settings = Settings(api_key=KEY, base_url=base_url, timeout=5.0, max_retries=0, max_items=ARCHIVE_MAX_ITEMS)
+        store = JobStore.open(settings, MemoryBackend(0))
+        try:
+            receipt = await write_archive(store, path, settings=settings)
+        finally:
+            await store.aclose()
+    assert receipt.this_run.jobs == 2 and path.stat().st_size > 0
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        dumped = "\n".join(conn.iterdump())
+        stored = conn.execute("SELECT metadata, problem FROM jobs WHERE id = ?", (HOSTILE_JOB,)).fetchone()
+    assert MASK in stored[0] and stored[1] and "request id req_***" in stored[1]
+    assert_no_leak(dumped, receipt.render())
