@@ -41,7 +41,7 @@ from openai_checkpoints_mcp.transport.http import (
     create_app,
 )
 
-TEST_KEY = "sk-test-0123456789abcdefSECRET"
+TEST_KEY = "sk-test-Qv7Zr2Lw9Xk4Hp8NjT3b"  # random, so that no 8 of its characters occur in the test data
 
 # --- builders of raw API objects (as the API sends them) ------------------------------------------------------------
 

@@ -610,18 +610,18 @@ def _archive_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         receipt = anyio.run(run)
     except ArchiveFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {settings.redactor.mask(str(exc))}", file=sys.stderr)
         return 2
     except ArchiveWriteError as exc:
         progress.close()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {settings.redactor.mask(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         progress.close()
         print("interrupted: the jobs written so far are kept; run the same command to continue", file=sys.stderr)
         return 130
     progress.close()
-    print(receipt.render())
+    print(settings.redactor.mask(receipt.render()))
     return 0 if receipt.complete else 1
 
 

@@ -6,12 +6,17 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from .api.retry import (
     DEFAULT_MAX_RETRIES as DEFAULT_MAX_RETRIES,
 )  # retries after the first attempt, as openai-python: 3 attempts in all
+
+if TYPE_CHECKING:
+    from .redaction import Redactor
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEMO_BASE_URL = "http://demo.openai-checkpoints-mcp.invalid/v1"
@@ -157,6 +162,23 @@ class Settings:
         )
 
     __str__ = __repr__
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never leave the server: the API key, the admin key, the base URL's credentials and the cache
+        URL's password."""
+        found = [s for s in (self.api_key, self.admin_key) if s] + list(base_url_credentials(self.base_url))
+        password = urlsplit(self.cache_url).password if self.cache_url else None
+        if password:
+            found += [password, unquote(password)]
+        return tuple(dict.fromkeys(found))
+
+    @cached_property
+    def redactor(self) -> Redactor:
+        """Masks `secrets` in any text (`redaction.Redactor`); built on first use, once per settings."""
+        from .redaction import redactor_for
+
+        return redactor_for(self.secrets)
 
     def cache_directory(self) -> Path:
         """The directory of the persistent cache: `cache_dir`, or the platform's user cache directory."""

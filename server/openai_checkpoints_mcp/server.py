@@ -36,6 +36,7 @@ from mcp.types import INVALID_PARAMS, CompleteRequestParams, CompleteResult
 
 from .config import Settings
 from .errors import CheckpointsError, ErrorCode
+from .redaction import install_log_masking, masked_exit
 from .state import AppState
 
 ArgModelT = TypeVar("ArgModelT", bound=ArgModelBase)
@@ -62,6 +63,9 @@ if TYPE_CHECKING:
     from .tools.common import ToolSpec
 
 logger = logging.getLogger(__name__)
+
+masked = masked_exit(lambda server: server._settings.redactor)
+"""On each handler that answers a client: every text of its answer or error, and its progress messages, masked."""
 
 SERVER_NAME = "openai-checkpoints"
 
@@ -241,6 +245,7 @@ class CheckpointsServer(MCPServer[AppState]):
                 f"{', '.join(accepted) or 'no arguments'}."
             )
 
+    @masked
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> CallToolResult | Any:
@@ -298,6 +303,7 @@ class CheckpointsServer(MCPServer[AppState]):
         self._ensure_resources()
         return await super().list_resource_templates()
 
+    @masked
     async def read_resource(
         self, uri: AnyUrl | str, context: Context[AppState, Any] | None = None
     ) -> Iterable[ReadResourceContents] | InputRequiredResult:
@@ -357,6 +363,7 @@ class CheckpointsServer(MCPServer[AppState]):
             return
         raise MCPError(code=INVALID_PARAMS, message=message)
 
+    @masked
     async def get_prompt(
         self, name: str, arguments: dict[str, Any] | None = None, context: Context[AppState, Any] | None = None
     ) -> GetPromptResult | InputRequiredResult:
@@ -378,6 +385,7 @@ class CheckpointsServer(MCPServer[AppState]):
 
     # --- completions ----------------------------------------------------------------------------------------------
 
+    @masked
     async def _complete(self, ctx: ServerRequestContext[AppState], params: CompleteRequestParams) -> CompleteResult:
         from .tools.completions import complete
 
@@ -479,6 +487,7 @@ def create_server(
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        install_log_masking(settings.redactor)  # here, once the handlers exist (uvicorn's too)
         state = AppState(settings=settings, transport=transport)
         try:
             yield state

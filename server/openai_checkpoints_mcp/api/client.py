@@ -20,7 +20,7 @@ import anyio
 import httpx2
 from pydantic import BaseModel, ValidationError
 
-from ..config import ADMIN_KEY_ENV, Settings, base_url_credentials, masked_base_url
+from ..config import ADMIN_KEY_ENV, Settings, masked_base_url
 from ..errors import CheckpointsError, ErrorCode
 from . import retry
 from .adaptive import AdaptiveLimit
@@ -76,9 +76,7 @@ class OpenAIClient:
         self._make_http = None if isinstance(http, httpx2.AsyncClient) else http
         self._settings = settings
         self._sleep = sleep
-        self._secrets = tuple(s for s in (settings.api_key, settings.admin_key) if s) + base_url_credentials(
-            settings.base_url
-        )
+        self._secrets = settings.secrets
         self.limit = AdaptiveLimit(settings.concurrency)
         """The adaptive (AIMD) bound on requests in flight, ``settings.concurrency`` at most, shared by every
         tool call: halved on a 429, grown back by successes."""
@@ -141,11 +139,13 @@ class OpenAIClient:
     async def get_json(self, path: str, params: QueryParams | None = None, *, what: str, admin: bool = False) -> Any:
         """GET `path` (relative to the base URL) with retries and return the decoded JSON body; `admin`: with the
         admin key instead of the ordinary one."""
-        return _decode_json(await self._request("GET", path, params, what=what, admin=admin), what=what)
+        response = await self._request("GET", path, params, what=what, admin=admin)
+        return _decode_json(response, what=what, secrets=self._secrets)
 
     async def post_json(self, path: str, body: Mapping[str, Any] | None = None, *, what: str) -> Any:
         """POST `path` (with `body` as JSON, or no body) with retries and return the decoded JSON body."""
-        return _decode_json(await self._request("POST", path, None, what=what, body=body), what=what)
+        response = await self._request("POST", path, None, what=what, body=body)
+        return _decode_json(response, what=what, secrets=self._secrets)
 
     async def _get(self, path: str, params: QueryParams | None, *, what: str) -> httpx2.Response:
         return await self._request("GET", path, params, what=what)
@@ -426,9 +426,9 @@ def path_segment(value: str) -> str:
     return quote(value, safe=":")
 
 
-def _decode_json(response: httpx2.Response, *, what: str) -> Any:
+def _decode_json(response: httpx2.Response, *, what: str, secrets: tuple[str, ...] = ()) -> Any:
     """The JSON body of a 2xx answer, or `bad_response` for HTML (a proxy's page) or malformed JSON."""
-    request_id = request_id_from(response.headers)
+    request_id = request_id_from(response.headers, secrets)
     content_type = response.headers.get("content-type", "")
     body = response.content
     if "html" in content_type or body.lstrip()[:1] == b"<":

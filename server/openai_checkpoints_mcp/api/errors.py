@@ -16,6 +16,7 @@ from typing import Any
 
 from ..config import ADMIN_KEY_ENV, DEFAULT_AZURE_API_VERSION
 from ..errors import CheckpointsError, ErrorCode
+from ..redaction import redactor_for
 
 AZURE_REQUEST_ID_HEADER = "apim-request-id"
 REQUEST_ID_HEADERS = ("x-request-id", AZURE_REQUEST_ID_HEADER)
@@ -23,12 +24,13 @@ _MAX_UPSTREAM_MESSAGE = 300
 _MAX_DETAIL = 120
 
 
-def request_id_from(headers: Mapping[str, str]) -> str | None:
-    """The upstream request id (OpenAI's ``x-request-id``, Azure's ``apim-request-id``)."""
+def request_id_from(headers: Mapping[str, str], secrets: tuple[str, ...] = ()) -> str | None:
+    """The upstream request id (OpenAI's ``x-request-id``, Azure's ``apim-request-id``), on one line, with any echo
+    of the `secrets` masked (before it is shortened, which could cut an echo below the length that is recognised)."""
     for name in REQUEST_ID_HEADERS:
         value = headers.get(name)
         if value:
-            return value[:100]
+            return redact(" ".join(value.split()), secrets)[:100] or None
     return None
 
 
@@ -96,11 +98,9 @@ def parse_error_body(body: bytes, secrets: tuple[str, ...] = ()) -> UpstreamErro
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
-    """Replace every secret in `text` with ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    """`text` with every echo of the `secrets` masked (`redaction.Redactor.mask`: any run of 8 of a secret's
+    characters, also split by whitespace or encoded)."""
+    return redactor_for(secrets).mask(text) if secrets else text
 
 
 MAX_TOLD_WAIT = 86400.0
@@ -181,7 +181,7 @@ def error_from_status(
     azure = _is_azure(azure, error, headers)
     said = _said(error, status, azure=azure)
     message = error.message if error else None
-    request_id = request_id_from(headers)
+    request_id = request_id_from(headers, secrets)
     tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
 
     def make(code: ErrorCode, sentence: str, retry_after: float | None = None) -> CheckpointsError:

@@ -17,24 +17,28 @@ file `schema` describes:
 * Training and validation files, which many jobs share, are read once per run (not at all when the file already
   holds them) and written in a transaction of their own, before the jobs that name them. One the API no longer has
   (``not_found``: deleted after training) is a note on its jobs, not a reason to read them again.
-* Never the key: the manifest holds the base URL (without any user:password part), organisation and project.
+* Never the key: the manifest holds the base URL (without any user:password part), organisation and project, and
+  what the API sent is masked as every answer of the server is (`redaction`: an API that echoes the key in a job's
+  metadata, an event or a result file's header does not get it written); training and validation files are kept as
+  served.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ..api.models import Event, Job
+from ..api.models import ApiObject, Event, Job
 from ..api.pagination import Page, collect_pages, iterate_pages
 from ..errors import CheckpointsError, ErrorCode
 from .database import ArchiveDatabase, Counts, FileRow, JobRecord, digest, open_archive, to_json
@@ -48,6 +52,9 @@ ARCHIVE_MAX_ITEMS = 1_000_000
 has, so no list is cut short; a job that has more is marked incomplete."""
 TRAINING_FILES_AT_ONCE = 2
 """Training and validation files read at once: they can be hundreds of megabytes each."""
+
+
+ApiObjectT = TypeVar("ApiObjectT", bound=ApiObject)
 
 
 # --- what a run reports ---------------------------------------------------------------------------------------------
@@ -330,11 +337,33 @@ class _Archiver:
                         await send.send(job)
                 self._report()
 
+    def _masked(self, item: ApiObjectT) -> ApiObjectT:
+        """`item` rebuilt from its payload with any echo of a secret masked; itself when there is none."""
+        masked = self.settings.redactor.mask_value(item.raw)
+        if masked is item.raw:
+            return item
+        try:
+            return type(item).from_api(masked)
+        except ValueError:  # pydantic's ValidationError: the masked payload no longer parses
+            return type(item).model_construct(**masked)
+
+    def _masked_file(self, row: FileRow) -> FileRow:
+        """A result file's row with any echo of a secret in its CSV masked."""
+        try:
+            text = row.content.decode("utf-8")
+        except UnicodeDecodeError:
+            return row
+        masked = self.settings.redactor.mask(text).encode()
+        if masked == row.content:
+            return row
+        return replace(row, content=masked, sha256=hashlib.sha256(masked).hexdigest())
+
     async def _skipped(self, job: Job) -> bool:
         """Whether the file already holds `job` complete and finished (then its row is refreshed if it changed)."""
         stored = self.finished.get(job.id)
         if stored is None or not job.is_finished:
             return False
+        job = self._masked(job)
         if digest(to_json(job.raw)) != stored:
             await self.db.call(self.db.update_job, job, self.run_id, _iso(time.time()))
             self.updated += 1
@@ -364,7 +393,7 @@ class _Archiver:
                 await self._archive(job)
 
     async def _archive(self, job: Job) -> None:
-        record = JobRecord(job)
+        record = JobRecord(self._masked(job))
         async with anyio.create_task_group() as group:
             group.start_soon(self._read_checkpoints, record)
             group.start_soon(self._read_events, record)
@@ -374,6 +403,9 @@ class _Archiver:
                 for purpose, file_id in (("training", job.training_file), ("validation", job.validation_file)):
                     if file_id:
                         group.start_soon(self._read_shared_file, record, purpose, file_id)
+        mask = self.settings.redactor.mask
+        record.problems = [mask(text) for text in record.problems]
+        record.notes = [mask(text) for text in record.notes]
         await self.db.call(self.db.write_job, record, self.run_id, _iso(time.time()))
         self.jobs += 1
         self.checkpoints += len(record.checkpoints or ())
@@ -395,7 +427,7 @@ class _Archiver:
         except CheckpointsError as exc:
             record.problems.append(f"checkpoints: {exc.text}")
             return
-        record.checkpoints = collected.items
+        record.checkpoints = [self._masked(item) for item in collected.items]
         if collected.truncated:
             record.problems.append(f"checkpoints: more than {len(collected.items):,}; only those were read")
 
@@ -410,7 +442,7 @@ class _Archiver:
         except CheckpointsError as exc:
             record.problems.append(f"events: {exc.text}")
             return
-        record.events = collected.items
+        record.events = [self._masked(item) for item in collected.items]
         if collected.truncated:
             record.problems.append(f"events: more than {len(collected.items):,}; only the newest were read")
 
@@ -421,7 +453,7 @@ class _Archiver:
             record.problems.append(f"result file {file_id}: {exc.text}")
             return
         row, note = FileRow.result(file_id, served)
-        record.files.append(row)
+        record.files.append(self._masked_file(row))
         if note is not None:
             record.notes.append(note)
 
@@ -470,9 +502,10 @@ class _Archiver:
         try:
             collected = await self.store.models()
         except CheckpointsError as exc:
-            self.models_problem = exc.text
+            self.models_problem = self.settings.redactor.mask(exc.text)
             return
-        await self.db.call(self.db.write_models, collected.items, self.run_id)
+        models = [self._masked(item) for item in collected.items]
+        await self.db.call(self.db.write_models, models, self.run_id)
         self.models = len(collected.items)
         if collected.truncated:
             self.models_problem = f"more than {self.models:,} models; only those were archived"

@@ -285,9 +285,11 @@ def build_app(settings: Settings, options: HttpOptions, *, log_level: str = "INF
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
 
+    from ..redaction import install_log_masking
     from ..server import create_server, server_version
 
     server = create_server(settings, log_level=log_level)
+    install_log_masking(settings.redactor)  # the SDK may have added a handler (uvicorn --factory)
     version = server_version()
 
     async def healthz(_: Request) -> Response:
