@@ -122,8 +122,11 @@ class HostileServer:
         self._loop.run_forever()
 
     @contextmanager
-    def case(self, case: Case) -> Iterator[str]:
-        name = f"c{next(self._names)}"
+    def case(self, case: Case, name: str | None = None) -> Iterator[str]:
+        """Mount `case` under `name` (a fresh one by default; a fixed one lets servers made for one base URL be
+        reused from case to case, one case at a time)."""
+        name = name or f"c{next(self._names)}"
+        assert name not in self.cases, f"{name} is mounted already"
         self.cases[name] = case
         try:
             yield f"{self.root}/{name}/v1"
