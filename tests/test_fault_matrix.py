@@ -16,6 +16,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -209,6 +210,13 @@ def _empty_but_more(page: Any) -> Any:
     return {**page, "data": [], "has_more": True}
 
 
+def _another_job(body: Any) -> Any:
+    """A job object answered as another job of the organisation (any other object unchanged)."""
+    if isinstance(body, dict) and body.get("object") == "fine_tuning.job":
+        body["id"] = JOB_C if body["id"] != JOB_C else JOB_A
+    return body
+
+
 def _deep(depth: int = 100_000) -> bytes:
     return b'{"data":' + b"[" * depth + b"]" * depth + b"}"
 
@@ -382,6 +390,18 @@ ROWS = [
         pages_only=True,
         xfail="reported: an empty page that says has_more ends the listing as if complete (openai-python's rule)",
     ),
+    # the API answers a job other than the one asked for
+    Row(
+        "another-job-answered",
+        lambda: [Misbehaviour("mutate", transform=_another_job)],
+        "bad_response",
+        1,
+        only=frozenset(
+            (tool, "first")
+            for tool in ("get_job", "list_checkpoints", "best_checkpoint", "training_metrics", "compare_jobs")
+        ),
+        xfail="issue 11 item 8",
+    ),
 ]
 
 CORE_ROWS = frozenset(
@@ -401,22 +421,25 @@ FULL_TABLE = {("list_checkpoints", "first"), ("list_checkpoints", "middle"), ("c
 SLOW_TABLE = {("list_checkpoints", "first"), ("list_checkpoints", "middle")}
 
 
+def _runs_in(row: Row, tool: str, position: str) -> bool:
+    if row.only is not None:
+        return (tool, position) in row.only
+    if (tool, position) not in FULL_TABLE and row.name not in (TOOLS[tool].rows or CORE_ROWS):
+        return False
+    if row.pages_only and (position == "first" or not TOOLS[tool].middle_is_page):
+        return False
+    return not row.slow or (tool, position) in SLOW_TABLE
+
+
 def _cells() -> Iterator[Any]:
     for tool, case in TOOLS.items():
         for position in ("first", "middle"):
             if position == "middle" and case.middle is None:
                 continue
             for row in ROWS:
-                if (tool, position) not in FULL_TABLE and row.name not in (case.rows or CORE_ROWS):
-                    continue
-                if row.pages_only and (position == "first" or not case.middle_is_page):
-                    continue
-                if row.slow and (tool, position) not in SLOW_TABLE:
-                    continue
-                if row.only is not None and (tool, position) not in row.only:
-                    continue
-                marks = [pytest.mark.xfail(reason=row.xfail, strict=True)] if row.xfail else []
-                yield pytest.param(tool, position, row, id=f"{tool}-{position}-{row.name}", marks=marks)
+                if _runs_in(row, tool, position):
+                    marks = [pytest.mark.xfail(reason=row.xfail, strict=True)] if row.xfail else []
+                    yield pytest.param(tool, position, row, id=f"{tool}-{position}-{row.name}", marks=marks)
 
 
 # --- running a cell ------------------------------------------------------------------------------------------------
@@ -591,3 +614,79 @@ def test_rows_are_named_once() -> None:
     names = [row.name for row in ROWS]
     assert len(names) == len(set(names))
     assert set(names) >= CORE_ROWS
+
+
+# --- ids from the API never steer a request -------------------------------------------------------------------------
+
+EVIL_JOB_ID = "ftjob-x/../../../../admin/delete?all=1#"
+EVIL_FILE_ID = "../../fine_tuning/jobs/ftjob-victim/cancel"
+ALLOWED_TARGET = re.compile(
+    r"/v1/(fine_tuning/jobs(/ftjob-[A-Za-z0-9]+(/(checkpoints|events))?)?|files/file-[A-Za-z0-9]+/content|models)"
+    r"(\?[^#]*)?"
+)
+"""Every request a reading tool may make: the job listing, a job, its checkpoints or events, a file's content, the
+models."""
+
+
+def _job_renamed(old: str, new: str) -> Callable[[Any], Any]:
+    def rename(page: Any) -> Any:
+        for item in page.get("data", []):
+            if item.get("id") == old:
+                item["id"] = new
+        return page
+
+    return rename
+
+
+def _result_file_renamed(body: Any) -> Any:
+    body["result_files"] = [EVIL_FILE_ID]
+    return body
+
+
+STEERING = [
+    pytest.param(
+        "training_metrics", {"job_id": JOB_A}, _has(f"/fine_tuning/jobs/{JOB_A}"), _result_file_renamed, id="file-id"
+    ),
+    pytest.param(
+        "compare_jobs",
+        {"suffix": "target"},
+        _has("/fine_tuning/jobs?"),
+        _job_renamed(JOB_A, EVIL_JOB_ID),
+        id="listed-job-id-compare",
+    ),
+    pytest.param(
+        "list_fine_tuned_models",
+        {},
+        _has("/fine_tuning/jobs?"),
+        _job_renamed(JOB_A, EVIL_JOB_ID),
+        id="listed-job-id-models",
+    ),
+]
+
+
+@pytest.mark.xfail(reason="issue 11 item 4", strict=True)
+@pytest.mark.parametrize(("tool", "args", "aims_at", "transform"), STEERING)
+async def test_ids_from_the_api_never_steer_a_request(
+    hostile: HostileServer,
+    fake: FakeOpenAI,
+    sleeps: list[float],
+    tool: str,
+    args: dict[str, Any],
+    aims_at: Callable[[str], bool],
+    transform: Callable[[Any], Any],
+) -> None:
+    """An id the API hands out goes into a URL path only if it is an id: one with path characters is refused as
+    bad_response (for compare_jobs, that job under `failed`), and no request leaves the paths the tools read."""
+    case = Case(fake, script=[Misbehaviour("mutate", transform=transform)], aims_at=aims_at)
+    with hostile.case(case, name="live") as base_url:
+        async with session(settings_for(base_url)) as client:
+            result = await client.call_tool(tool, args)
+    stray = [seen.target for seen in case.requests if not ALLOWED_TARGET.fullmatch(seen.target)]
+    assert stray == []
+    assert case.target is not None
+    if result.is_error:
+        assert result.content[0].text.startswith("bad_response: ")
+    elif tool == "compare_jobs":
+        assert [entry["error"][:14] for entry in result.structured_content["failed"]] == ["bad_response: "]
+    else:
+        assert EVIL_JOB_ID not in result.model_dump_json()
