@@ -380,7 +380,6 @@ ROWS = [
         None,
         1,
         pages_only=True,
-        xfail="issue 11 item 8",
     ),
     Row(
         "has-more-with-empty-data",
@@ -388,7 +387,6 @@ ROWS = [
         "bad_response",
         1,
         pages_only=True,
-        xfail="reported: an empty page that says has_more ends the listing as if complete (openai-python's rule)",
     ),
     # the API answers a job other than the one asked for
     Row(
@@ -400,7 +398,6 @@ ROWS = [
             (tool, "first")
             for tool in ("get_job", "list_checkpoints", "best_checkpoint", "training_metrics", "compare_jobs")
         ),
-        xfail="issue 11 item 8",
     ),
 ]
 
@@ -664,7 +661,6 @@ STEERING = [
 ]
 
 
-@pytest.mark.xfail(reason="issue 11 item 4", strict=True)
 @pytest.mark.parametrize(("tool", "args", "aims_at", "transform"), STEERING)
 async def test_ids_from_the_api_never_steer_a_request(
     hostile: HostileServer,

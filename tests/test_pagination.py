@@ -84,13 +84,19 @@ async def test_single_page_without_more() -> None:
     assert collected.pages_fetched == 1
 
 
-async def test_stops_on_an_empty_page_even_if_has_more_is_true() -> None:
+async def test_an_empty_page_that_says_more_follow_is_refused_not_taken_as_the_end() -> None:
+    """openai-python stops here and presents the part as the whole; the API said more follow, so it is broken."""
     server = ScriptedServer(Page(items("a", "b"), has_more=True), Page(items(), has_more=True))
-    collected = await collect_pages(server, max_items=100)
+    with pytest.raises(CheckpointsError) as caught:
+        await collect_pages(server, max_items=100)
+    assert caught.value.code is ErrorCode.BAD_RESPONSE and "said more follow an empty page" in caught.value.message
     assert server.cursors == [None, "b"]
-    assert ids(collected.items) == ["a", "b"]
-    assert collected.pages_fetched == 2
-    assert collected.truncated is False
+
+
+async def test_an_empty_page_without_has_more_ends_the_listing() -> None:
+    server = ScriptedServer(Page(items("a", "b"), has_more=True), Page(items(), has_more=None))
+    collected = await collect_pages(server, max_items=100)
+    assert ids(collected.items) == ["a", "b"] and collected.truncated is False
 
 
 async def test_empty_first_page() -> None:

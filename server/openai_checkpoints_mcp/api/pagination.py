@@ -3,9 +3,11 @@
 The API's lists are cursor pages: ``after`` is the id of the last item of the
 previous page, and a page says ``has_more``. Following openai-python, paging
 stops when ``has_more`` is false or a page is empty (a missing ``has_more`` on a
-non-empty page means "keep going"). Only what would make that loop forever is
-reported as `bad_response`: a cursor sent twice, or a page that says more follow
-but holds nothing new. An item the server sends again (a spec-valid answer may
+non-empty page means "keep going"). What would make that loop forever, or end it
+short while the API says more follow, is reported as `bad_response`: a cursor sent
+twice, or a page after the first that says more follow but holds nothing new (an
+empty one included: openai-python would stop there and present the part as the
+whole). An item the server sends again (a spec-valid answer may
 repeat an id, even on its last page) is kept once, at its first place, and counted
 (`Page.repeated`, `Collected.repeated`, one warning in the log per listing). The
 total is capped, with the result saying it was truncated and where to continue.
@@ -95,6 +97,8 @@ async def iterate_pages(
                     seen_ids.add(item.id)
                     fresh.append(item)
             more = page_has_more(page)
+            if not page.items and page.has_more is True and pages > 1:
+                raise _broken("said more follow an empty page", what, pages)
             if more and not fresh:
                 again = ", ".join(repr(item.id) for item in page.items[:2]) + (", ..." if len(page.items) > 2 else "")
                 raise _broken(f"said more follow a page of items it had all sent before ({again})", what, pages)
