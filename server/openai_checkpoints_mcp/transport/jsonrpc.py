@@ -45,6 +45,9 @@ MAX_ID_CHARS: Final = 1024
 ID_SCAN_BYTES: Final = 64 * 1024
 """How much of a line that is too long or too deep is searched for its id (clients write the id first, or nearly)."""
 
+CHECK_IN_THREAD: Final = 64 * 1024
+"""Lines (HTTP bodies) longer than this are checked in a worker thread by the transports, off the event loop."""
+
 RequestId = int | str
 
 

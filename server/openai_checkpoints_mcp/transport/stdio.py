@@ -35,15 +35,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from mcp.shared.message import SessionMessage
 from mcp.types import ErrorData, JSONRPCError
 
-from .jsonrpc import Drop, Forward, LineSplitter, Overlong, Refuse, Verdict, check_line, check_overlong
+from .jsonrpc import CHECK_IN_THREAD, Drop, Forward, LineSplitter, Overlong, Refuse, Verdict, check_line, check_overlong
 
 logger = logging.getLogger(__name__)
 
 READ_CHUNK: Final = 64 * 1024
 """Bytes asked of stdin per read."""
-
-CHECK_IN_THREAD: Final = 64 * 1024
-"""Lines longer than this are parsed and checked in a worker thread, off the event loop."""
 
 LOG_INTERVAL: Final = 60.0
 """Seconds between two log lines about the same kind of malformed line."""
