@@ -17,7 +17,7 @@ imported, matplotlib too, and the caches filled), at the middle
 and at the end; the goal is memory flat within 10% from the warm-up to the end. Exit status 1 if the server fails
 (dies, answers something that is not JSON-RPC, or does not answer within 60 s), 0 otherwise, goal met or not.
 
-    python bench/soak.py [--calls 10000] [--fault-rate 0.02] [--seed 11]
+    python bench/soak.py [--calls 10000] [--fault-rate 0.02] [--seed 11] [--server-args '--cache-size 0']
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import shlex
 import statistics
 import sys
 import tempfile
@@ -182,7 +183,7 @@ async def soak(args: argparse.Namespace) -> int:
             "OPENAI_BASE_URL": base_url,
             CACHE_DIR_ENV: cache_dir,
         }
-        command = [sys.executable, "-m", "openai_checkpoints_mcp", "--log-level", "WARNING"]
+        command = [sys.executable, "-m", "openai_checkpoints_mcp", "--log-level", "WARNING", *args.server_args]
         process = await anyio.open_process(command, env=env, stderr=errlog)
         try:
             figures = await drive(Session(process), calls, args)
@@ -274,6 +275,12 @@ def main() -> int:
     parser.add_argument("--fault-rate", type=float, default=0.02, help="share of API requests faulted (0.02)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--progress", action="store_true", help="print memory every 5%% of the calls on stderr")
+    parser.add_argument(
+        "--server-args",
+        type=shlex.split,
+        default=[],
+        help="more flags for the server, as one string (e.g. '--cache-size 0 --no-persistent-cache')",
+    )
     args = parser.parse_args()
     if args.calls < 20:
         parser.error("--calls must be at least 20")

@@ -248,3 +248,36 @@ def test_valid_messages_are_forwarded_as_the_sdk_reads_them() -> None:
     assert isinstance(check_line(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}'), Forward)
     assert isinstance(check_line(b'{"jsonrpc": "2.0", "id": 9, "result": {}}'), Forward)
     assert check_line(b'{"jsonrpc": "2.0", "id": 9, "result": 3}') == Drop("a malformed response")
+
+
+ECHO_SERVER = """
+import os, anyio
+from openai_checkpoints_mcp.transport.stdio import serve_stdio
+
+async def echo(read, write):
+    print("a stray print")
+    os.write(1, b"a stray write\\n")
+    async with read, write:
+        async for message in read:
+            await write.send(message)
+
+anyio.run(serve_stdio, echo)
+"""
+
+
+def test_stdout_is_the_protocols_alone_and_stdin_closing_ends_the_session() -> None:
+    """The transport alone, around a session that echoes what it is handed: what the process prints to fd 1 goes to
+    stderr, the wire carries only the echo and the refusal, and closing stdin ends the process cleanly."""
+    request = _request(id=1, method="ping")
+    done = subprocess.run(
+        [sys.executable, "-c", ECHO_SERVER],
+        input=request + b"\n{oops\n" + request,  # the last line without a newline still counts
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]  # in any order: the refusal does not queue
+    errors = [line for line in lines if "error" in line]
+    assert [line for line in lines if "error" not in line] == [json.loads(request)] * 2
+    assert len(errors) == 1 and errors[0]["id"] is None and errors[0]["error"]["code"] == PARSE_ERROR
+    assert b"a stray print" in done.stderr and b"a stray write" in done.stderr

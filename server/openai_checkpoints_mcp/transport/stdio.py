@@ -128,15 +128,15 @@ def _write_message(wire_out: int, session_message: SessionMessage) -> None:
 def _claimed_wire() -> Iterator[tuple[int, int]]:
     """Private duplicates of fd 0 and 1 for the wire, with fd 0 on the null device and fd 1 on stderr meanwhile.
 
-    If the descriptors cannot be duplicated or diverted, the wire is served on fd 0 and 1 themselves. The duplicate of
-    fd 0 is never closed: a worker thread may still be blocked reading it when the session ends."""
+    If the descriptors cannot be duplicated or diverted, the wire is served on fd 0 and 1 themselves. The duplicates
+    are never closed: a worker thread may still be blocked on one when the session ends, and a closed descriptor
+    could be reused under it."""
     sys.stdout.flush()
     try:
         wire_in, wire_out = os.dup(0), os.dup(1)
     except OSError:
         yield 0, 1
         return
-    diverted = False
     try:
         null = os.open(os.devnull, os.O_RDONLY)
         try:
@@ -144,18 +144,19 @@ def _claimed_wire() -> Iterator[tuple[int, int]]:
         finally:
             os.close(null)
         os.dup2(2, 1)
-        diverted = True
     except OSError:
         os.dup2(wire_in, 0)
         os.dup2(wire_out, 1)
+        os.close(wire_in)
+        os.close(wire_out)
+        wire_in, wire_out = 0, 1
     try:
-        yield (wire_in, wire_out) if diverted else (0, 1)
+        yield wire_in, wire_out
     finally:
-        if diverted:
+        if (wire_in, wire_out) != (0, 1):
             sys.stdout.flush()
             os.dup2(wire_in, 0)
             os.dup2(wire_out, 1)
-        os.close(wire_out)
 
 
 class _RefusalLog:
