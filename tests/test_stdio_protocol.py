@@ -179,11 +179,14 @@ def test_a_malformed_message_gets_its_error_at_once(server: StdioServer, line: b
 
 
 def test_a_line_beyond_the_bound_is_refused_with_its_id_and_the_rest_skipped(server: StdioServer) -> None:
-    """5 MiB in one line (the bound is 4 MiB): -32600 with the id found at the line's start; the rest of the line,
-    up to its newline, is read and dropped, and the next line is a message again."""
+    """5 MiB in one line (the bound is 4 MiB): -32600 with the id found at the line's start, before the line has
+    even ended; the rest of the line, up to its newline, is read and dropped, and the next line is a message again."""
     line = _call(json.dumps({"job_id": "a" * (5 * 2**20)}), 30)
-    server.send(line)
+    assert server.process.stdin is not None
+    server.process.stdin.write(line)  # no newline yet
+    server.process.stdin.flush()
     reply = server.reply()
+    server.send(b"still the same line")
     assert reply["id"] == 30 and reply["error"]["code"] == INVALID_REQUEST, reply
     assert "4 MiB" in reply["error"]["message"]
     server.call_tool()
