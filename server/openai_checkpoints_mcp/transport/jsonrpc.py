@@ -1,5 +1,6 @@
-"""What the stdio transport (`transport.stdio`) makes of each line a client sends: a JSON-RPC message for the SDK, or
-the error that answers it. Pure: bytes in, a verdict out, no I/O.
+"""What the transports make of each line a client sends over stdio (`transport.stdio`), or each body it posts over
+HTTP (`transport.jsonrpc_check`): a JSON-RPC message for the SDK, or the error that answers it. Pure: bytes in, a
+verdict out, no I/O.
 
 The SDK's own stdio transport drops every line that does not validate as a JSON-RPC message without answering it, so a
 client whose request was malformed waits for its own timeout. Here each such line is answered at once, by the rules of
