@@ -1,8 +1,10 @@
 """Malformed JSON-RPC over stdio gets its error at once, never silence: a real server subprocess fed raw lines.
 
 Each case writes one line that a hostile or broken client could send, expects the JSON-RPC error with the exact code
-and id within a few seconds (the SDK alone answers none of these, and the client waits for its own timeout), then
-checks that the same server still answers a valid ``tools/call``. One subprocess serves the whole module.
+and id within a few seconds, then checks that the same server still answers a valid ``tools/call``. The SDK's own
+stdio transport answered only the last two cases of `MALFORMED` (their envelopes are valid) and the depth-100 one (as a
+tool result): every other line went unanswered, and the client waited for its own timeout. One subprocess serves the
+whole module.
 """
 
 from __future__ import annotations
