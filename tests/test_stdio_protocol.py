@@ -2,8 +2,9 @@
 
 Each case writes one line that a hostile or broken client could send, expects the JSON-RPC error with the exact code
 and id within a few seconds, then checks that the same server still answers a valid ``tools/call``. The SDK's own
-stdio transport answered only the last two cases of `MALFORMED` (their envelopes are valid) and the depth-100 one (as a
-tool result): every other line went unanswered, and the client waited for its own timeout. One subprocess serves the
+stdio transport answered the last two cases of `MALFORMED` (their envelopes are valid), and the depth-100 arguments
+and the 5,000-character id as if they were valid: every other line went unanswered, and the client waited for its own
+timeout. One subprocess serves the
 whole module.
 """
 
