@@ -283,6 +283,14 @@ class CheckpointsServer(MCPServer[AppState]):
                 raise ToolError(describe_validation_error(exc.__cause__)) from exc.__cause__
             raise
 
+    async def run_stdio_async(self) -> None:
+        """Serve over stdio through our own layer (`transport.stdio`), which answers the malformed lines the SDK's
+        transport would drop unanswered."""
+        from .transport.stdio import serve_stdio
+
+        lowlevel = self._lowlevel_server
+        await serve_stdio(lambda read, write: lowlevel.run(read, write, lowlevel.create_initialization_options()))
+
     # --- resources ------------------------------------------------------------------------------------------------
 
     def _ensure_resources(self) -> None:
@@ -513,7 +521,8 @@ def warn_if_no_key(settings: Settings) -> None:
 
 
 async def serve(settings: Settings, *, log_level: str = "INFO") -> None:
-    """Run over stdio until the client closes stdin. Logs go to stderr; stdout carries only JSON-RPC."""
+    """Run over stdio until the client closes stdin. Logs go to stderr; stdout carries only JSON-RPC (a malformed
+    line is answered with its error: `transport.jsonrpc`)."""
     warn_if_no_key(settings)
     logger.info("serving over stdio: %s", settings)
     await create_server(settings, log_level=log_level).run_stdio_async()

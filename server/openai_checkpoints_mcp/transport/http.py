@@ -304,7 +304,9 @@ def build_app(settings: Settings, options: HttpOptions, *, log_level: str = "INF
         transport_security=transport_security(options),
         host=options.host,
     )
-    return BearerAuth(app, options.auth_token, public_paths=[HEALTH_PATH])
+    from .jsonrpc_check import JsonRpcCheck
+
+    return BearerAuth(JsonRpcCheck(app, MCP_PATH), options.auth_token, public_paths=[HEALTH_PATH])
 
 
 def create_app(settings: Settings | None = None, options: HttpOptions | None = None) -> ASGIApp:
