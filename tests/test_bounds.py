@@ -65,7 +65,9 @@ def job_body(job_id: str) -> bytes:
 
 async def test_an_endless_json_body_is_refused_at_the_bound():
     job_id = "ftjob-endless"
-    answer = Answer(endless(b" " * 65536, start=job_body(job_id)[:-1]), {"content-type": "application/json"}, chunked=True)
+    answer = Answer(
+        endless(b" " * 65536, start=job_body(job_id)[:-1]), {"content-type": "application/json"}, chunked=True
+    )
     with hostile_server({f"/v1/fine_tuning/jobs/{job_id}": answer}) as hostile:
         async with client_of(hostile) as client:
             text = error_text(await client.call_tool("get_job", {"job_id": job_id}))
@@ -106,7 +108,9 @@ async def test_a_gzip_bomb_is_counted_decompressed():
 
 async def test_an_endless_result_file_is_refused_at_its_own_bound():
     job_id, file_id = "ftjob-endlessfile", "file-endless"
-    answer = Answer(endless(b"1,0.5\n" * 10_000, start=b"step,train_loss\n"), {"content-type": "text/csv"}, chunked=True)
+    answer = Answer(
+        endless(b"1,0.5\n" * 10_000, start=b"step,train_loss\n"), {"content-type": "text/csv"}, chunked=True
+    )
     with hostile_server(result_file_routes(job_id, file_id, answer)) as hostile:
         async with client_of(hostile, max_result_file_bytes=2 * BOUND) as client:
             text = error_text(await client.call_tool("training_metrics", {"job_id": job_id}))
@@ -210,8 +214,8 @@ async def test_pings_are_answered_while_a_hostile_file_is_parsed():
     print(f"ping latencies during the parse: max {max(latencies):.3f} s of {len(latencies)}; call {took:.2f} s")
     assert not call[0].is_error
     assert len(latencies) >= 3, (latencies, took)
-    # Before the fix the loop was blocked for the whole parse: one ping waited as long as the call took.
-    assert max(latencies) < max(0.5, took / 2), (max(latencies), took)
+    # Before the fix the parse blocked the event loop: a ping waited 3.9 s (and the call took 331 s).
+    assert max(latencies) < 1, (max(latencies), took)
 
 
 @pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")

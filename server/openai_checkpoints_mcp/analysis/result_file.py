@@ -342,8 +342,8 @@ def _table(
     max_other_columns: int,
     checkpoint: Checkpoint,
 ) -> ResultTable:
-    source = io.StringIO(text)
-    rows = _rows(source)
+    buffer = io.StringIO(text)
+    rows = _rows(buffer)
     header = _header_cells(next(rows))
     step_at = _step_index(header)
     assert step_at is not None
@@ -380,7 +380,7 @@ def _table(
     skipped = duplicates = read = unread_rows = 0
     for row in rows:
         if read >= max_rows:
-            unread_rows = 1 + _lines_after(text, source.tell())
+            unread_rows = 1 + _lines_after(text, buffer.tell())
             break
         read += 1
         if read % CHECK_EVERY == 0:
