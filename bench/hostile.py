@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,7 @@ async def run_case(name: str, routes: dict[str, Answer], tool: str, job_id: str,
 
 
 def main() -> None:
+    warnings.filterwarnings("ignore", message="ping is removed")  # ping: legacy mode only, which the bench uses
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--case", action="append", choices=sorted(cases()), help="only these cases")
     parser.add_argument("--deadline", type=float, default=10.0)

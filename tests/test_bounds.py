@@ -22,14 +22,16 @@ from functools import cache
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client
 
 from openai_checkpoints_mcp.analysis.result_file import MAX_OTHER_COLUMNS, MAX_ROWS
 from openai_checkpoints_mcp.config import Settings
 from openai_checkpoints_mcp.server import create_server
+from openai_checkpoints_mcp.transport.http import HttpOptions, create_app
 
-from .helpers import TEST_KEY, error_text, job
+from .helpers import TEST_KEY, TOKEN, error_text, job, mcp_client, serving
 from .hostile import Answer, Hostile, endless, gzip_bomb, hostile_server, json_answer, result_file_routes
 
 pytestmark = pytest.mark.anyio
@@ -216,6 +218,33 @@ async def test_pings_are_answered_while_a_hostile_file_is_parsed():
     assert len(latencies) >= 3, (latencies, took)
     # Before the fix the parse blocked the event loop: a ping waited 3.9 s (and the call took 331 s).
     assert max(latencies) < 1, (max(latencies), took)
+
+
+async def test_healthz_answers_over_http_while_a_hostile_file_is_parsed():
+    """Over streamable HTTP, /healthz on another connection is answered during the parse (it waited 40 s)."""
+    job_id, file_id = "ftjob-widehttp", "file-widehttp"
+    content = wide_csv()
+    latencies: list[float] = []
+    with hostile_server(result_file_routes(job_id, file_id, file_answer(content))) as hostile:
+        settings = Settings(api_key=TEST_KEY, base_url=hostile.base_url, max_retries=0, max_result_file_bytes=64 * MIB)
+        with serving(create_app(settings, HttpOptions(auth_token=TOKEN))) as root:
+            async with mcp_client(root) as client, httpx2.AsyncClient() as http:
+                done = anyio.Event()
+                call: list[Any] = []
+
+                async def heavy() -> None:
+                    call.append(await client.call_tool("training_metrics", {"job_id": job_id}))
+                    done.set()
+
+                async with anyio.create_task_group() as group:
+                    group.start_soon(heavy)
+                    while not done.is_set():
+                        sent = time.monotonic()
+                        assert (await http.get(f"{root}/healthz", timeout=5)).status_code == 200
+                        latencies.append(time.monotonic() - sent)
+                        await anyio.sleep(0.02)
+    assert not call[0].is_error
+    assert len(latencies) >= 3 and max(latencies) < 1, latencies
 
 
 @pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
