@@ -358,7 +358,6 @@ ROWS = [
         "bad_response",
         1,
         settings={"timeout": 0.2},
-        xfail="issue 11 item 2",
     ),
     # odd values in every field (ids kept: they have rows of their own)
     Row("every-field-null", lambda: [Misbehaviour("mutate", transform=lambda b: _walk(b, lambda n, v: None))], "any"),

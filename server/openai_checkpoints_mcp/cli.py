@@ -36,10 +36,13 @@ from .config import (
     DEFAULT_CONCURRENCY,
     DEFAULT_DEADLINE,
     DEFAULT_MAX_ITEMS,
+    DEFAULT_MAX_RESPONSE_MB,
+    DEFAULT_MAX_RESULT_FILE_MB,
     DEFAULT_TIMEOUT,
     HEADER_NAME,
     MAX_CONCURRENCY,
     MAX_RETRIES,
+    MIB,
     REDIS_EXTRA,
     TOOLSETS_ENV,
     CacheUrlError,
@@ -135,6 +138,20 @@ def _common_options(*, in_subcommand: bool = False) -> argparse.ArgumentParser:
         type=_at_least_one,
         metavar="N",
         help=f"most items one listing collects before its result says it was truncated (default {DEFAULT_MAX_ITEMS:,})",
+    )
+    common.add_argument(
+        "--max-response-mb",
+        type=_at_least_one,
+        metavar="N",
+        help=f"MiB of one JSON answer of the API read at most, decompressed; a larger one is refused as bad_response "
+        f"(default {DEFAULT_MAX_RESPONSE_MB})",
+    )
+    common.add_argument(
+        "--max-result-file-mb",
+        type=_at_least_one,
+        metavar="N",
+        help=f"MiB of one result file read at most, decompressed; a larger one is refused as bad_response "
+        f"(default {DEFAULT_MAX_RESULT_FILE_MB})",
     )
     common.add_argument(
         "--concurrency",
@@ -374,6 +391,10 @@ def _serve_http(args: argparse.Namespace, settings: Settings, level: str) -> Non
         sys.exit(1)
 
 
+def _mib(value: int | None) -> int | None:
+    return None if value is None else value * MIB
+
+
 def _version() -> str:
     from .server import server_version
 
@@ -386,6 +407,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         max_retries=args.max_retries,
         deadline=args.deadline,
         max_items=args.max_items,
+        max_response_bytes=_mib(args.max_response_mb),
+        max_result_file_bytes=_mib(args.max_result_file_mb),
         demo=bool(args.demo),
         archive=args.archive_file,
         concurrency=args.concurrency,

@@ -29,6 +29,11 @@ DEFAULT_PAGE_SIZE = 100
 """Items asked for per list request; the API documents no maximum, so stay modest."""
 DEFAULT_MAX_ITEMS = 10_000
 """Items one list may collect before the result says it was truncated."""
+DEFAULT_MAX_RESPONSE_MB = 32
+"""MiB of one JSON answer (a page, a job) read at most: the body is refused beyond it, decompressed bytes counted."""
+DEFAULT_MAX_RESULT_FILE_MB = 256
+"""MiB of one result file read at most (decompressed): the file is refused beyond it."""
+MIB = 1024 * 1024
 DEFAULT_CONCURRENCY = 16
 """Requests for different jobs in flight at once (pages of one list are always sequential)."""
 DEFAULT_CACHE_SIZE = 512
@@ -80,6 +85,10 @@ class Settings:
     deadline: float = DEFAULT_DEADLINE
     page_size: int = DEFAULT_PAGE_SIZE
     max_items: int = DEFAULT_MAX_ITEMS
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_MB * MIB
+    """Bytes of one JSON answer read at most (``--max-response-mb``); a larger body is ``bad_response``."""
+    max_result_file_bytes: int = DEFAULT_MAX_RESULT_FILE_MB * MIB
+    """Bytes of one result file read at most (``--max-result-file-mb``); a larger file is ``bad_response``."""
     demo: bool = False
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     concurrency: int = DEFAULT_CONCURRENCY
@@ -128,6 +137,8 @@ class Settings:
             raise ValueError(f"max_retries must be from 0 to {MAX_RETRIES}")
         if not 1 <= self.page_size <= 1000 or self.max_items < 1:
             raise ValueError("page_size must be from 1 to 1000 and max_items at least 1")
+        if self.max_response_bytes < 1 or self.max_result_file_bytes < 1:
+            raise ValueError("max_response_bytes and max_result_file_bytes must be at least 1")
         if not 1 <= self.concurrency <= MAX_CONCURRENCY:
             raise ValueError(f"concurrency must be from 1 to {MAX_CONCURRENCY}")
         if self.cache_size < 0 or not self.cache_ttl >= 0 or not self.listing_ttl >= 0:
@@ -148,7 +159,9 @@ class Settings:
         return (
             f"Settings(api_key={key}, base_url={masked_base_url(self.base_url)!r}, organization={self.organization!r}, "
             f"project={self.project!r}, timeout={self.timeout}, max_retries={self.max_retries}, "
-            f"deadline={self.deadline}, page_size={self.page_size}, max_items={self.max_items}, demo={self.demo}, "
+            f"deadline={self.deadline}, page_size={self.page_size}, max_items={self.max_items}, "
+            f"max_response_bytes={self.max_response_bytes}, max_result_file_bytes={self.max_result_file_bytes}, "
+            f"demo={self.demo}, "
             f"concurrency={self.concurrency}, cache_size={self.cache_size}, cache_ttl={self.cache_ttl}, "
             f"listing_ttl={self.listing_ttl}, persistent_cache={self.persistent_cache}, cache_dir={self.cache_dir!r}, "
             f"cache_url={None if self.cache_url is None else mask_url(self.cache_url)!r}, "

@@ -25,6 +25,8 @@ class ErrorCode(StrEnum):
     BAD_RESPONSE = "bad_response"
     MISSING_DEPENDENCY = "missing_dependency"
     """An optional part of this server is not installed (plot_training_curve without the ``[plot]`` extra)."""
+    INTERNAL_ERROR = "internal_error"
+    """Something this server did not anticipate went wrong (out of memory, a bug); its log has the traceback."""
 
 
 class CheckpointsError(Exception):
@@ -61,6 +63,22 @@ class CheckpointsError(Exception):
         if self.request_id:
             text += f" (request id {self.request_id})"
         return text
+
+
+def internal_error(tool: str, exc: BaseException) -> CheckpointsError:
+    """The error for an unanticipated failure of `tool` (anything but a `CheckpointsError`): what kind, and what to
+    do. Only the exception's type is named: its text may hold anything."""
+    if isinstance(exc, MemoryError):
+        return CheckpointsError(
+            ErrorCode.INTERNAL_ERROR,
+            f"The server ran out of memory while running {tool}. Ask for less at once (fewer jobs, fewer points), "
+            "or give the server more memory; the server's log (stderr) has the details.",
+        )
+    return CheckpointsError(
+        ErrorCode.INTERNAL_ERROR,
+        f"The server failed unexpectedly while running {tool} ({type(exc).__name__}). Try again; if it happens "
+        "again, report it with the server's log (stderr), which has the traceback.",
+    )
 
 
 def invalid_argument(message: str) -> CheckpointsError:

@@ -35,7 +35,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import INVALID_PARAMS, CompleteRequestParams, CompleteResult
 
 from .config import Settings
-from .errors import CheckpointsError, ErrorCode
+from .errors import CheckpointsError, ErrorCode, internal_error
 from .redaction import install_log_masking, masked_exit
 from .state import AppState
 
@@ -73,7 +73,8 @@ INSTRUCTIONS = """Inspects fine-tuning jobs on the OpenAI API (or a compatible s
 should I deploy, and why?". {guides}
 {access}
 Errors start with a short code (invalid_argument, auth_missing, auth_failed, permission_denied, not_found,
-rate_limited, upstream_unavailable, timeout, bad_response, missing_dependency) followed by what to do."""
+rate_limited, upstream_unavailable, timeout, bad_response, missing_dependency, internal_error) followed by what to
+do."""
 """The tools' sentences come from the served toolsets (`tools.toolsets`): the instructions name served tools only."""
 
 READ_ONLY_ACCESS = "All tools are read-only."
@@ -273,7 +274,7 @@ class CheckpointsServer(MCPServer[AppState]):
                 raise ToolError(cause.text) from cause
             if isinstance(cause, MetricChoiceError):
                 raise ToolError(CheckpointsError(ErrorCode.INVALID_ARGUMENT, str(cause)).text) from cause
-            raise
+            raise _unexpected(name, cause or exc) from None
         except ToolError as exc:
             from pydantic import ValidationError
 
@@ -282,6 +283,10 @@ class CheckpointsServer(MCPServer[AppState]):
 
                 raise ToolError(describe_validation_error(exc.__cause__)) from exc.__cause__
             raise
+        except MCPError:
+            raise
+        except Exception as exc:  # outside the tool function: the result's conversion, out of memory, ...
+            raise _unexpected(name, exc) from None
 
     async def run_stdio_async(self) -> None:
         """Serve over stdio through our own layer (`transport.stdio`), which answers the malformed lines the SDK's
@@ -466,6 +471,13 @@ def compact(result: Any) -> Any:
         text = json.dumps(result.structured_content, separators=(",", ":"), ensure_ascii=False)
         result.content[0] = TextContent(type="text", text=text)
     return result
+
+
+def _unexpected(tool: str, exc: BaseException) -> ToolError:
+    """An unanticipated failure as a tool error with a code (``internal_error``), its traceback logged to stderr:
+    the SDK would answer the bare ``Error executing tool ...``."""
+    logger.error("tool %s failed unexpectedly", tool, exc_info=(type(exc), exc, exc.__traceback__))
+    return ToolError(internal_error(tool, exc).text)
 
 
 def _argument_problem(error: BaseException) -> str | None:

@@ -16,10 +16,11 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import io
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -36,6 +37,21 @@ Encoding = Literal["csv", "base64", "json", "json+base64"]
 """How a result file's body holds its CSV: as it is, base64 of it, or either of those as a JSON string."""
 
 _PREVIEW = 80
+
+MAX_ROWS = 200_000
+"""Data rows of a result file read at most; the rest are counted (`ResultTable.unread_rows`), not read. Far more
+steps than a fine-tuning job takes, and small enough that parsing and analysing them stays within seconds and
+tens of megabytes."""
+MAX_OTHER_COLUMNS = 64
+"""Columns read besides the step and the metrics the catalogue knows (each by its first column); further columns
+are counted (`ResultTable.unread_columns`), not read."""
+MAX_COLUMN_NAME = 100
+"""Characters of a column name that can be kept; a longer header is not a metric's and its column is dropped."""
+CHECK_EVERY = 4096
+"""Rows between two calls of a parse's `checkpoint` (which may stop it, e.g. when its tool call is cancelled)."""
+
+Checkpoint = Callable[[], None]
+"""Called now and then during a long parse; it stops the parse by raising (``anyio.from_thread.check_cancelled``)."""
 _BASE64_TEXT = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 
 
@@ -65,6 +81,10 @@ class ResultTable:
     """Rows replaced by a later row with the same step (the last row for a step wins)."""
     dropped_columns: tuple[str, ...] = field(default=())
     """Source headers dropped: text columns, unnamed columns, and repeats of an earlier column name."""
+    unread_rows: int = 0
+    """Data rows after the first `MAX_ROWS` (as the file's remaining lines count them): not read at all."""
+    unread_columns: int = 0
+    """Columns beyond `MAX_OTHER_COLUMNS` others: not read at all."""
 
     def values(self, name: str) -> list[tuple[int, float]]:
         """The (step, value) pairs of column `name` where it has a value, ascending by step; [] if absent."""
@@ -74,16 +94,36 @@ class ResultTable:
         return [(step, value) for step, value in zip(self.steps, column, strict=True) if value is not None]
 
 
-def parse_result_file(content: bytes) -> ResultTable:
+def parse_result_file(
+    content: bytes,
+    *,
+    max_rows: int = MAX_ROWS,
+    max_other_columns: int = MAX_OTHER_COLUMNS,
+    checkpoint: Checkpoint | None = None,
+) -> ResultTable:
     """Parse a result file's body (plain CSV or base64 of CSV, or either as a JSON string) into a `ResultTable`.
 
     Lenient about a UTF-8 BOM, ``\\r\\n`` line ends, blank lines, trailing commas, padding around
     cells, and the case of ``step``. Raises `ResultFileError` for an empty body, a body without a
     ``step`` column, and anything that is neither CSV nor base64 of CSV (binary data, an HTML page,
     a JSON error body, a JSON string that holds neither).
+
+    Bounded, whatever the body: at most `max_rows` data rows and, besides the step and the catalogue's metrics,
+    `max_other_columns` columns are read; what is left is counted in ``unread_rows`` and ``unread_columns``.
+    `checkpoint` is called every `CHECK_EVERY` rows (it may raise to stop the parse).
     """
     decoded = _decoded(content)
-    return _table(decoded.lines, decoded.encoding)
+    return _table(
+        decoded.text,
+        decoded.encoding,
+        max_rows=max_rows,
+        max_other_columns=max_other_columns,
+        checkpoint=checkpoint or _nothing,
+    )
+
+
+def _nothing() -> None:
+    return None
 
 
 def decode_result_file(content: bytes) -> tuple[bytes, Encoding]:
@@ -103,10 +143,9 @@ def result_file_text(content: bytes) -> str:
 
 @dataclass(frozen=True)
 class _Decoded:
-    """A result file's body as decoded: the CSV text, its rows, how the body was encoded, and the CSV bytes."""
+    """A result file's body as decoded: the CSV text, how the body was encoded, and the CSV bytes."""
 
     text: str
-    lines: list[list[str]]
     encoding: Encoding
     csv_bytes: bytes
 
@@ -118,9 +157,8 @@ def _decoded(content: bytes, *, in_json: bool = False) -> _Decoded:
         raise ResultFileError("the result file is empty")
     text = _decode_text(content)
     if text is not None:
-        lines = _lines(text)
-        if _step_index(_header(lines)) is not None:
-            return _Decoded(text, lines, "csv", content)
+        if _step_index(_header(text)) is not None:
+            return _Decoded(text, "csv", content)
         held = None if in_json else _json_string(text)
         if held is not None:
             try:
@@ -134,10 +172,9 @@ def _decoded(content: bytes, *, in_json: bool = False) -> _Decoded:
             raise ResultFileError("the result file is empty (after base64 decoding)")
         inner = _decode_text(decoded)
         if inner is not None:
-            lines = _lines(inner)
-            header = _header(lines)
+            header = _header(inner)
             if _step_index(header) is not None:
-                return _Decoded(inner, lines, "base64", decoded)
+                return _Decoded(inner, "base64", decoded)
             if len(header) > 1:
                 raise ResultFileError(
                     f"no step column (in the base64-decoded CSV); header was: {_preview(','.join(header))}"
@@ -234,8 +271,7 @@ def _diagnose(content: bytes, text: str | None) -> str:
             message = _json_error_message(body)
             about = f" with error message {_preview(message)!r}" if message else f": {_preview(stripped)!r}"
             return f"{head}: the body is JSON{about}"
-    lines = _lines(text)
-    header = _header(lines)
+    header = _header(text)
     if len(header) > 1:
         return f"no step column; header was: {_preview(','.join(header))}"
     return f"{head}; it starts with {_preview(stripped)!r}"
@@ -260,18 +296,27 @@ def _preview(text: str) -> str:
 # --- the table -----------------------------------------------------------------------------------
 
 
-def _lines(text: str) -> list[list[str]]:
-    """The non-blank CSV rows of `text`; a row whose cells are all blank counts as blank."""
-    rows = csv.reader(text.splitlines())
+def _rows(source: io.StringIO) -> Iterator[list[str]]:
+    """The non-blank CSV rows of `source`, one at a time; a row whose cells are all blank counts as blank. An
+    unterminated quote and the like end the rows there."""
+    rows = csv.reader(source)
     try:
-        # The first cell decides for nearly every row (its step), so the generator runs only for the rest.
-        return [row for row in rows if row and (row[0].strip() or any(cell.strip() for cell in row))]
-    except csv.Error:  # an unterminated quote and the like
-        return []
+        for row in rows:
+            # The first cell decides for nearly every row (its step), so the generator runs only for the rest.
+            if row and (row[0].strip() or any(cell.strip() for cell in row)):
+                yield row
+    except csv.Error:
+        return
 
 
-def _header(lines: list[list[str]]) -> list[str]:
-    return [cell.strip().lstrip("\ufeff").strip() for cell in lines[0]] if lines else []
+def _header(text: str) -> list[str]:
+    """The cells of the first non-blank row of `text` (only that row is parsed); [] without one."""
+    first = next(_rows(io.StringIO(text)), None)
+    return _header_cells(first) if first is not None else []
+
+
+def _header_cells(row: list[str]) -> list[str]:
+    return [cell.strip().lstrip("\ufeff").strip() for cell in row]
 
 
 def _step_index(header: list[str]) -> int | None:
@@ -315,20 +360,39 @@ def _step(cell: str) -> int | None:
     return int(value)
 
 
-def _table(lines: list[list[str]], encoding: Encoding) -> ResultTable:
-    header = _header(lines)
+def _table(
+    text: str,
+    encoding: Encoding,
+    *,
+    max_rows: int,
+    max_other_columns: int,
+    checkpoint: Checkpoint,
+) -> ResultTable:
+    buffer = io.StringIO(text)
+    rows = _rows(buffer)
+    header = _header_cells(next(rows))
     step_at = _step_index(header)
     assert step_at is not None
     # Which source columns become which table columns; the first column of a name wins, and a
-    # column already spelled canonically wins over an alias that maps to the same name.
+    # column already spelled canonically wins over an alias that maps to the same name. Every column but the
+    # first of each catalogue metric takes one of `max_other_columns` places; the columns beyond are not read.
     direct = {name for name in header if _canonical(name) == name}
     chosen: dict[str, int] = {}
     renamed: dict[str, str] = {}
     dropped: list[str] = []
+    others = unread_columns = 0
     for index, name in enumerate(header):
         if index == step_at:
             continue
         target = _canonical(name)
+        if target not in CATALOGUE or target in chosen:
+            if others >= max_other_columns:
+                unread_columns += 1
+                continue
+            others += 1
+        if len(name) > MAX_COLUMN_NAME:
+            dropped.append(f"(column {index + 1}, a name of {len(name):,} characters)")
+            continue
         if not name or target.lower() == "step" or target in chosen or (target != name and target in direct):
             dropped.append(name or f"(unnamed column {index + 1})")
             continue
@@ -336,25 +400,35 @@ def _table(lines: list[list[str]], encoding: Encoding) -> ResultTable:
         if target != name:
             renamed[name] = target
 
-    by_step: dict[int, list[str]] = {}
-    skipped = duplicates = 0
-    for row in lines[1:]:
+    # Only the chosen cells of each row are kept: a row of a million cells costs its parse, not its memory.
+    indices = list(chosen.values())
+    by_step: dict[int, tuple[str, ...]] = {}
+    skipped = duplicates = read = unread_rows = 0
+    for row in rows:
+        if read >= max_rows:
+            unread_rows = 1 + _lines_after(text, buffer.tell())
+            break
+        read += 1
+        if read % CHECK_EVERY == 0:
+            checkpoint()
         step = _step(row[step_at]) if step_at < len(row) else None
         if step is None:
             skipped += 1
             continue
         if step in by_step:
             duplicates += 1
-        by_step[step] = row
+        width = len(row)
+        by_step[step] = tuple(row[i] if i < width else "" for i in indices)
+    checkpoint()
+    positions = {name: position for position, name in enumerate(chosen)}
 
     steps = tuple(sorted(by_step))
     columns: dict[str, tuple[float | None, ...]] = {}
-    for name, index in chosen.items():
+    for name, position in positions.items():
         values: list[float | None] = []
         numeric = text_cells = 0
         for step in steps:
-            row = by_step[step]
-            cell = row[index] if index < len(row) else ""
+            cell = by_step[step][position]
             is_number, value = _number(cell)
             numeric += is_number
             text_cells += bool(cell.strip()) and not is_number
@@ -373,4 +447,12 @@ def _table(lines: list[list[str]], encoding: Encoding) -> ResultTable:
         skipped_rows=skipped,
         duplicate_rows=duplicates,
         dropped_columns=tuple(dropped),
+        unread_rows=unread_rows,
+        unread_columns=unread_columns,
     )
+
+
+def _lines_after(text: str, at: int) -> int:
+    """The non-blank lines of `text` from position `at` on (counted, not parsed: a quoted cell may span lines)."""
+    count = text.count("\n", at) + (not text.endswith("\n"))
+    return max(0, count - text.count("\n\n", at))

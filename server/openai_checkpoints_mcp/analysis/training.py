@@ -20,7 +20,7 @@ from typing import Literal
 from .diagnostics import PLATEAU_MIN_POINTS, Coverage, Plateau, SpikeReport, coverage, find_plateau, find_spikes
 from .metrics import CATALOGUE, Goal, default_goal
 from .rationale import format_value
-from .result_file import ResultTable
+from .result_file import MAX_OTHER_COLUMNS, ResultTable
 
 GoalName = Literal["min", "max"]
 
@@ -202,7 +202,10 @@ def analyse(table: ResultTable, retained_steps: Sequence[int]) -> TrainingAnalys
             best_validation=None,
             overfitting=None,
             gap=None,
-            findings=["The result file has a header but no rows yet, so there is no curve to analyse."],
+            findings=[
+                *_cut_notes(table),
+                "The result file has a header but no rows yet, so there is no curve to analyse.",
+            ],
         )
     metrics = summaries(table)
     best = best_validation(table, retained_steps)
@@ -210,7 +213,7 @@ def analyse(table: ResultTable, retained_steps: Sequence[int]) -> TrainingAnalys
     gap = train_validation_gap(table)
     spikes, plateau, covered = diagnose(table, best.metric if best else None)
 
-    findings: list[str] = []
+    findings: list[str] = _cut_notes(table)
     if overfitting is not None and overfitting.detected:
         findings.append(overfitting.sentence)
     if best is None:
@@ -584,6 +587,24 @@ def _progress(metrics: list[MetricSummary]) -> list[str]:
                 f"{format_value(summary.last)} at step {summary.last_step}{best}."
             ]
     return []
+
+
+def _cut_notes(table: ResultTable) -> list[str]:
+    """What of the file was not read (its rows or columns beyond the parser's bounds): said first."""
+    notes = []
+    if table.unread_rows:
+        last = f" (steps up to {table.steps[-1]})" if table.steps else ""
+        read = len(table.steps) + table.skipped_rows + table.duplicate_rows
+        notes.append(
+            f"The result file is longer than this server reads: only its first {read:,} rows were read{last}; "
+            f"about {table.unread_rows:,} more were not, so every figure here covers the start of the run only."
+        )
+    if table.unread_columns:
+        notes.append(
+            f"The result file has more columns than this server reads: {table.unread_columns:,} were not read (besides "
+            f"step and the known metrics, it reads the first {MAX_OTHER_COLUMNS} columns only)."
+        )
+    return notes
 
 
 def _data_notes(table: ResultTable) -> list[str]:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -147,8 +148,8 @@ class OpenAIClient:
         response = await self._request("POST", path, None, what=what, body=body)
         return _decode_json(response, what=what, secrets=self._secrets)
 
-    async def _get(self, path: str, params: QueryParams | None, *, what: str) -> httpx2.Response:
-        return await self._request("GET", path, params, what=what)
+    async def _get(self, path: str, params: QueryParams | None, *, what: str, bound: ReadBound | None = None) -> Answer:
+        return await self._request("GET", path, params, what=what, bound=bound)
 
     async def _request(
         self,
@@ -159,8 +160,10 @@ class OpenAIClient:
         what: str,
         body: Mapping[str, Any] | None = None,
         admin: bool = False,
-    ) -> httpx2.Response:
-        """Send one request, retried as openai-python retries it (`retry.decide`), and return the 2xx response.
+        bound: ReadBound | None = None,
+    ) -> Answer:
+        """Send one request, retried as openai-python retries it (`retry.decide`), and return the 2xx answer, its
+        body read within `bound` (`settings.max_response_bytes` without one: `bad_response` beyond it).
 
         Every method gets the same policy, POST included: openai-python retries a POST (cancel, pause, resume,
         create) exactly like a GET, on 408, 409, 429, 5xx, timeouts and connection errors, and sends no
@@ -168,14 +171,17 @@ class OpenAIClient:
         """
         self._require_key(admin=admin)
         headers = self._headers(admin=admin)
+        bound = bound or ReadBound(self._settings.max_response_bytes, "--max-response-mb")
         retries_taken = 0
         while True:
             headers["x-stainless-retry-count"] = str(retries_taken)
             status: int | None = None
-            response: httpx2.Response | None = None
+            response: Answer | None = None
             failure: Exception | None = None
             try:
-                response = await self._send(method, path, params, headers, body, waited=retries_taken > 0)
+                response = await self._send(
+                    method, path, params, headers, body, waited=retries_taken > 0, bound=bound, what=what
+                )
                 status = response.status_code
                 if status < 300:
                     return response
@@ -231,9 +237,12 @@ class OpenAIClient:
         body: Mapping[str, Any] | None,
         *,
         waited: bool,
-    ) -> httpx2.Response:
+        bound: ReadBound,
+        what: str,
+    ) -> Answer:
         """One attempt, in a slot of the adaptive bound, once any pause after a 429 is over (a retry has already
-        slept its own wait, which set the pause, so it goes on)."""
+        slept its own wait, which set the pause, so it goes on). The body is streamed and read within `bound`
+        (an error answer's within `ERROR_BODY_BYTES`, cut beyond: only its message is wanted)."""
         while True:
             pause = self._resume_at - anyio.current_time()
             if pause > 0 and not waited:
@@ -243,12 +252,21 @@ class OpenAIClient:
                 if waited or self._resume_at <= anyio.current_time():
                     _count_request()
                     token = self.limit.begin()
-                    response = await self.http.request(method, path, params=params, headers=headers, json=body)
-                    self._adapt(token, response)
-                    return response
+                    request = self.http.build_request(method, path, params=params, headers=headers, json=body)
+                    response = await self.http.send(request, stream=True)
+                    try:
+                        if response.status_code < 300:
+                            content = await read_bounded(response, bound, what=what)
+                        else:
+                            content = await read_bounded(response, ReadBound(ERROR_BODY_BYTES), what=what, cut=True)
+                    finally:
+                        await response.aclose()
+                    answer = Answer(response.status_code, response.headers, content)
+                    self._adapt(token, answer)
+                    return answer
             # A 429 arrived while this request waited for its slot: give the slot back and wait out the pause.
 
-    def _adapt(self, token: int, response: httpx2.Response) -> None:
+    def _adapt(self, token: int, response: Answer) -> None:
         """Let the adaptive bound see the answer and resize the limiter to it (lowering it never interrupts a
         request in flight: new ones wait until fewer are)."""
         before = self.limit.bound
@@ -392,11 +410,13 @@ class OpenAIClient:
         return await self._list_page(job_path(job_id, "events"), params, Event, what=f"events of job {job_id}")
 
     async def get_file_content(self, file_id: str) -> bytes:
-        """The raw body of a file (a result file is CSV, or the base64 of it). `file_id` comes from the API (a job's
-        file): one that is not a file id is ``bad_response``, and is never requested."""
+        """The raw body of a file (a result file is CSV, or the base64 of it), streamed and read within
+        ``settings.max_result_file_bytes`` (`bad_response` beyond it, naming --max-result-file-mb). `file_id` comes
+        from the API (a job's file): one that is not a file id is ``bad_response``, and is never requested."""
         if not is_file_id(file_id):
             raise not_a_file_id(file_id)
-        response = await self._get(f"/files/{path_segment(file_id)}/content", None, what=f"file {file_id}")
+        bound = ReadBound(self._settings.max_result_file_bytes, "--max-result-file-mb")
+        response = await self._get(f"/files/{path_segment(file_id)}/content", None, what=f"file {file_id}", bound=bound)
         return response.content
 
 
@@ -426,7 +446,61 @@ def path_segment(value: str) -> str:
     return quote(value, safe=":")
 
 
-def _decode_json(response: httpx2.Response, *, what: str, secrets: tuple[str, ...] = ()) -> Any:
+ERROR_BODY_BYTES = 1024 * 1024
+"""Bytes of an error answer's body read at most (the rest is dropped): its message is near the start."""
+
+
+@dataclass(frozen=True)
+class ReadBound:
+    """The most bytes of one body to read (decompressed), and the flag that raises it (for the error sentence)."""
+
+    limit: int
+    flag: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer whose body has been read (within a `ReadBound`): what the client keeps of a response."""
+
+    status_code: int
+    headers: httpx2.Headers
+    content: bytes
+
+
+async def read_bounded(response: httpx2.Response, bound: ReadBound, *, what: str, cut: bool = False) -> bytes:
+    """The body of a streamed `response`, decompressed, read until `bound` is passed and no further.
+
+    A ``Content-Length`` above the bound is refused before anything is read; otherwise the decompressed bytes
+    (what a gzip body expands to, not what travelled) are counted as they arrive and reading stops at the first
+    chunk that passes the bound. `cut`: keep the first ``bound.limit`` bytes instead of refusing (an error answer,
+    read for its message only). Raises `bad_response` naming ``bound.flag``."""
+    declared = response.headers.get("content-length", "")
+    if not cut and declared.isdigit() and int(declared) > bound.limit:
+        raise too_large(what, bound, f"it declares {int(declared):,} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > bound.limit:
+            if cut:
+                chunks.append(chunk[: bound.limit - (size - len(chunk))])
+                break
+            raise too_large(what, bound, f"more than {bound.limit:,} bytes arrived (decompressed)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def too_large(what: str, bound: ReadBound, detail: str) -> CheckpointsError:
+    """`bad_response` for a body over its bound: what was refused, the bound, and the flag to raise it."""
+    raise_it = f" If the answer is genuine, start the server with a larger {bound.flag}." if bound.flag else ""
+    return CheckpointsError(
+        ErrorCode.BAD_RESPONSE,
+        f"The API's answer for {what} is larger than the bound of {bound.limit:,} bytes ({detail}), so it was not "
+        f"read further and nothing of it is used.{raise_it}",
+    )
+
+
+def _decode_json(response: Answer, *, what: str, secrets: tuple[str, ...] = ()) -> Any:
     """The JSON body of a 2xx answer, or `bad_response` for HTML (a proxy's page) or malformed JSON."""
     request_id = request_id_from(response.headers, secrets)
     content_type = response.headers.get("content-type", "")

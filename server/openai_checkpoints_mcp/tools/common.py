@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import anyio
 import pydantic_core
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
@@ -20,6 +21,8 @@ from pydantic import BaseModel, Field
 from ..api.pagination import OnPage
 from ..api.store import JobStore
 from ..state import AppState
+
+T = TypeVar("T")
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 """Every read tool: it changes nothing, and asking twice gives the same answer."""
@@ -107,6 +110,14 @@ def linked(result: ToolResult, links: Sequence[ResourceLink]) -> CallToolResult:
         content=[TextContent(type="text", text=text), *links],
         structured_content=result.model_dump(mode="json", by_alias=True),
     )
+
+
+async def off_loop(function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` in a worker thread, for CPU-heavy work (parsing a result file, analysing it, serialising a
+    big result): the event loop stays free to answer pings and other calls meanwhile. A cancelled call (its deadline
+    passed) returns at once and leaves the thread behind; work that checks ``anyio.from_thread.check_cancelled``
+    stops at its next check."""
+    return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=True)
 
 
 def store_of(ctx: Context[AppState, Any]) -> JobStore:

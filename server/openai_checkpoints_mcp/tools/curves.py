@@ -8,8 +8,10 @@ against the retained checkpoints and returns a downsampled curve.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Literal, overload
 
+import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
@@ -30,7 +32,7 @@ from ..api.models import ACTIVE_STATUSES, Checkpoint, Job, by_step
 from ..api.store import JobStore
 from ..state import AppState
 from .arguments import JobId, Refresh
-from .common import Progress, ToolResult, finish, linked, store_of, tool
+from .common import Progress, ToolResult, finish, linked, off_loop, store_of, tool
 from .resources import job_links
 
 
@@ -337,7 +339,8 @@ class LoadedCurve:
 async def load_curve(
     store: JobStore, job_id: str, *, refresh: bool = False, progress: Progress | None = None
 ) -> LoadedCurve:
-    """The job, its checkpoints (read concurrently) and its result file (through the cache), parsed.
+    """The job, its checkpoints (read concurrently) and its result file (through the cache), parsed in a worker
+    thread (`off_loop`: a hostile file must not hold up the event loop), within the parser's bounds.
 
     Raises:
         CheckpointsError: the API's failures, and ``bad_response`` for a result file that does not parse.
@@ -352,7 +355,7 @@ async def load_curve(
             await progress(1, 2, f"reading result file {file_id}")
         content = await store.result_file(job, file_id, refresh=refresh)
     try:
-        table = parse_result_file(content)
+        table = await off_loop(partial(parse_result_file, content, checkpoint=anyio.from_thread.check_cancelled))
     except ResultFileError as exc:
         raise bad_response(f"the result file {file_id} of job {job_id}", str(exc)) from None
     return LoadedCurve(job, checkpoints, file_id, table, requests[0])
@@ -361,7 +364,8 @@ async def load_curve(
 async def read_curve(
     store: JobStore, job_id: str, *, points: int, refresh: bool = False, progress: Progress | None = None
 ) -> TrainingMetricsResult:
-    return training_result(await load_curve(store, job_id, refresh=refresh, progress=progress), points=points)
+    loaded = await load_curve(store, job_id, refresh=refresh, progress=progress)
+    return await off_loop(partial(training_result, loaded, points=points))
 
 
 def training_result(loaded: LoadedCurve, *, points: int) -> TrainingMetricsResult:
@@ -433,4 +437,4 @@ async def training_metrics(
     refresh: Refresh = False,
 ) -> Annotated[CallToolResult, TrainingMetricsResult]:
     result = await read_curve(store_of(ctx), job_id, points=points, refresh=refresh, progress=ctx.report_progress)
-    return linked(finish(ctx, result), job_links(job_id, has_result_file=result.available))
+    return await off_loop(linked, finish(ctx, result), job_links(job_id, has_result_file=result.available))

@@ -34,7 +34,7 @@ from ..errors import CheckpointsError, ErrorCode, invalid_argument
 from ..state import AppState
 from .arguments import METRIC_PATTERN, JobId
 from .checkpoints import candidates_of
-from .common import Progress, ToolResult, finish, store_of, tool
+from .common import Progress, ToolResult, finish, off_loop, store_of, tool
 from .curves import (
     BestValidationInfo,
     Diagnostics,
@@ -203,7 +203,7 @@ async def _read(store: JobStore, job_id: str) -> _Curve:
                 curve.table, curve.source = table_from_rows({}), "checkpoints"
     curve.requests = loaded.requests + requests[0]  # load_curve counts its own
     if curve.table is not None and curve.table.steps:
-        curve.analysis = analyse(curve.table, loaded.retained_steps)
+        curve.analysis = await off_loop(analyse, curve.table, loaded.retained_steps)
     return curve
 
 

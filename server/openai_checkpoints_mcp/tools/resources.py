@@ -22,7 +22,7 @@ from mcp.types import ResourceLink
 from ..errors import CheckpointsError, ErrorCode
 from ..state import AppState
 from .arguments import checked_job_id
-from .common import ToolResult, finish, one_line, store_of
+from .common import ToolResult, finish, off_loop, one_line, store_of
 
 SCHEME = "openai-ft"
 
@@ -90,7 +90,7 @@ async def _metrics_csv(ctx: Context[AppState, Any], job_id: str) -> str:
     file_id = job.result_files[0]
     content = await store.result_file(job, file_id)
     try:
-        return result_file_text(content)
+        return await off_loop(result_file_text, content)
     except ResultFileError as exc:
         raise bad_response(f"the result file {file_id} of job {job_id}", str(exc)) from None
 
