@@ -36,6 +36,7 @@ from mcp.types import INVALID_PARAMS, CompleteRequestParams, CompleteResult
 
 from .config import Settings
 from .errors import CheckpointsError, ErrorCode, internal_error
+from .limits import bounded_result
 from .redaction import install_log_masking, masked_exit
 from .state import AppState
 
@@ -257,7 +258,7 @@ class CheckpointsServer(MCPServer[AppState]):
         self._refuse_unknown_arguments(tool, arguments)
         try:
             with anyio.fail_after(self._deadline):
-                return compact(await super().call_tool(name, arguments, context))
+                return bounded_result(compact(await super().call_tool(name, arguments, context)))
         except TimeoutError:
             raise ToolError(
                 CheckpointsError(
