@@ -17,6 +17,7 @@ from openai_checkpoints_mcp import config as config_module
 from openai_checkpoints_mcp.config import CACHE_DIR_ENV, Settings
 from openai_checkpoints_mcp.fake import FakeData, FakeOpenAI, FaultInjector
 from openai_checkpoints_mcp.fake.app import FLAVOURS
+from openai_checkpoints_mcp.redaction import forget_log_masking
 
 from .helpers import TEST_KEY, Harness, serve_app, stop_shared_server
 
@@ -45,6 +46,14 @@ def _shared_fake_server() -> Iterator[None]:
     """The one uvicorn server of this test process (started on first use) is stopped once, at the end."""
     yield
     stop_shared_server()
+
+
+@pytest.fixture(autouse=True)
+def _log_masking_of_this_test_only() -> Iterator[None]:
+    """Each test's servers register their secrets for log masking in this process; they must not mask the next
+    test's log (a key of zeros would mask a job id's zeros there)."""
+    yield
+    forget_log_masking()
 
 
 @pytest.fixture

@@ -574,6 +574,13 @@ _LOG_REDACTORS_KEPT = 16
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 
+def forget_log_masking() -> None:
+    """Unregister every `Redactor` of `install_log_masking` (the filters stay, masking nothing until one is
+    registered again): for a process that runs one configuration after another, as the test suite does, where one
+    configuration's secrets must not mask the next one's log."""
+    _log_redactors.clear()
+
+
 def install_log_masking(redactor: Redactor) -> None:
     """Mask `redactor`'s secrets in every log line: register it, and put a `MaskingFilter` on every handler of the
     root logger and of any other logger that has handlers (uvicorn's, when it configured its own). Idempotent; call it
