@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from mcp import Client
+from mcp import Client, MCPError
 
 from openai_checkpoints_mcp.analysis.result_file import MAX_OTHER_COLUMNS, MAX_ROWS
 from openai_checkpoints_mcp.config import Settings
@@ -311,3 +311,23 @@ async def test_an_unanticipated_failure_is_internal_error_with_its_traceback_log
     assert error_text(after).startswith("invalid_argument: ")
     tracebacks = [r for r in caplog.records if r.exc_info and "failed unexpectedly" in r.getMessage()]
     assert {r.exc_info[0] for r in tracebacks if r.exc_info} == {MemoryError, ValueError}
+
+
+async def test_an_unanticipated_failure_of_a_resource_read_is_internal_error(caplog):
+    server = create_server(Settings(api_key=TEST_KEY))
+    server._ensure_resources()
+
+    @server.resource("openai-ft://crash/{name}", name="crash")
+    def crash(name: str) -> str:
+        raise KeyError(name)
+
+    with caplog.at_level(logging.ERROR, logger="openai_checkpoints_mcp.server"):
+        async with Client(server) as client:
+            with pytest.raises(MCPError) as caught:
+                await client.read_resource("openai-ft://crash/x")
+            templates = await client.list_resource_templates()  # the server goes on
+    assert caught.value.error.message.startswith("internal_error: "), caught.value.error.message
+    assert "(KeyError)" in caught.value.error.message and templates.resource_templates
+    assert [r.exc_info[0] for r in caplog.records if r.exc_info and "failed unexpectedly" in r.getMessage()] == [
+        KeyError
+    ]

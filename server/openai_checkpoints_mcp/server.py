@@ -336,7 +336,11 @@ class CheckpointsServer(MCPServer[AppState]):
         except UnexpectedResourceError as exc:
             cause = exc.__cause__
             if not isinstance(cause, CheckpointsError):
-                raise
+                failure = cause or exc
+                logger.error(
+                    "reading %s failed unexpectedly", uri, exc_info=(type(failure), failure, failure.__traceback__)
+                )
+                raise ResourceError(internal_error(f"the read of {uri}", failure).text) from None
             if cause.code is ErrorCode.INVALID_ARGUMENT:
                 raise MCPError(code=INVALID_PARAMS, message=cause.text, data={"uri": str(uri)}) from None
             if cause.code is ErrorCode.NOT_FOUND:
