@@ -181,3 +181,22 @@ async def test_a_sweep_under_a_rate_limit_finishes_with_few_429s_and_the_bound_s
                 if faults.peak == 16:
                     break
             assert faults.peak == 16
+
+
+@pytest.mark.parametrize("retry_after", ["-5", "0", "soon"])
+async def test_a_429_whose_wait_is_not_a_positive_time_pauses_no_other_request(serve_fake, retry_after):
+    """Only a wait the server directs pauses the whole process; a negative, zero or garbage retry-after is the
+    request's own backoff."""
+    job_id = "ftjob-" + "c" * 24
+    with serve_fake(FakeData(jobs=[job(job_id)])) as api:
+        api.faults.add(Fault(status=429, headers={"retry-after": retry_after}))
+        async with create_http_client(api.settings) as http:
+            slept: list[float] = []
+
+            async def record(seconds: float) -> None:
+                slept.append(seconds)
+
+            client = OpenAIClient(http, api.settings, sleep=record)
+            await client.get_job(job_id)
+    assert len(slept) == 1 and slept[0] > 0  # its own backoff
+    assert client._resume_at == 0.0  # no pause for the others

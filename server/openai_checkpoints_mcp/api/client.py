@@ -206,7 +206,7 @@ class OpenAIClient:
                     self._settings.max_retries,
                     decision.wait,
                 )
-                if status == 429 and decision.server_wait is not None:
+                if status == 429 and decision.server_wait is not None and decision.server_wait > 0:
                     self._resume_at = max(self._resume_at, anyio.current_time() + decision.wait)
                 await self._sleep(decision.wait)
                 retries_taken += 1
