@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any
@@ -189,32 +189,42 @@ async def test_rows_beyond_the_bound_are_counted_and_said():
     assert "about 1,000 more were not" in out["findings"][0], out["findings"]
 
 
+async def probed_while(
+    call: Callable[[], Awaitable[Any]], probe: Callable[[], Awaitable[None]]
+) -> tuple[Any, list[float]]:
+    """Run `call` and, until it returns, `probe` every 20 ms: the call's result and each probe's latency (s)."""
+    done = anyio.Event()
+    result: list[Any] = []
+    latencies: list[float] = []
+
+    async def run() -> None:
+        result.append(await call())
+        done.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(run)
+        while not done.is_set():
+            sent = time.monotonic()
+            await probe()
+            latencies.append(time.monotonic() - sent)
+            await anyio.sleep(0.02)
+    return result[0], latencies
+
+
 @pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")  # ping: legacy mode only
 async def test_pings_are_answered_while_a_hostile_file_is_parsed():
     """The wide file takes about a second of CPU to parse; the event loop keeps answering meanwhile."""
     job_id, file_id = "ftjob-wideping", "file-wideping"
     content = wide_csv()
-    latencies: list[float] = []
     with hostile_server(result_file_routes(job_id, file_id, file_answer(content))) as hostile:
         async with client_of(hostile, "legacy", max_result_file_bytes=64 * MIB) as client:
-            done = anyio.Event()
-            call: list[Any] = []
-
-            async def heavy() -> None:
-                call.append(await client.call_tool("training_metrics", {"job_id": job_id}))
-                done.set()
-
-            async with anyio.create_task_group() as group:
-                group.start_soon(heavy)
-                started = time.monotonic()
-                while not done.is_set():
-                    sent = time.monotonic()
-                    await client.send_ping()
-                    latencies.append(time.monotonic() - sent)
-                    await anyio.sleep(0.02)
-                took = time.monotonic() - started
+            started = time.monotonic()
+            result, latencies = await probed_while(
+                lambda: client.call_tool("training_metrics", {"job_id": job_id}), client.send_ping
+            )
+            took = time.monotonic() - started
     print(f"ping latencies during the parse: max {max(latencies):.3f} s of {len(latencies)}; call {took:.2f} s")
-    assert not call[0].is_error
+    assert not result.is_error
     assert len(latencies) >= 3, (latencies, took)
     # Before the fix the parse blocked the event loop: a ping waited 3.9 s (and the call took 331 s).
     assert max(latencies) < 1, (max(latencies), took)
@@ -224,26 +234,18 @@ async def test_healthz_answers_over_http_while_a_hostile_file_is_parsed():
     """Over streamable HTTP, /healthz on another connection is answered during the parse (it waited 40 s)."""
     job_id, file_id = "ftjob-widehttp", "file-widehttp"
     content = wide_csv()
-    latencies: list[float] = []
     with hostile_server(result_file_routes(job_id, file_id, file_answer(content))) as hostile:
         settings = Settings(api_key=TEST_KEY, base_url=hostile.base_url, max_retries=0, max_result_file_bytes=64 * MIB)
         with serving(create_app(settings, HttpOptions(auth_token=TOKEN))) as root:
             async with mcp_client(root) as client, httpx2.AsyncClient() as http:
-                done = anyio.Event()
-                call: list[Any] = []
 
-                async def heavy() -> None:
-                    call.append(await client.call_tool("training_metrics", {"job_id": job_id}))
-                    done.set()
+                async def healthz() -> None:
+                    assert (await http.get(f"{root}/healthz", timeout=5)).status_code == 200
 
-                async with anyio.create_task_group() as group:
-                    group.start_soon(heavy)
-                    while not done.is_set():
-                        sent = time.monotonic()
-                        assert (await http.get(f"{root}/healthz", timeout=5)).status_code == 200
-                        latencies.append(time.monotonic() - sent)
-                        await anyio.sleep(0.02)
-    assert not call[0].is_error
+                result, latencies = await probed_while(
+                    lambda: client.call_tool("training_metrics", {"job_id": job_id}), healthz
+                )
+    assert not result.is_error
     assert len(latencies) >= 3 and max(latencies) < 1, latencies
 
 
