@@ -1,0 +1,242 @@
+"""What one HTTP connection may hold: a header timeout, an idle timeout and a bound on open connections.
+
+uvicorn (with h11) waits for a request's head as long as the client likes, and accepts connections until the
+process runs out of file descriptors: 300 sockets trickling their headers held the server for as long as they
+cared to, and at the descriptor limit every accept failed (and was logged) while legitimate clients got nothing.
+`guarded_protocol` makes uvicorn's h11 protocol class keep to `ConnectionLimits`:
+
+* **header timeout**: a request's head and body must have arrived within ``header_timeout`` seconds, counted from
+  the connection (for its first request) or from the first byte of the request (on a kept-alive connection);
+  trickling does not extend it. Then the connection is closed.
+* **idle timeout**: a kept-alive connection with no request is closed after ``idle_timeout`` seconds (uvicorn's
+  ``timeout_keep_alive``).
+* **connection bound**: at ``max_connections`` open connections, a new one first displaces the connection that has
+  been waiting longest for a request (still sending its head, or idle): a slow client loses its place to a new
+  one, never the other way round. Only when every connection is busy with a request is the new one refused:
+  ``503`` and closed at once, before anything else is read.
+
+The bound's default keeps within the process's descriptor limit (`default_limits`), with room for the server's
+own upstream connections and files, and the listen backlog is sized so that one burst of accepts stays within it
+too. Every reason a connection is closed is logged once per interval (`logs.OncePerInterval`), with a count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .logs import OncePerInterval
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HEADER_TIMEOUT = 10.0
+"""Seconds a client has to send a request's head and body."""
+DEFAULT_IDLE_TIMEOUT = 15.0
+"""Seconds a kept-alive connection may wait for its next request: longer than the SDK client's pool keeps an idle
+connection (httpx: 5 s), so the client, not the server, closes it, and a request never meets a closing socket."""
+MAX_DEFAULT_CONNECTIONS = 1024
+"""The default connection bound when the descriptor limit leaves room for more."""
+FD_HEADROOM = 64
+"""File descriptors kept out of the connection bound: the upstream API's connection pool, the cache file, the
+log, the interpreter's own."""
+MAX_BACKLOG = 2048
+"""uvicorn's default listen backlog, which asyncio also takes as the most connections accepted in one go."""
+
+REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 49\r\n"
+    b"retry-after: 1\r\n"
+    b"connection: close\r\n"
+    b"\r\n"
+    b"too many open connections: retry in a second\r\n\r\n"
+)
+"""What a connection over the bound gets before it is closed (written before its request is read)."""
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """How long a client may take and how many connections may be open at once."""
+
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    max_connections: int = MAX_DEFAULT_CONNECTIONS
+    backlog: int = MAX_BACKLOG
+    """The listen backlog, which is also the most connections asyncio accepts in one event-loop turn."""
+
+    def __post_init__(self) -> None:
+        if not self.header_timeout > 0 or not self.idle_timeout > 0:
+            raise ValueError("the header and idle timeouts must be positive numbers of seconds")
+        if self.max_connections < 1 or self.backlog < 1:
+            raise ValueError("the connection bound and the backlog must be at least 1")
+
+
+def descriptor_limit() -> int:
+    """The process's soft limit on open file descriptors (``ulimit -n``); a large number when unlimited."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 1 << 20 if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def default_limits(
+    *,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    max_connections: int | None = None,
+    fd_limit: int | None = None,
+) -> ConnectionLimits:
+    """Limits that fit the descriptor limit (`fd_limit`, default the process's own).
+
+    Connections and one burst of accepts (the backlog) together stay below the limit less `FD_HEADROOM`: three
+    quarters of that budget for connections (at most `MAX_DEFAULT_CONNECTIONS`), the rest for the backlog. A
+    `max_connections` given is kept (it is the operator's choice) and the backlog takes what is left, at least 8.
+    """
+    budget = max(16, (descriptor_limit() if fd_limit is None else fd_limit) - FD_HEADROOM)
+    bound = max_connections if max_connections is not None else min(MAX_DEFAULT_CONNECTIONS, budget * 3 // 4)
+    backlog = max(8, min(MAX_BACKLOG, budget - bound))
+    return ConnectionLimits(header_timeout, idle_timeout, bound, backlog)
+
+
+class ConnectionGuard:
+    """The open connections of one server and the limits they keep to; shared by every connection's protocol."""
+
+    def __init__(self, limits: ConnectionLimits) -> None:
+        self.limits = limits
+        self.open: set[_Guarded] = set()
+        self.closed_slow = 0
+        self.displaced = 0
+        self.refused = 0
+        """Counts since start, for tests and benches."""
+
+    def admit(self, newcomer: _Guarded) -> bool:
+        """Whether `newcomer` may stay open; at the bound, the connection waiting longest for a request is
+        closed to make room, and if every connection is busy with a request the newcomer is refused."""
+        if len(self.open) >= self.limits.max_connections:
+            waiting = [conn for conn in self.open if conn.waiting_since is not None]
+            if not waiting:
+                self.refused += 1
+                logger.warning(
+                    "refused a connection: %d connections are open, each busy with a request (--max-connections)",
+                    len(self.open),
+                )
+                return False
+            victim = min(waiting, key=lambda conn: conn.waiting_since or 0.0)
+            self.displaced += 1
+            logger.warning(
+                "closed a connection that had sent no complete request for %.1f s to make room for a new one: "
+                "%d connections are open (--max-connections)",
+                time.monotonic() - (victim.waiting_since or 0.0),
+                len(self.open),
+            )
+            victim.close_now()
+        self.open.add(newcomer)
+        return True
+
+    def slow_client(self, conn: _Guarded) -> None:
+        self.closed_slow += 1
+        logger.info(
+            "closed a connection that did not send a complete request within %g s (--header-timeout)",
+            self.limits.header_timeout,
+        )
+
+
+class _Guarded(Protocol):
+    """What the guard sees of a connection (the class `guarded_protocol` returns)."""
+
+    waiting_since: float | None
+
+    def close_now(self) -> None: ...
+
+
+def guarded_protocol(guard: ConnectionGuard) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol class, keeping to `guard`'s limits; pass it as ``uvicorn.Config(http=...)``.
+
+    A connection is in one of three phases: *reading* a request (from the connection, or from the first byte of a
+    request on a kept-alive one, until its head and body are in), *answering* it (the app runs; an SSE stream can
+    last long and is bounded by the app, not here), or *idle* between requests (uvicorn's keep-alive timer). The
+    header timer runs only while reading, and a reading or idle connection can be displaced at the bound.
+    """
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.waiting_since: float | None = None
+            """When the connection began to wait for a request (reading or idle); None while answering."""
+            self._reading = False
+            self._bytes_since_response = False
+            self._header_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)  # type: ignore[arg-type]
+            if not guard.admit(self):
+                transport.write(REFUSAL)  # type: ignore[attr-defined]
+                transport.close()
+                return
+            self._refresh()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            guard.open.discard(self)
+            self._stop_header_timer()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            self._bytes_since_response = True
+            self._refresh()  # the timer of a kept-alive connection's next request starts at its first byte
+            super().data_received(data)
+            self._refresh()
+
+        def on_response_complete(self) -> None:
+            self._bytes_since_response = False
+            super().on_response_complete()
+            self._refresh()
+
+        def close_now(self) -> None:
+            guard.open.discard(self)  # at once: a connection being closed is no longer counted, nor displaced again
+            self._stop_header_timer()
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def _refresh(self) -> None:
+            """Work out the phase after an event, and start or stop the header timer."""
+            if self.transport is None or self.transport.is_closing():
+                return
+            cycle = self.cycle
+            answering = cycle is not None and not cycle.response_complete and not cycle.more_body
+            between = cycle is None or cycle.response_complete
+            reading = not answering and (not between or cycle is None or self._bytes_since_response)
+            if answering:
+                self.waiting_since = None
+            elif self.waiting_since is None:
+                self.waiting_since = time.monotonic()
+            if reading and not self._reading:
+                self._header_timer = self.loop.call_later(guard.limits.header_timeout, self._too_slow)
+            elif not reading:
+                self._stop_header_timer()
+            self._reading = reading
+
+        def _stop_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+            self._reading = False
+
+        def _too_slow(self) -> None:
+            self._header_timer = None
+            if self._reading and not self.transport.is_closing():
+                guard.slow_client(self)
+                self.close_now()
+
+    return GuardedH11Protocol
+
+
+def install_log_limits(interval: float = 60.0) -> None:
+    """One line per cause per `interval` on the loggers a flood of connections writes to: asyncio's (failed
+    accepts, ``EMFILE``), uvicorn's (invalid requests) and this module's. Once per process."""
+    for name in ("asyncio", "uvicorn.error", __name__):
+        target = logging.getLogger(name)
+        if not any(isinstance(existing, OncePerInterval) for existing in target.filters):
+            target.addFilter(OncePerInterval(interval))
