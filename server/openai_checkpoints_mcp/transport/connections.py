@@ -162,6 +162,8 @@ def guarded_protocol(guard: ConnectionGuard) -> type[asyncio.Protocol]:
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class GuardedH11Protocol(H11Protocol):
+        connection_guard = guard
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.waiting_since: float | None = None
