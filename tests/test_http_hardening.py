@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 
 import anyio
@@ -228,7 +228,9 @@ def test_a_flood_of_records_is_one_line_per_cause_without_a_traceback():
         if limit.filter(record):
             shown.append(record)
         now[0] += 0.01
-    other = logging.LogRecord("uvicorn.error", logging.WARNING, __file__, 1, "Invalid HTTP request received.", None, None)
+    other = logging.LogRecord(
+        "uvicorn.error", logging.WARNING, __file__, 1, "Invalid HTTP request received.", None, None
+    )
     assert limit.filter(other)  # another cause has its own line
     now[0] += 60
     again = _accept_error("socket.accept() out of system resource")
@@ -278,10 +280,8 @@ async def test_with_few_descriptors_300_slow_sockets_neither_lock_clients_out_no
             def trickle() -> None:
                 while not stop.wait(0.2):
                     for sock in socks:
-                        try:
+                        with suppress(OSError):
                             sock.send(b"X-Slow: 1\r\n")
-                        except OSError:
-                            pass
 
             trickler = threading.Thread(target=trickle, daemon=True)
             trickler.start()

@@ -11,8 +11,8 @@ cared to, and at the descriptor limit every accept failed (and was logged) while
 * **idle timeout**: a kept-alive connection with no request is closed after ``idle_timeout`` seconds (uvicorn's
   ``timeout_keep_alive``).
 * **connection bound**: at ``max_connections`` open connections, a new one first displaces the connection that has
-  been waiting longest for a request (still sending its head, or idle): a slow client loses its place to a new
-  one, never the other way round. Only when every connection is busy with a request is the new one refused:
+  been sending its request longest (a slow head), else the one idle longest: a slow client loses its place to a
+  new one, never the other way round. Only when every connection is busy with a request is the new one refused:
   ``503`` and closed at once, before anything else is read.
 
 The bound's default keeps within the process's descriptor limit (`default_limits`), with room for the server's
@@ -112,23 +112,32 @@ class ConnectionGuard:
         """Counts since start, for tests and benches."""
 
     def admit(self, newcomer: _Guarded) -> bool:
-        """Whether `newcomer` may stay open; at the bound, the connection waiting longest for a request is
-        closed to make room, and if every connection is busy with a request the newcomer is refused."""
+        """Whether `newcomer` may stay open; at the bound, the connection sending its request longest (else the one
+        idle longest) is closed to make room, and if every connection is busy with a request the newcomer is
+        refused."""
         if len(self.open) >= self.limits.max_connections:
-            waiting = [conn for conn in self.open if conn.waiting_since is not None]
-            if not waiting:
+            reading = [conn for conn in self.open if conn.reading_since is not None]
+            idle = [conn for conn in self.open if conn.idle_since is not None]
+            if not reading and not idle:
                 self.refused += 1
                 logger.warning(
                     "refused a connection: %d connections are open, each busy with a request (--max-connections)",
                     len(self.open),
                 )
                 return False
-            victim = min(waiting, key=lambda conn: conn.waiting_since or 0.0)
+            # A slow head first: an idle connection is most likely a real client's, about to be used again.
+            if reading:
+                victim = min(reading, key=lambda conn: conn.reading_since or 0.0)
+                since, what = victim.reading_since or 0.0, "had sent no complete request"
+            else:
+                victim = min(idle, key=lambda conn: conn.idle_since or 0.0)
+                since, what = victim.idle_since or 0.0, "had been idle"
             self.displaced += 1
             logger.warning(
-                "closed a connection that had sent no complete request for %.1f s to make room for a new one: "
-                "%d connections are open (--max-connections)",
-                time.monotonic() - (victim.waiting_since or 0.0),
+                "closed a connection that %s for %.1f s to make room for a new one: %d connections are open "
+                "(--max-connections)",
+                what,
+                time.monotonic() - since,
                 len(self.open),
             )
             victim.close_now()
@@ -146,7 +155,8 @@ class ConnectionGuard:
 class _Guarded(Protocol):
     """What the guard sees of a connection (the class `guarded_protocol` returns)."""
 
-    waiting_since: float | None
+    reading_since: float | None
+    idle_since: float | None
 
     def close_now(self) -> None: ...
 
@@ -166,9 +176,10 @@ def guarded_protocol(guard: ConnectionGuard) -> type[asyncio.Protocol]:
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.waiting_since: float | None = None
-            """When the connection began to wait for a request (reading or idle); None while answering."""
-            self._reading = False
+            self.reading_since: float | None = None
+            """When the connection began to send the request it is sending, if it is."""
+            self.idle_since: float | None = None
+            """When a kept-alive connection began to wait for its next request, if it is waiting."""
             self._bytes_since_response = False
             self._header_timer: asyncio.TimerHandle | None = None
 
@@ -210,25 +221,25 @@ def guarded_protocol(guard: ConnectionGuard) -> type[asyncio.Protocol]:
             answering = cycle is not None and not cycle.response_complete and not cycle.more_body
             between = cycle is None or cycle.response_complete
             reading = not answering and (not between or cycle is None or self._bytes_since_response)
-            if answering:
-                self.waiting_since = None
-            elif self.waiting_since is None:
-                self.waiting_since = time.monotonic()
-            if reading and not self._reading:
+            if reading and self.reading_since is None:
+                self.reading_since = time.monotonic()
                 self._header_timer = self.loop.call_later(guard.limits.header_timeout, self._too_slow)
             elif not reading:
                 self._stop_header_timer()
-            self._reading = reading
+            if between and not reading:
+                self.idle_since = self.idle_since or time.monotonic()
+            else:
+                self.idle_since = None
 
         def _stop_header_timer(self) -> None:
             if self._header_timer is not None:
                 self._header_timer.cancel()
                 self._header_timer = None
-            self._reading = False
+            self.reading_since = None
 
         def _too_slow(self) -> None:
             self._header_timer = None
-            if self._reading and not self.transport.is_closing():
+            if self.reading_since is not None and not self.transport.is_closing():
                 guard.slow_client(self)
                 self.close_now()
 
@@ -237,8 +248,8 @@ def guarded_protocol(guard: ConnectionGuard) -> type[asyncio.Protocol]:
 
 def install_log_limits(interval: float = 60.0) -> None:
     """One line per cause per `interval` on the loggers a flood of connections writes to: asyncio's (failed
-    accepts, ``EMFILE``), uvicorn's (invalid requests) and this module's. Once per process."""
-    for name in ("asyncio", "uvicorn.error", __name__):
+    accepts, ``EMFILE``), uvicorn's (invalid requests), this module's and the session cap's. Once per process."""
+    for name in ("asyncio", "uvicorn.error", __name__, "openai_checkpoints_mcp.transport.sessions"):
         target = logging.getLogger(name)
         if not any(isinstance(existing, OncePerInterval) for existing in target.filters):
             target.addFilter(OncePerInterval(interval))

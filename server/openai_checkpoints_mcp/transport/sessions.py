@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
 class EvictingSessionManager(StreamableHTTPSessionManager):
     """The SDK's session manager, except that reaching `max_sessions` evicts the idlest session (see the module)."""
 
