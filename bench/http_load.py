@@ -179,7 +179,8 @@ async def client_loop(
     failures: collections.Counter[str],
     statuses: collections.Counter[int],
 ) -> None:
-    """One MCP client (its own session) calling tools in turn until `until`."""
+    """One MCP client calling tools in turn until `until`, in one session; if the session breaks, the failure is
+    counted and a new session is opened, as a real client would."""
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
@@ -187,27 +188,32 @@ async def client_loop(
     async def count(response: httpx2.Response) -> None:
         statuses[response.status_code] += 1
 
-    http = create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"})
-    http.event_hooks = {"response": [count]}
     calls = [("best_checkpoint", {"job_id": DEMO_JOB}), ("list_jobs", {"max_results": 5})]
-    try:
-        async with http, Client(streamable_http_client(f"{root}/mcp", http_client=http), mode="legacy") as client:
-            n = 0
-            while time.monotonic() < until:
-                name, arguments = calls[n % len(calls)]
-                n += 1
-                started = time.perf_counter()
-                try:
+    n = 0
+    while time.monotonic() < until:
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"})
+        http.event_hooks = {"response": [count]}
+        try:
+            async with http, Client(streamable_http_client(f"{root}/mcp", http_client=http), mode="legacy") as client:
+                while time.monotonic() < until:
+                    name, arguments = calls[n % len(calls)]
+                    n += 1
+                    started = time.perf_counter()
                     result = await client.call_tool(name, arguments)
-                except Exception as exc:  # a failed call is counted, the client goes on
-                    failures[type(exc).__name__] += 1
-                    continue
-                if result.is_error:
-                    failures["tool error: " + " ".join(getattr(b, "text", "") for b in result.content)[:60]] += 1
-                else:
-                    latencies.append(time.perf_counter() - started)
-    except Exception as exc:  # the session could not start, or broke for good
-        failures[f"session: {type(exc).__name__}"] += 1
+                    if result.is_error:
+                        failures["tool error: " + " ".join(getattr(b, "text", "") for b in result.content)[:60]] += 1
+                    else:
+                        latencies.append(time.perf_counter() - started)
+        except Exception as exc:  # the session could not start, or broke: counted, and a new one opened
+            failures[leaf(exc)] += 1
+            await anyio.sleep(0.1)
+
+
+def leaf(exc: BaseException) -> str:
+    """The first exception that is not a group, as ``Type: message`` (short)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"[:100]
 
 
 async def load(root: str, clients: int, seconds: float) -> tuple[list[float], collections.Counter[str], Any, float]:
@@ -288,7 +294,7 @@ def main() -> int:
         f"{log.count('Too many open files')}, tracebacks {log.count('Traceback')}; displaced lines "
         f"{log.count('to make room for a new one')}"
     )
-    per_session = (rss_end - before_sessions) * 1024 / min(count, args.max_sessions)
+    per_session = (rss_end - before_sessions) * 1024 / max(1, min(count, args.max_sessions))
     print(f"server memory         {rss_start:.0f} MB at start, {rss_load:.0f} MB after the load")
     print(
         f"sessions              {count:,} abandoned initialize calls (cap {args.max_sessions:,}): statuses "

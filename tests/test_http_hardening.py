@@ -204,8 +204,8 @@ async def test_when_every_connection_is_busy_a_new_one_is_refused_with_503_at_on
 def test_the_default_bound_fits_the_descriptor_limit():
     for fd_limit in (256, 1024, 20_000):
         limits = default_limits(fd_limit=fd_limit)
-        assert limits.max_connections + limits.backlog <= fd_limit - 64
-    assert default_limits(fd_limit=256).max_connections == 144
+        assert limits.max_connections + 3 * limits.backlog <= fd_limit - 64
+    assert default_limits(fd_limit=256).max_connections == 120
     assert default_limits(fd_limit=1 << 20).max_connections == 1024
 
 
@@ -297,7 +297,7 @@ async def test_with_few_descriptors_300_slow_sockets_neither_lock_clients_out_no
     assert all(a.structured_content["best"]["step_number"] == 240 for a in answers)
     assert "Traceback" not in log
     assert log.count("Too many open files") <= 2
-    assert log.count("to make room for a new one") <= 2  # one line per cause per minute
+    assert log.count("to make room for a new one") <= 3  # one line per cause (three ranks) per minute
     assert len(log) < 20_000, log[-3000:]
 
 
@@ -349,4 +349,4 @@ def test_the_guard_is_uvicorns_h11_protocol_and_a_given_bound_is_kept():
     config = uvicorn_config(demo_app(), HttpOptions())
     assert config.http.__mro__[1].__name__ == "H11Protocol"  # what uvicorn's auto picks without httptools
     limits = default_limits(max_connections=100, fd_limit=256)
-    assert (limits.max_connections, limits.backlog) == (100, 92)
+    assert (limits.max_connections, limits.backlog) == (100, 30)

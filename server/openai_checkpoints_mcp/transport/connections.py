@@ -10,13 +10,14 @@ cared to, and at the descriptor limit every accept failed (and was logged) while
   trickling does not extend it. Then the connection is closed.
 * **idle timeout**: a kept-alive connection with no request is closed after ``idle_timeout`` seconds (uvicorn's
   ``timeout_keep_alive``).
-* **connection bound**: at ``max_connections`` open connections, a new one first displaces the connection that has
-  been sending its request longest (a slow head), else the one idle longest: a slow client loses its place to a
-  new one, never the other way round. Only when every connection is busy with a request is the new one refused:
-  ``503`` and closed at once, before anything else is read.
+* **connection bound**: over ``max_connections`` open connections, room is made a moment later
+  (`ADMISSION_DELAY`, by when a real newcomer has sent its request and is being answered) by closing first the
+  connection that has been sending the head of its first request longest (a slow head), then the one idle longest
+  (`_displacement_rank`): a slow client loses its place to a new one, never the other way round. Only when every
+  connection is busy answering is a new one refused: ``503`` and closed at once, before anything is read.
 
 The bound's default keeps within the process's descriptor limit (`default_limits`), with room for the server's
-own upstream connections and files, and the listen backlog is sized so that one burst of accepts stays within it
+own upstream connections and files, and the listen backlog is sized so that bursts of accepts stay within it
 too. Every reason a connection is closed is logged once per interval (`logs.OncePerInterval`), with a count.
 """
 
@@ -45,6 +46,9 @@ FD_HEADROOM = 64
 log, the interpreter's own."""
 MAX_BACKLOG = 2048
 """uvicorn's default listen backlog, which asyncio also takes as the most connections accepted in one go."""
+
+ADMISSION_DELAY = 0.05
+"""Seconds between a connection over the bound and the closing of another to make room (`ConnectionGuard.make_room`)."""
 
 REFUSAL = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
@@ -90,13 +94,14 @@ def default_limits(
 ) -> ConnectionLimits:
     """Limits that fit the descriptor limit (`fd_limit`, default the process's own).
 
-    Connections and one burst of accepts (the backlog) together stay below the limit less `FD_HEADROOM`: three
-    quarters of that budget for connections (at most `MAX_DEFAULT_CONNECTIONS`), the rest for the backlog. A
-    `max_connections` given is kept (it is the operator's choice) and the backlog takes what is left, at least 8.
+    Connections and the accepts of a few event-loop turns stay below the limit less `FD_HEADROOM`: five eighths of
+    that budget for connections (at most `MAX_DEFAULT_CONNECTIONS`), and a third of the rest for the backlog, since
+    a connection closed to make room gives its descriptor back only a turn or two later, while accepts go on. A
+    `max_connections` given is kept (it is the operator's choice) and the backlog is fitted to it, at least 8.
     """
     budget = max(16, (descriptor_limit() if fd_limit is None else fd_limit) - FD_HEADROOM)
-    bound = max_connections if max_connections is not None else min(MAX_DEFAULT_CONNECTIONS, budget * 3 // 4)
-    backlog = max(8, min(MAX_BACKLOG, budget - bound))
+    bound = max_connections if max_connections is not None else min(MAX_DEFAULT_CONNECTIONS, budget * 5 // 8)
+    backlog = max(8, min(MAX_BACKLOG, (budget - bound) // 3))
     return ConnectionLimits(header_timeout, idle_timeout, bound, backlog)
 
 
@@ -110,39 +115,41 @@ class ConnectionGuard:
         self.displaced = 0
         self.refused = 0
         """Counts since start, for tests and benches."""
+        self._making_room: asyncio.TimerHandle | None = None
 
-    def admit(self, newcomer: _Guarded) -> bool:
-        """Whether `newcomer` may stay open; at the bound, the connection sending its request longest (else the one
-        idle longest) is closed to make room, and if every connection is busy with a request the newcomer is
-        refused."""
-        if len(self.open) >= self.limits.max_connections:
-            reading = [conn for conn in self.open if conn.reading_since is not None]
-            idle = [conn for conn in self.open if conn.idle_since is not None]
-            if not reading and not idle:
-                self.refused += 1
-                logger.warning(
-                    "refused a connection: %d connections are open, each busy with a request (--max-connections)",
-                    len(self.open),
-                )
-                return False
-            # A slow head first: an idle connection is most likely a real client's, about to be used again.
-            if reading:
-                victim = min(reading, key=lambda conn: conn.reading_since or 0.0)
-                since, what = victim.reading_since or 0.0, "had sent no complete request"
-            else:
-                victim = min(idle, key=lambda conn: conn.idle_since or 0.0)
-                since, what = victim.idle_since or 0.0, "had been idle"
-            self.displaced += 1
+    def admit(self, newcomer: _Guarded, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether `newcomer` may stay open: refused only when the bound is reached and every connection is busy
+        answering. Over the bound, room is made a moment later (`ADMISSION_DELAY`, see `make_room`)."""
+        if len(self.open) >= self.limits.max_connections and not any(
+            _displacement_rank(conn) is not None for conn in self.open
+        ):
+            self.refused += 1
             logger.warning(
-                "closed a connection that %s for %.1f s to make room for a new one: %d connections are open "
-                "(--max-connections)",
-                what,
-                time.monotonic() - since,
+                "refused a connection: %d connections are open, each busy with a request (--max-connections)",
                 len(self.open),
             )
-            victim.close_now()
+            return False
         self.open.add(newcomer)
+        if len(self.open) > self.limits.max_connections and self._making_room is None:
+            self._making_room = loop.call_later(ADMISSION_DELAY, self.make_room)
         return True
+
+    def make_room(self) -> None:
+        """Close connections in the order of `_displacement_rank` until the bound holds again.
+
+        It runs `ADMISSION_DELAY` after a connection over the bound arrived, not at once: a real client has sent its
+        request by then (it sends it as soon as it has connected, before the server accepts), so it is answering and
+        out of reach, while a burst of slow newcomers is judged by age with the rest.
+        """
+        self._making_room = None
+        while len(self.open) > self.limits.max_connections:
+            ranked = [(order, conn) for conn in self.open if (order := _displacement_rank(conn)) is not None]
+            if not ranked:
+                return  # every one is answering: they stay, and new ones are refused until some close
+            (rank, since), victim = min(ranked, key=lambda entry: entry[0])
+            self.displaced += 1
+            logger.warning(DISPLACED[rank], time.monotonic() - since, len(self.open))
+            victim.close_now()
 
     def slow_client(self, conn: _Guarded) -> None:
         self.closed_slow += 1
@@ -157,8 +164,38 @@ class _Guarded(Protocol):
 
     reading_since: float | None
     idle_since: float | None
+    served: bool
+    """Whether it has had a response: a client that has completed a request is likely a real one."""
+    head_pending: bool
+    """Whether it is reading a request whose head (request line and headers) is not complete yet."""
 
     def close_now(self) -> None: ...
+
+
+DISPLACED = (
+    "closed a connection that had not sent the head of its first request in %.1f s to make room for a new one: %d "
+    "connections are open (--max-connections)",
+    "closed a connection idle for %.1f s to make room for a new one: %d connections are open (--max-connections)",
+    "closed a connection that had not completed a request in %.1f s to make room for a new one: %d connections "
+    "are open (--max-connections)",
+)
+"""The log line of each rank of `_displacement_rank` (each its own cause, so each has its line)."""
+
+
+def _displacement_rank(conn: _Guarded) -> tuple[int, float] | None:
+    """Which connection makes room at the bound: the smallest (rank, since), None for one busy answering.
+
+    First a connection still sending the head of its first request (what a slow client is; a real one sends its
+    head in one go as soon as it has connected), then an idle one, then one sending a body or a later request
+    (it got its head through, or has been served before: most likely a real client), each oldest first.
+    """
+    if conn.reading_since is not None and conn.head_pending and not conn.served:
+        return (0, conn.reading_since)
+    if conn.idle_since is not None:
+        return (1, conn.idle_since)
+    if conn.reading_since is not None:
+        return (2, conn.reading_since)
+    return None
 
 
 def guarded_protocol(guard: ConnectionGuard) -> type[asyncio.Protocol]:
@@ -180,12 +217,14 @@ def guarded_protocol(guard: ConnectionGuard) -> type[asyncio.Protocol]:
             """When the connection began to send the request it is sending, if it is."""
             self.idle_since: float | None = None
             """When a kept-alive connection began to wait for its next request, if it is waiting."""
+            self.served = False
+            self.head_pending = True
             self._bytes_since_response = False
             self._header_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)  # type: ignore[arg-type]
-            if not guard.admit(self):
+            if not guard.admit(self, self.loop):
                 transport.write(REFUSAL)  # type: ignore[attr-defined]
                 transport.close()
                 return
@@ -204,6 +243,7 @@ def guarded_protocol(guard: ConnectionGuard) -> type[asyncio.Protocol]:
 
         def on_response_complete(self) -> None:
             self._bytes_since_response = False
+            self.served = True
             super().on_response_complete()
             self._refresh()
 
@@ -221,6 +261,7 @@ def guarded_protocol(guard: ConnectionGuard) -> type[asyncio.Protocol]:
             answering = cycle is not None and not cycle.response_complete and not cycle.more_body
             between = cycle is None or cycle.response_complete
             reading = not answering and (not between or cycle is None or self._bytes_since_response)
+            self.head_pending = reading and between
             if reading and self.reading_since is None:
                 self.reading_since = time.monotonic()
                 self._header_timer = self.loop.call_later(guard.limits.header_timeout, self._too_slow)
