@@ -4,8 +4,9 @@ What runs: our server in demo mode as a subprocess (``--transport streamable-htt
 bearer token, its descriptor limit lowered to ``--nofile``, 256 by default as in the hardening issue). Against
 it, for ``--seconds``:
 
-* ``--clients`` MCP clients (the SDK's streamable HTTP client, one session each, protocol 2025-11-25), each calling
-  ``best_checkpoint`` and ``list_jobs`` in turn as fast as answers come;
+* ``--clients`` MCP clients (the SDK's streamable HTTP client, one session each, protocol 2025-11-25), spread over
+  ``--processes`` client processes, each calling ``best_checkpoint`` and ``list_jobs`` in turn as fast as answers
+  come;
 * ``--slow`` slow sockets (an attacker without a token): each connects, sends the start of a request head and then
   one header line a second; when the server closes one (its header timeout, or displaced at the connection
   bound) it connects again at the next second, as slowloris does.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import resource
 import selectors
@@ -227,6 +229,37 @@ async def load(root: str, clients: int, seconds: float) -> tuple[list[float], co
     return latencies, failures, statuses, time.monotonic() - started
 
 
+def run_workers(root: str, clients: int, processes: int, seconds: float) -> tuple[list[float], Any, Any, float]:
+    """The clients spread over `processes` worker processes (this script with ``--worker``), so that no client
+    waits for another's CPU in one event loop; their figures added up."""
+    shares = [clients // processes + (n < clients % processes) for n in range(processes)]
+    argv = [sys.executable, __file__, "--worker", root, "--seconds", str(seconds)]
+    started = time.monotonic()
+    workers = [
+        subprocess.Popen([*argv, "--clients", str(share)], stdout=subprocess.PIPE, text=True)
+        for share in shares
+        if share
+    ]
+    latencies: list[float] = []
+    failures: collections.Counter[str] = collections.Counter()
+    statuses: collections.Counter[int] = collections.Counter()
+    for worker in workers:
+        out, _ = worker.communicate(timeout=seconds + 120)
+        if worker.returncode != 0:
+            raise BenchError(f"a client process failed ({worker.returncode})")
+        figures = json.loads(out)
+        latencies += figures["latencies"]
+        failures.update(figures["failures"])
+        statuses.update({int(status): n for status, n in figures["statuses"].items()})
+    return latencies, failures, statuses, time.monotonic() - started
+
+
+def worker(root: str, clients: int, seconds: float) -> int:
+    latencies, failures, statuses, _ = anyio.run(load, root, clients, seconds)
+    print(json.dumps({"latencies": latencies, "failures": failures, "statuses": statuses}))
+    return 0
+
+
 def abandon_sessions(root: str, count: int) -> tuple[int, collections.Counter[int]]:
     """`count` initialize calls whose sessions are never used again; their HTTP statuses."""
     statuses: collections.Counter[int] = collections.Counter()
@@ -249,15 +282,20 @@ def main() -> int:
     parser.add_argument("--nofile", type=int, default=256, help="the server's descriptor limit, 0: unchanged")
     parser.add_argument("--sessions", type=int, default=2000, help="abandoned initialize calls afterwards")
     parser.add_argument("--max-sessions", type=int, default=1000, help="the server's --max-sessions (default 1000)")
+    parser.add_argument("--processes", type=int, default=5, help="client processes the clients are spread over")
     parser.add_argument("--log", metavar="FILE", help="write the server's log to FILE")
+    parser.add_argument("--worker", metavar="ROOT", help=argparse.SUPPRESS)  # a client process of run_workers
     parser.add_argument("server_flags", nargs="*", help="more flags for the server, after --")
     args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker, args.clients, args.seconds)
 
     port = free_port()
     root = f"http://127.0.0.1:{port}"
     extra = ["--max-sessions", str(args.max_sessions), *args.server_flags]
     print(
-        f"http_load: {args.clients} MCP clients + {args.slow} slow sockets for {args.seconds:g} s; server --demo, "
+        f"http_load: {args.clients} MCP clients ({args.processes} processes) + {args.slow} slow sockets for "
+        f"{args.seconds:g} s; server --demo, "
         f"descriptor limit {args.nofile or 'unchanged'}, {' '.join(extra)}; load average "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
@@ -266,7 +304,7 @@ def main() -> int:
         slow = SlowSockets(port, args.slow)
         slow.thread.start()
         time.sleep(1.0)  # the slow sockets are in place before the clients arrive
-        latencies, failures, statuses, took = anyio.run(load, root, args.clients, args.seconds)
+        latencies, failures, statuses, took = run_workers(root, args.clients, args.processes, args.seconds)
         slow.stop.set()
         slow.thread.join()
         rss_load = rss_mb(process.pid)

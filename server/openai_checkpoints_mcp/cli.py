@@ -375,8 +375,8 @@ def _add_http_options(parser: argparse.ArgumentParser) -> None:
         dest="max_connections_flag",
         type=_at_least_one,
         metavar="N",
-        help="connections open at once; beyond it the one waiting longest for a request is closed, or the new one "
-        "refused with 503 (default: five eighths of what the descriptor limit leaves, at most 1024)",
+        help="connections open at once; beyond it the slowest (part of a head sent, or nothing) is closed, or a new "
+        "one refused with 503 (default: five eighths of what the descriptor limit leaves, at most 1024)",
     )
     http.add_argument(
         "--max-sessions",

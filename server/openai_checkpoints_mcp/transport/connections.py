@@ -11,10 +11,10 @@ cared to, and at the descriptor limit every accept failed (and was logged) while
 * **idle timeout**: a kept-alive connection with no request is closed after ``idle_timeout`` seconds (uvicorn's
   ``timeout_keep_alive``).
 * **connection bound**: over ``max_connections`` open connections, room is made a moment later
-  (`ADMISSION_DELAY`, by when a real newcomer has sent its request and is being answered) by closing first the
-  connection that has been sending the head of its first request longest (a slow head), then the one idle longest
-  (`_displacement_rank`): a slow client loses its place to a new one, never the other way round. Only when every
-  connection is busy answering is a new one refused: ``503`` and closed at once, before anything is read.
+  (`ADMISSION_DELAY`, by when a real newcomer has sent its request and is being answered) by closing connections
+  in the order of `_displacement_rank`, slow heads first: a slow client loses its place to a new one, never the
+  other way round. Only when every connection is busy answering is a new one refused: ``503`` and closed at once,
+  before anything is read.
 
 The bound's default keeps within the process's descriptor limit (`default_limits`), with room for the server's
 own upstream connections and files, and the listen backlog is sized so that bursts of accepts stay within it
@@ -47,7 +47,7 @@ log, the interpreter's own."""
 MAX_BACKLOG = 2048
 """uvicorn's default listen backlog, which asyncio also takes as the most connections accepted in one go."""
 
-ADMISSION_DELAY = 0.05
+ADMISSION_DELAY = 0.1
 """Seconds between a connection over the bound and the closing of another to make room (`ConnectionGuard.make_room`)."""
 
 REFUSAL = (
@@ -131,24 +131,34 @@ class ConnectionGuard:
             return False
         self.open.add(newcomer)
         if len(self.open) > self.limits.max_connections and self._making_room is None:
-            self._making_room = loop.call_later(ADMISSION_DELAY, self.make_room)
+            self._making_room = loop.call_later(ADMISSION_DELAY, self.make_room, loop)
         return True
 
-    def make_room(self) -> None:
+    def make_room(self, loop: asyncio.AbstractEventLoop) -> None:
         """Close connections in the order of `_displacement_rank` until the bound holds again.
 
-        It runs `ADMISSION_DELAY` after a connection over the bound arrived, not at once: a real client has sent its
+        A connection is judged once it has been open `ADMISSION_DELAY`, not at once: a real client has sent its
         request by then (it sends it as soon as it has connected, before the server accepts), so it is answering and
-        out of reach, while a burst of slow newcomers is judged by age with the rest.
+        out of reach, while slow newcomers are judged by age with the rest. If only younger ones could make room,
+        this runs again when they are old enough.
         """
         self._making_room = None
         while len(self.open) > self.limits.max_connections:
-            ranked = [(order, conn) for conn in self.open if (order := _displacement_rank(conn)) is not None]
-            if not ranked:
-                return  # every one is answering: they stay, and new ones are refused until some close
+            now = time.monotonic()
+            ranked, young = [], False
+            for conn in self.open:
+                order = _displacement_rank(conn)
+                if order is not None and order[0] <= 1 and now - order[1] < ADMISSION_DELAY:
+                    young = True
+                elif order is not None:
+                    ranked.append((order, conn))
+            if not ranked:  # none to close now: every one is answering (new ones are refused), or too young
+                if young:
+                    self._making_room = loop.call_later(ADMISSION_DELAY, self.make_room, loop)
+                return
             (rank, since), victim = min(ranked, key=lambda entry: entry[0])
             self.displaced += 1
-            logger.warning(DISPLACED[rank], time.monotonic() - since, len(self.open))
+            logger.warning(DISPLACED[rank], now - since, len(self.open))
             victim.close_now()
 
     def slow_client(self, conn: _Guarded) -> None:
@@ -168,13 +178,17 @@ class _Guarded(Protocol):
     """Whether it has had a response: a client that has completed a request is likely a real one."""
     head_pending: bool
     """Whether it is reading a request whose head (request line and headers) is not complete yet."""
+    sent_bytes: bool
+    """Whether it has sent any of the request it is reading."""
 
     def close_now(self) -> None: ...
 
 
 DISPLACED = (
-    "closed a connection that had not sent the head of its first request in %.1f s to make room for a new one: %d "
-    "connections are open (--max-connections)",
+    "closed a connection that had sent part of a request head and no more for %.1f s to make room for a new one: "
+    "%d connections are open (--max-connections)",
+    "closed a connection that had sent nothing in %.1f s to make room for a new one: %d connections are open "
+    "(--max-connections)",
     "closed a connection idle for %.1f s to make room for a new one: %d connections are open (--max-connections)",
     "closed a connection that had not completed a request in %.1f s to make room for a new one: %d connections "
     "are open (--max-connections)",
@@ -185,16 +199,18 @@ DISPLACED = (
 def _displacement_rank(conn: _Guarded) -> tuple[int, float] | None:
     """Which connection makes room at the bound: the smallest (rank, since), None for one busy answering.
 
-    First a connection still sending the head of its first request (what a slow client is; a real one sends its
-    head in one go as soon as it has connected), then an idle one, then one sending a body or a later request
-    (it got its head through, or has been served before: most likely a real client), each oldest first.
+    First a connection that has sent part of the head of its first request and stopped: that is what a slow
+    client does, while a real one sends its head in one go as soon as it has connected. Then one that has sent
+    nothing yet (an attacker's, or a real client slow to start), then an idle one, then one sending a body or a
+    later request (it got its head through, or has been served before: most likely a real client). Oldest
+    first within each.
     """
     if conn.reading_since is not None and conn.head_pending and not conn.served:
-        return (0, conn.reading_since)
+        return (0 if conn.sent_bytes else 1, conn.reading_since)
     if conn.idle_since is not None:
-        return (1, conn.idle_since)
+        return (2, conn.idle_since)
     if conn.reading_since is not None:
-        return (2, conn.reading_since)
+        return (3, conn.reading_since)
     return None
 
 
@@ -219,6 +235,7 @@ def guarded_protocol(guard: ConnectionGuard) -> type[asyncio.Protocol]:
             """When a kept-alive connection began to wait for its next request, if it is waiting."""
             self.served = False
             self.head_pending = True
+            self.sent_bytes = False
             self._bytes_since_response = False
             self._header_timer: asyncio.TimerHandle | None = None
 
@@ -262,6 +279,7 @@ def guarded_protocol(guard: ConnectionGuard) -> type[asyncio.Protocol]:
             between = cycle is None or cycle.response_complete
             reading = not answering and (not between or cycle is None or self._bytes_since_response)
             self.head_pending = reading and between
+            self.sent_bytes = self._bytes_since_response
             if reading and self.reading_since is None:
                 self.reading_since = time.monotonic()
                 self._header_timer = self.loop.call_later(guard.limits.header_timeout, self._too_slow)
