@@ -46,9 +46,14 @@ FD_HEADROOM = 64
 log, the interpreter's own."""
 MAX_BACKLOG = 2048
 """uvicorn's default listen backlog, which asyncio also takes as the most connections accepted in one go."""
+LISTEN_QUEUE = MAX_BACKLOG
+"""The kernel's queue of connections not yet accepted, set once serving (`http.serve_http`): they hold no
+descriptor, so only the accepts per turn (the backlog given to asyncio) are bounded by the descriptor budget."""
 
 ADMISSION_DELAY = 0.1
-"""Seconds between a connection over the bound and the closing of another to make room (`ConnectionGuard.make_room`)."""
+"""Seconds a newcomer over the bound has to send its request before it can be closed to make room."""
+SILENT_GRACE = 1.0
+"""The same for one that has sent nothing yet: its first segments may have been dropped at a full listen queue."""
 
 REFUSAL = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
@@ -137,26 +142,33 @@ class ConnectionGuard:
     def make_room(self, loop: asyncio.AbstractEventLoop) -> None:
         """Close connections in the order of `_displacement_rank` until the bound holds again.
 
-        A connection is judged once it has been open `ADMISSION_DELAY`, not at once: a real client has sent its
-        request by then (it sends it as soon as it has connected, before the server accepts), so it is answering and
-        out of reach, while slow newcomers are judged by age with the rest. If only younger ones could make room,
-        this runs again when they are old enough.
+        A newcomer is judged only once it has had time to send its request: a real client sends it as soon as it
+        has connected, so after `ADMISSION_DELAY` it is answering and out of reach, unless its first segments were
+        dropped while the listen queue was full and come again after TCP's retransmission timeout (200 ms and
+        more): one that has sent nothing gets `SILENT_GRACE`, unless the connections over the bound reach half the
+        backlog (of the descriptors budgeted for them). While a newcomer waits to be judged, no connection that has
+        been answered before is closed; this runs again a moment later.
         """
         self._making_room = None
         while len(self.open) > self.limits.max_connections:
             now = time.monotonic()
+            crowded = len(self.open) >= self.limits.max_connections + self.limits.backlog // 2
             ranked, young = [], False
             for conn in self.open:
                 order = _displacement_rank(conn)
-                if order is not None and order[0] <= 1 and now - order[1] < ADMISSION_DELAY:
+                if order is None:
+                    continue
+                grace = ADMISSION_DELAY if order[0] == 0 or crowded else SILENT_GRACE
+                if order[0] <= 1 and now - order[1] < grace:
                     young = True
-                elif order is not None:
+                else:
                     ranked.append((order, conn))
-            if not ranked:  # none to close now: every one is answering (new ones are refused), or too young
-                if young:
-                    self._making_room = loop.call_later(ADMISSION_DELAY, self.make_room, loop)
+            (rank, since), victim = min(ranked, key=lambda entry: entry[0]) if ranked else ((4, now), None)
+            if young and rank > 1:  # newcomers still to be judged go before any connection that has been answered
+                self._making_room = loop.call_later(ADMISSION_DELAY, self.make_room, loop)
                 return
-            (rank, since), victim = min(ranked, key=lambda entry: entry[0])
+            if victim is None:  # every one is answering: they stay, and new ones are refused until some close
+                return
             self.displaced += 1
             logger.warning(DISPLACED[rank], now - since, len(self.open))
             victim.close_now()

@@ -35,6 +35,7 @@ from .auth import AUTH_TOKEN_ENV, BearerAuth, check_token, is_loopback
 from .connections import (
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT,
+    LISTEN_QUEUE,
     ConnectionGuard,
     ConnectionLimits,
     default_limits,
@@ -401,6 +402,7 @@ def create_app(settings: Settings | None = None, options: HttpOptions | None = N
 
 async def serve_http(settings: Settings, options: HttpOptions, *, log_level: str = "INFO") -> None:
     """Serve over streamable HTTP with uvicorn until interrupted. Check `bind_refusal(options)` first."""
+    import anyio
     import uvicorn
 
     from ..server import warn_if_no_key
@@ -428,8 +430,21 @@ async def serve_http(settings: Settings, options: HttpOptions, *, log_level: str
         options.max_sessions,
         options.session_idle_timeout,
     )
+    server = uvicorn.Server(config)
+
+    async def lengthen_listen_queue() -> None:
+        """Once uvicorn listens (with the small backlog that bounds asyncio's accepts per turn), let the kernel
+        queue as many connections as uvicorn's default does: queued connections hold no descriptor of ours, and a
+        short queue drops real clients' connections among a burst of slow ones."""
+        while not server.started:
+            await anyio.sleep(0.05)
+        sock.listen(LISTEN_QUEUE)
+
     try:
-        await uvicorn.Server(config).serve(sockets=[sock])
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(lengthen_listen_queue)
+            await server.serve(sockets=[sock])
+            tasks.cancel_scope.cancel()
     finally:
         sock.close()
 
