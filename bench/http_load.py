@@ -45,6 +45,8 @@ from _venv import BenchError
 from openai_checkpoints_mcp.fake import DEMO_JOB_IDS
 
 TOKEN = "bench-token-6d0c2f8e1b7a4953"
+GRACE = 30.0
+"""Seconds past the end of the load a client may still be waiting for an answer before it is counted as locked out."""
 DEMO_JOB = DEMO_JOB_IDS["support_bot"]
 SLOW_HEAD = b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
 INITIALIZE = {
@@ -223,9 +225,18 @@ async def load(root: str, clients: int, seconds: float) -> tuple[list[float], co
     failures: collections.Counter[str] = collections.Counter()
     statuses: collections.Counter[int] = collections.Counter()
     started = time.monotonic()
-    async with anyio.create_task_group() as tg:
-        for _ in range(clients):
-            tg.start_soon(client_loop, root, started + seconds, latencies, failures, statuses)
+    finished = [0]
+
+    async def one_client() -> None:
+        await client_loop(root, started + seconds, latencies, failures, statuses)
+        finished[0] += 1
+
+    with anyio.move_on_after(seconds + GRACE):  # a server that locks clients out must not hang the bench
+        async with anyio.create_task_group() as tg:
+            for _ in range(clients):
+                tg.start_soon(one_client)
+    if finished[0] < clients:
+        failures[f"no answer {GRACE:g} s past the end"] += clients - finished[0]
     return latencies, failures, statuses, time.monotonic() - started
 
 
@@ -244,7 +255,7 @@ def run_workers(root: str, clients: int, processes: int, seconds: float) -> tupl
     failures: collections.Counter[str] = collections.Counter()
     statuses: collections.Counter[int] = collections.Counter()
     for worker in workers:
-        out, _ = worker.communicate(timeout=seconds + 120)
+        out, _ = worker.communicate(timeout=seconds + GRACE + 120)
         if worker.returncode != 0:
             raise BenchError(f"a client process failed ({worker.returncode})")
         figures = json.loads(out)
@@ -281,7 +292,12 @@ def main() -> int:
     parser.add_argument("--slow", type=int, default=300, help="slow sockets (default 300)")
     parser.add_argument("--nofile", type=int, default=256, help="the server's descriptor limit, 0: unchanged")
     parser.add_argument("--sessions", type=int, default=2000, help="abandoned initialize calls afterwards")
-    parser.add_argument("--max-sessions", type=int, default=1000, help="the server's --max-sessions (default 1000)")
+    parser.add_argument(
+        "--max-sessions",
+        type=int,
+        default=1000,
+        help="the server's --max-sessions (default 1000; 0: not passed, for a server without the flag)",
+    )
     parser.add_argument("--processes", type=int, default=5, help="client processes the clients are spread over")
     parser.add_argument("--log", metavar="FILE", help="write the server's log to FILE")
     parser.add_argument("--worker", metavar="ROOT", help=argparse.SUPPRESS)  # a client process of run_workers
@@ -292,7 +308,7 @@ def main() -> int:
 
     port = free_port()
     root = f"http://127.0.0.1:{port}"
-    extra = ["--max-sessions", str(args.max_sessions), *args.server_flags]
+    extra = [*(["--max-sessions", str(args.max_sessions)] if args.max_sessions else []), *args.server_flags]
     print(
         f"http_load: {args.clients} MCP clients ({args.processes} processes) + {args.slow} slow sockets for "
         f"{args.seconds:g} s; server --demo, "
@@ -332,7 +348,7 @@ def main() -> int:
         f"{log.count('Too many open files')}, tracebacks {log.count('Traceback')}; displaced lines "
         f"{log.count('to make room for a new one')}"
     )
-    per_session = (rss_end - before_sessions) * 1024 / max(1, min(count, args.max_sessions))
+    per_session = (rss_end - before_sessions) * 1024 / max(1, min(count, args.max_sessions or count))
     print(f"server memory         {rss_start:.0f} MB at start, {rss_load:.0f} MB after the load")
     print(
         f"sessions              {count:,} abandoned initialize calls (cap {args.max_sessions:,}): statuses "

@@ -67,7 +67,7 @@ MAX_SESSIONS_ENV = "OPENAI_CHECKPOINTS_MCP_MAX_SESSIONS"
 SESSION_IDLE_TIMEOUT_ENV = "OPENAI_CHECKPOINTS_MCP_SESSION_IDLE_TIMEOUT"
 
 DEFAULT_MAX_SESSIONS = 1000
-"""Sessions kept at once; at this many the idlest is evicted for a new one. An idle session holds about 35 KB."""
+"""Sessions kept at once; at this many the idlest is evicted for a new one. An idle session holds some 25-35 KB."""
 DEFAULT_SESSION_IDLE_TIMEOUT = 1800.0
 """Seconds a session may go without a request before it is closed (the SDK's 30 minutes)."""
 
