@@ -310,8 +310,9 @@ HTTP_FLAGS = {
 
 def _add_http_options(parser: argparse.ArgumentParser) -> None:
     """Serve-only flags (not accepted by ``call``); all but --transport need --transport streamable-http."""
-    from .transport.connections import DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT
-    from .transport.http import (
+    from .transport.limits import (
+        DEFAULT_HEADER_TIMEOUT,
+        DEFAULT_IDLE_TIMEOUT,
         DEFAULT_MAX_SESSIONS,
         DEFAULT_SESSION_IDLE_TIMEOUT,
         MAX_SESSIONS_ENV,

@@ -30,15 +30,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .limits import DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT
 from .logs import OncePerInterval
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_HEADER_TIMEOUT = 10.0
-"""Seconds a client has to send a request's head and body."""
-DEFAULT_IDLE_TIMEOUT = 15.0
-"""Seconds a kept-alive connection may wait for its next request: longer than the SDK client's pool keeps an idle
-connection (httpx: 5 s), so the client, not the server, closes it, and a request never meets a closing socket."""
 MAX_DEFAULT_CONNECTIONS = 1024
 """The default connection bound when the descriptor limit leaves room for more."""
 FD_HEADROOM = 64

@@ -33,8 +33,6 @@ from urllib.parse import unquote_plus
 from ..config import Settings
 from .auth import AUTH_TOKEN_ENV, BearerAuth, check_token, is_loopback
 from .connections import (
-    DEFAULT_HEADER_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT,
     LISTEN_QUEUE,
     ConnectionGuard,
     ConnectionLimits,
@@ -42,6 +40,14 @@ from .connections import (
     descriptor_limit,
     guarded_protocol,
     install_log_limits,
+)
+from .limits import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_SESSIONS,
+    DEFAULT_SESSION_IDLE_TIMEOUT,
+    MAX_SESSIONS_ENV,
+    SESSION_IDLE_TIMEOUT_ENV,
 )
 
 if TYPE_CHECKING:
@@ -63,13 +69,6 @@ ALLOWED_HOSTS_ENV = "OPENAI_CHECKPOINTS_MCP_ALLOWED_HOSTS"
 ALLOWED_ORIGINS_ENV = "OPENAI_CHECKPOINTS_MCP_ALLOWED_ORIGINS"
 DEMO_ENV = "OPENAI_CHECKPOINTS_MCP_DEMO"
 """Demo mode for `create_app` (the CLI has ``--demo``)."""
-MAX_SESSIONS_ENV = "OPENAI_CHECKPOINTS_MCP_MAX_SESSIONS"
-SESSION_IDLE_TIMEOUT_ENV = "OPENAI_CHECKPOINTS_MCP_SESSION_IDLE_TIMEOUT"
-
-DEFAULT_MAX_SESSIONS = 1000
-"""Sessions kept at once; at this many the idlest is evicted for a new one. An idle session holds some 25-35 KB."""
-DEFAULT_SESSION_IDLE_TIMEOUT = 1800.0
-"""Seconds a session may go without a request before it is closed (the SDK's 30 minutes)."""
 
 LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
 LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
