@@ -317,11 +317,25 @@ HTTP_FLAGS = {
     "allowed_host": "--allowed-host",
     "allowed_origin": "--allowed-origin",
     "stateless": "--stateless",
+    "header_timeout": "--header-timeout",
+    "idle_timeout": "--idle-timeout",
+    "max_connections_flag": "--max-connections",
+    "max_sessions_flag": "--max-sessions",
+    "session_idle_timeout_flag": "--session-idle-timeout",
 }
 
 
 def _add_http_options(parser: argparse.ArgumentParser) -> None:
     """Serve-only flags (not accepted by ``call``); all but --transport need --transport streamable-http."""
+    from .transport.limits import (
+        DEFAULT_HEADER_TIMEOUT,
+        DEFAULT_IDLE_TIMEOUT,
+        DEFAULT_MAX_SESSIONS,
+        DEFAULT_SESSION_IDLE_TIMEOUT,
+        MAX_SESSIONS_ENV,
+        SESSION_IDLE_TIMEOUT_ENV,
+    )
+
     http = parser.add_argument_group(
         "serving over HTTP", "with --transport streamable-http; MCP is served at /mcp, GET /healthz is public"
     )
@@ -361,6 +375,43 @@ def _add_http_options(parser: argparse.ArgumentParser) -> None:
         help="no sessions, so any worker can answer any request (or set OPENAI_CHECKPOINTS_MCP_STATELESS=1); "
         "clients on the 2025-11-25 protocol then cannot cancel calls",
     )
+    http.add_argument(
+        "--header-timeout",
+        type=_positive,
+        metavar="SECONDS",
+        help=f"seconds a client has to send a request's headers and body, from connecting or from the request's "
+        f"first byte; then the connection is closed (default {DEFAULT_HEADER_TIMEOUT:g})",
+    )
+    http.add_argument(
+        "--idle-timeout",
+        type=_positive,
+        metavar="SECONDS",
+        help=f"seconds a kept-alive connection may wait for its next request (default {DEFAULT_IDLE_TIMEOUT:g})",
+    )
+    http.add_argument(
+        "--max-connections",
+        dest="max_connections_flag",
+        type=_at_least_one,
+        metavar="N",
+        help="connections open at once; beyond it the slowest (part of a head sent, or nothing) is closed, or a new "
+        "one refused with 503 (default: five eighths of what the descriptor limit leaves, at most 1024)",
+    )
+    http.add_argument(
+        "--max-sessions",
+        dest="max_sessions_flag",
+        type=_at_least_one,
+        metavar="N",
+        help=f"sessions kept at once; at the cap the session idle longest is closed to open a new one (or "
+        f"${MAX_SESSIONS_ENV}; default {DEFAULT_MAX_SESSIONS})",
+    )
+    http.add_argument(
+        "--session-idle-timeout",
+        dest="session_idle_timeout_flag",
+        type=_positive,
+        metavar="SECONDS",
+        help=f"seconds a session may go without a request before it is closed (or ${SESSION_IDLE_TIMEOUT_ENV}; "
+        f"default {DEFAULT_SESSION_IDLE_TIMEOUT:g})",
+    )
 
 
 def _serve_http(args: argparse.Namespace, settings: Settings, level: str) -> None:
@@ -375,6 +426,11 @@ def _serve_http(args: argparse.Namespace, settings: Settings, level: str) -> Non
             allowed_hosts=args.allowed_host,
             allowed_origins=args.allowed_origin,
             stateless=args.stateless,
+            header_timeout=args.header_timeout,
+            idle_timeout=args.idle_timeout,
+            max_connections=args.max_connections_flag,
+            max_sessions=args.max_sessions_flag,
+            session_idle_timeout=args.session_idle_timeout_flag,
         )
     except HttpConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,6 +9,9 @@
 * DNS-rebinding protection is always configured: the SDK switches it off for non-loopback hosts unless told.
 * The SDK's defaults that keep progress and cancellation are kept: SSE responses (``json_response=False``) and
   sessions; ``stateless`` is an explicit choice for multi-worker deployments (legacy clients lose cancellation).
+* Nothing a client does holds the server: a header timeout, an idle timeout and a bound on open connections
+  (`connections`), log lines about them once per cause per minute (`logs`), and sessions bounded in number, the
+  idlest evicted to make room (`sessions`).
 
 Only the standard library is imported at module level: the stdio path never loads this module, and the SDK's
 HTTP machinery (Starlette, uvicorn) is imported when an app is built.
@@ -18,16 +21,34 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from ..config import Settings
 from .auth import AUTH_TOKEN_ENV, BearerAuth, check_token, is_loopback
+from .connections import (
+    LISTEN_QUEUE,
+    ConnectionGuard,
+    ConnectionLimits,
+    default_limits,
+    descriptor_limit,
+    guarded_protocol,
+    install_log_limits,
+)
+from .limits import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_SESSIONS,
+    DEFAULT_SESSION_IDLE_TIMEOUT,
+    MAX_SESSIONS_ENV,
+    SESSION_IDLE_TIMEOUT_ENV,
+)
 
 if TYPE_CHECKING:
     from mcp.server.transport_security import TransportSecuritySettings
@@ -74,6 +95,14 @@ class HttpOptions:
     """Extra ``Origin`` header values, beyond loopback and the bound address (``https://app.example``)."""
     stateless: bool = False
     """No ``Mcp-Session-Id`` sessions: any worker can answer any request; legacy clients lose cancellation."""
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    """Seconds a client has to send a request's head and body (from connecting, or from the request's first byte)."""
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    """Seconds a kept-alive connection may wait for its next request."""
+    max_connections: int | None = None
+    """Connections open at once; None: as many as the descriptor limit leaves room for (`default_limits`)."""
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    session_idle_timeout: float = DEFAULT_SESSION_IDLE_TIMEOUT
 
     def __post_init__(self) -> None:
         if self.auth_token is not None:
@@ -83,13 +112,27 @@ class HttpOptions:
                 raise HttpConfigError(str(exc)) from None
         if not 1 <= self.port <= 65535:
             raise HttpConfigError(f"port must be from 1 to 65535, got {self.port}")
+        for name in ("header_timeout", "idle_timeout", "session_idle_timeout"):
+            value = getattr(self, name)
+            if not (0 < value < math.inf):
+                raise HttpConfigError(f"{name.replace('_', ' ')} must be a positive number of seconds, got {value}")
+        if self.max_sessions < 1 or (self.max_connections is not None and self.max_connections < 1):
+            raise HttpConfigError("the most sessions and connections must be at least 1")
+
+    def connection_limits(self) -> ConnectionLimits:
+        """The limits the server's connections keep to, the bound fitted to the descriptor limit when not given."""
+        return default_limits(
+            header_timeout=self.header_timeout, idle_timeout=self.idle_timeout, max_connections=self.max_connections
+        )
 
     def __repr__(self) -> str:
         token = "set" if self.auth_token else "missing"
         return (
             f"HttpOptions(host={self.host!r}, port={self.port}, auth_token={token}, "
             f"allowed_hosts={self.allowed_hosts!r}, allowed_origins={self.allowed_origins!r}, "
-            f"stateless={self.stateless})"
+            f"stateless={self.stateless}, header_timeout={self.header_timeout:g}, idle_timeout={self.idle_timeout:g}, "
+            f"max_connections={self.max_connections}, max_sessions={self.max_sessions}, "
+            f"session_idle_timeout={self.session_idle_timeout:g})"
         )
 
     __str__ = __repr__
@@ -105,13 +148,20 @@ class HttpOptions:
         allowed_hosts: Iterable[str] = (),
         allowed_origins: Iterable[str] = (),
         stateless: bool | None = None,
+        header_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        max_connections: int | None = None,
+        max_sessions: int | None = None,
+        session_idle_timeout: float | None = None,
     ) -> HttpOptions:
         """Options from flags (the keyword arguments, None meaning "not given") and the environment.
 
         The token comes from `auth_token_file`, else the file named by ``MCP_AUTH_TOKEN_FILE``, else
         ``MCP_AUTH_TOKEN`` (empty counts as unset). Allowed hosts and origins from the flags are added to the
         comma-separated ``OPENAI_CHECKPOINTS_MCP_ALLOWED_HOSTS`` / ``..._ORIGINS``; ``stateless`` falls back to
-        ``OPENAI_CHECKPOINTS_MCP_STATELESS=1``. Raises `HttpConfigError` for anything that cannot work.
+        ``OPENAI_CHECKPOINTS_MCP_STATELESS=1``; ``max_sessions`` and ``session_idle_timeout`` to
+        ``OPENAI_CHECKPOINTS_MCP_MAX_SESSIONS`` and ``..._SESSION_IDLE_TIMEOUT``. Raises `HttpConfigError` for anything
+        that cannot work.
         """
         env = os.environ if env is None else env
 
@@ -129,7 +179,28 @@ class HttpOptions:
             allowed_hosts=tuple(_dedupe(value for raw in hosts for value in host_patterns(raw))),
             allowed_origins=tuple(_dedupe(origin_pattern(raw) for raw in origins)),
             stateless=(read(STATELESS_ENV).lower() in _TRUE) if stateless is None else stateless,
+            header_timeout=DEFAULT_HEADER_TIMEOUT if header_timeout is None else header_timeout,
+            idle_timeout=DEFAULT_IDLE_TIMEOUT if idle_timeout is None else idle_timeout,
+            max_connections=max_connections,
+            max_sessions=_env_number(env, MAX_SESSIONS_ENV, int, DEFAULT_MAX_SESSIONS)
+            if max_sessions is None
+            else max_sessions,
+            session_idle_timeout=_env_number(env, SESSION_IDLE_TIMEOUT_ENV, float, DEFAULT_SESSION_IDLE_TIMEOUT)
+            if session_idle_timeout is None
+            else session_idle_timeout,
         )
+
+
+def _env_number(env: Mapping[str, str], name: str, kind: type[int] | type[float], default: float) -> Any:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise HttpConfigError(
+            f"{name} must be {'a whole number' if kind is int else 'a number'}, got {raw!r}"
+        ) from None
 
 
 MAX_TOKEN_FILE_BYTES = 4096
@@ -282,11 +353,14 @@ def build_app(settings: Settings, options: HttpOptions, *, log_level: str = "INF
     Its lifespan (uvicorn runs it) starts the session manager and the server's own lifespan, once per process.
     """
     mask_access_log()
+    install_log_limits()
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
 
     from ..redaction import install_log_masking
     from ..server import create_server, server_version
+    from .sessions import streamable_http_app
 
     server = create_server(settings, log_level=log_level)
     install_log_masking(settings.redactor)  # the SDK may have added a handler (uvicorn --factory)
@@ -295,14 +369,14 @@ def build_app(settings: Settings, options: HttpOptions, *, log_level: str = "INF
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok", "version": version})
 
-    server.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)(healthz)
-
-    app = server.streamable_http_app(
-        streamable_http_path=MCP_PATH,
-        json_response=False,  # plain JSON responses would lose progress, and cancellation for 2026-07-28 clients
-        stateless_http=options.stateless,
-        transport_security=transport_security(options),
-        host=options.host,
+    app, _ = streamable_http_app(
+        server,
+        path=MCP_PATH,
+        stateless=options.stateless,
+        security=transport_security(options),
+        max_sessions=options.max_sessions,
+        session_idle_timeout=options.session_idle_timeout,
+        routes=[Route(HEALTH_PATH, healthz, methods=["GET"], include_in_schema=False)],
     )
     from .jsonrpc_check import JsonRpcCheck
 
@@ -331,6 +405,7 @@ def create_app(settings: Settings | None = None, options: HttpOptions | None = N
 
 async def serve_http(settings: Settings, options: HttpOptions, *, log_level: str = "INFO") -> None:
     """Serve over streamable HTTP with uvicorn until interrupted. Check `bind_refusal(options)` first."""
+    import anyio
     import uvicorn
 
     from ..server import warn_if_no_key
@@ -346,19 +421,55 @@ async def serve_http(settings: Settings, options: HttpOptions, *, log_level: str
         "stateless" if options.stateless else "sessions",
         settings,
     )
-    config = uvicorn.Config(
-        build_app(settings, options, log_level=log_level),
+    config = uvicorn_config(build_app(settings, options, log_level=log_level), options, log_level=log_level)
+    limits = options.connection_limits()
+    logger.info(
+        "connections: header timeout %g s, idle timeout %g s, at most %d open (descriptor limit %d); "
+        "at most %d sessions, each closed after %g idle seconds",
+        limits.header_timeout,
+        limits.idle_timeout,
+        limits.max_connections,
+        descriptor_limit(),
+        options.max_sessions,
+        options.session_idle_timeout,
+    )
+    server = uvicorn.Server(config)
+
+    async def lengthen_listen_queue() -> None:
+        """Once uvicorn listens (with the small backlog that bounds asyncio's accepts per turn), let the kernel
+        queue as many connections as uvicorn's default does: queued connections hold no descriptor of ours, and a
+        short queue drops real clients' connections among a burst of slow ones."""
+        while not server.started:
+            await anyio.sleep(0.05)
+        sock.listen(LISTEN_QUEUE)
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(lengthen_listen_queue)
+            await server.serve(sockets=[sock])
+            tasks.cancel_scope.cancel()
+    finally:
+        sock.close()
+
+
+def uvicorn_config(app: ASGIApp, options: HttpOptions, *, log_level: str = "INFO") -> Any:
+    """uvicorn's configuration for `app`: its h11 protocol under a `ConnectionGuard` (header timeout, connection
+    bound), the idle timeout as uvicorn's keep-alive timeout, the backlog fitted to the descriptor limit."""
+    import uvicorn
+
+    limits = options.connection_limits()
+    return uvicorn.Config(
+        app,
         host=options.host,
         port=options.port,
+        http=guarded_protocol(ConnectionGuard(limits)),
+        timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]  # a float works: it goes to call_later
+        backlog=limits.backlog,
         log_config=None,  # uvicorn's records go through our logging setup, to stderr
         log_level=log_level.lower(),
         lifespan="on",
         timeout_graceful_shutdown=SHUTDOWN_GRACE,
     )
-    try:
-        await uvicorn.Server(config).serve(sockets=[sock])
-    finally:
-        sock.close()
 
 
 class BindError(Exception):
