@@ -453,3 +453,29 @@ async def test_the_archive_file_holds_no_echo_of_the_key(tmp_path):
         stored = conn.execute("SELECT metadata, problem FROM jobs WHERE id = ?", (HOSTILE_JOB,)).fetchone()
     assert MASK in stored[0] and stored[1] and "request id req_***" in stored[1]
     assert_no_leak(dumped, receipt.render())
+
+
+async def test_the_persistent_cache_file_holds_no_echo_of_the_key(tmp_path):
+    """A finished job, its checkpoints and its result file are kept in the SQLite cache: what the API sent is masked
+    before it is written, and a new session still answers from the file without a request."""
+    import sqlite3
+
+    from openai_checkpoints_mcp.api.sqlite_cache import FILE_NAME
+
+    with hostile_upstream() as (base_url, faults):
+        settings = Settings(
+            api_key=KEY, base_url=base_url, max_retries=0, persistent_cache=True, cache_dir=str(tmp_path)
+        )
+        async with Client(create_server(settings)) as client:
+            for tool in ("get_job", "list_checkpoints", "training_metrics"):
+                assert not (await client.call_tool(tool, {"job_id": HOSTILE_JOB})).is_error
+        asked = len(faults.requests)
+        async with Client(create_server(settings)) as client:
+            again = await client.call_tool("get_job", {"job_id": HOSTILE_JOB})
+        assert len(faults.requests) == asked  # answered from the file
+    assert not again.is_error and MASK in json.dumps(again.structured_content["metadata"])
+    with sqlite3.connect(tmp_path / FILE_NAME) as conn:
+        kinds = {row[0] for row in conn.execute("SELECT kind FROM entries")}
+        dumped = "\n".join(conn.iterdump())
+    assert {"job", "checkpoints", "file"} <= kinds
+    assert_no_leak(dumped)

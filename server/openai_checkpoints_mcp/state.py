@@ -71,12 +71,13 @@ def _backend(settings: Settings) -> CacheBackend:
             max_bytes=max_bytes,
             job_ttl=settings.cache_ttl,
             retry_after=redis_cache.RETRY_AFTER,  # read now, so that a test may shorten it
+            redactor=settings.redactor,
         )
         return LayeredBackend(memory, back)
     from .api.sqlite_cache import FILE_NAME, SQLiteBackend
 
     path = settings.cache_directory() / FILE_NAME
-    return LayeredBackend(memory, SQLiteBackend(path, namespace, max_bytes=max_bytes))
+    return LayeredBackend(memory, SQLiteBackend(path, namespace, max_bytes=max_bytes, redactor=settings.redactor))
 
 
 def _archive_store(path: str) -> JobStore:

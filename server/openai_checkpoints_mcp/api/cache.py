@@ -15,9 +15,12 @@ import hashlib
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .models import Checkpoint, Job
+
+if TYPE_CHECKING:
+    from ..redaction import Redactor
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 """Result files kept in all, in bytes (the least recently used are evicted first)."""
@@ -191,15 +194,29 @@ def account_namespace(
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def encode(kind: str, value: Any) -> bytes:
-    """A cached value as stored: the API's JSON for jobs and checkpoints (unknown fields kept), bytes for files."""
+def encode(kind: str, value: Any, redactor: Redactor | None = None) -> bytes:
+    """A cached value as stored: the API's JSON for jobs and checkpoints (unknown fields kept), bytes for files.
+
+    `redactor`: what the API sent is masked as every answer of the server is, so that an API that echoes the key in
+    a job's metadata or a result file does not write it into the cache file (or Redis); a file that is not UTF-8 text
+    is stored as it came."""
     if kind == "file":
-        return bytes(value)
+        blob = bytes(value)
+        if not redactor:
+            return blob
+        try:
+            text = blob.decode("utf-8")
+        except UnicodeDecodeError:
+            return blob
+        masked = redactor.mask(text)
+        return blob if masked == text else masked.encode()
     if kind == "job":
-        return json.dumps(value.model_dump(mode="json", by_alias=True)).encode()
-    if kind == "checkpoints":
-        return json.dumps([c.model_dump(mode="json", by_alias=True) for c in value]).encode()
-    raise ValueError(f"not a persistent kind: {kind}")
+        payload: Any = value.model_dump(mode="json", by_alias=True)
+    elif kind == "checkpoints":
+        payload = [c.model_dump(mode="json", by_alias=True) for c in value]
+    else:
+        raise ValueError(f"not a persistent kind: {kind}")
+    return json.dumps(redactor.mask_value(payload) if redactor else payload).encode()
 
 
 def decode(kind: str, blob: bytes) -> Any:

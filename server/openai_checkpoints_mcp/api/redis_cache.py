@@ -43,12 +43,15 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from ..config import REDIS_EXTRA, mask_url
 from .cache import PERSISTENT_KINDS, CacheKey, Entry, decode, encode
+
+if TYPE_CHECKING:
+    from ..redaction import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +176,11 @@ class RedisBackend:
         job_ttl: float,
         retry_after: float = RETRY_AFTER,
         clock: Callable[[], float] = time.time,
+        redactor: Redactor | None = None,
     ) -> None:
+        """`redactor`: masks any echo of a secret in what is written (`cache.encode`)."""
         self._url = url
+        self._redactor = redactor
         self.shown_url = mask_url(url)
         """The URL as logs show it (the password masked)."""
         self._prefix = f"{PREFIX}e:{namespace}:"
@@ -362,7 +368,7 @@ class RedisBackend:
         for op, target, entry, _ in batch:
             if op == "put":
                 assert entry is not None
-                blob = encode(target[0], entry.value)
+                blob = encode(target[0], entry.value, self._redactor)
                 expiry = 0
                 if target[0] == "job":
                     remaining = self._job_ttl - (now - entry.stored_at)

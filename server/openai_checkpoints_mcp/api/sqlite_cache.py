@@ -25,11 +25,14 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from .cache import PERSISTENT_KINDS, CacheKey, Entry, decode, encode
+
+if TYPE_CHECKING:
+    from ..redaction import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +64,10 @@ _Op = tuple[str, Any, Any, int]
 class SQLiteBackend:
     """One account's entries in the SQLite file at `path`, at most `max_bytes` in all (across accounts)."""
 
-    def __init__(self, path: Path, namespace: str, *, max_bytes: int) -> None:
+    def __init__(self, path: Path, namespace: str, *, max_bytes: int, redactor: Redactor | None = None) -> None:
+        """`redactor`: masks any echo of a secret in what is written (`cache.encode`)."""
         self.path = path
+        self._redactor = redactor
         self._ns = namespace
         self._max_bytes = max_bytes
         self._lock = threading.Lock()  # opening and the reader connection (held only in worker threads)
@@ -273,7 +278,7 @@ class SQLiteBackend:
             for op, target, entry, _ in batch:
                 if op == "put":
                     assert entry is not None
-                    blob = encode(target[0], entry.value)
+                    blob = encode(target[0], entry.value, self._redactor)
                     conn.execute(
                         "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (self._ns, target[0], target[1], blob, entry.stored_at, now, len(blob)),
