@@ -313,6 +313,21 @@ def test_a_port_in_use_is_one_line_and_exit_1_with_no_start_up_line():
     assert last.startswith(f"error: cannot listen on 127.0.0.1:{port}: ") and "choose another --port" in last
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("OPENAI_CHECKPOINTS_MCP_CACHE_URL", "ftp://nowhere"), ("OPENAI_CHECKPOINTS_MCP_TOOLSETS", "nonsense")],
+)
+def test_the_uvicorn_factory_refuses_a_bad_variable_in_one_line_and_exit_2(variable, value):
+    """Not uvicorn's "Error loading ASGI app factory" traceback: the line the CLI prints for the same mistake."""
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "openai_checkpoints_mcp.transport.http:create_app"]
+    argv += ["--port", str(_free_port())]
+    env = clean_env(MCP_AUTH_TOKEN=TOKEN, OPENAI_API_KEY=TEST_KEY, **{variable: value})
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: ") and value in done.stderr
+
+
 async def test_uvicorn_factory_with_workers_in_stateless_mode():
     port = _free_port()
     root = f"http://127.0.0.1:{port}"

@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import socket
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -391,10 +392,14 @@ def create_app(settings: Settings | None = None, options: HttpOptions | None = N
     uvicorn's ``--host`` is invisible here, so without a token the app answers only connections that arrive
     on a loopback address (see `BearerAuth`).
     """
-    if settings is None:
-        settings = Settings.from_env(demo=os.environ.get(DEMO_ENV, "").strip().lower() in _TRUE or None)
-    if options is None:
-        options = HttpOptions.from_env()
+    try:
+        if settings is None:
+            settings = Settings.from_env(demo=os.environ.get(DEMO_ENV, "").strip().lower() in _TRUE or None)
+        if options is None:
+            options = HttpOptions.from_env()
+    except ValueError as exc:  # a variable that cannot be used (a cache URL, a toolset, a limit): one line, as the CLI
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     if not options.auth_token:
         logger.warning("%s is not set: serving only connections that arrive on a loopback address", AUTH_TOKEN_ENV)
     from ..server import warn_if_no_key
