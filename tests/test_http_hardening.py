@@ -22,7 +22,7 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from openai_checkpoints_mcp.config import Settings
-from openai_checkpoints_mcp.transport.connections import ConnectionGuard, default_limits
+from openai_checkpoints_mcp.transport.connections import REFUSAL, ConnectionGuard, default_limits
 from openai_checkpoints_mcp.transport.http import HttpOptions, create_app, uvicorn_config
 from openai_checkpoints_mcp.transport.logs import OncePerInterval
 
@@ -199,6 +199,26 @@ async def test_when_every_connection_is_busy_a_new_one_is_refused_with_503_at_on
     assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n") and b"retry-after: 1\r\n" in answer
     assert answer.endswith(b"too many open connections: retry in a second\r\n\r\n")
     assert took < 2 and guard.refused == 1
+
+
+def test_the_503_refusal_is_a_complete_http_answer():
+    """Its Content-Length said 49 for a 48-byte body: a client read a 503 cut short, an error, not the refusal."""
+    import h11
+
+    client = h11.Connection(h11.CLIENT)
+    client.send(h11.Request(method="GET", target="/", headers=[("Host", "127.0.0.1")]))
+    client.receive_data(REFUSAL)
+    client.receive_data(b"")  # the server closes at once
+    events = []
+    while not isinstance(event := client.next_event(), h11.ConnectionClosed):
+        assert event is not h11.NEED_DATA, "the answer ended before its declared length"
+        events.append(event)
+    assert isinstance(events[0], h11.Response) and events[0].status_code == 503
+    assert (
+        b"".join(e.data for e in events if isinstance(e, h11.Data))
+        == b"too many open connections: retry in a second\r\n\r\n"
+    )
+    assert isinstance(events[-1], h11.EndOfMessage)
 
 
 def test_the_default_bound_fits_the_descriptor_limit():

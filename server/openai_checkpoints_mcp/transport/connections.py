@@ -51,14 +51,14 @@ ADMISSION_DELAY = 0.1
 SILENT_GRACE = 1.0
 """The same for one that has sent nothing yet: its first segments may have been dropped at a full listen queue."""
 
+_REFUSAL_BODY = b"too many open connections: retry in a second\r\n\r\n"
 REFUSAL = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
     b"content-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 49\r\n"
+    b"content-length: " + str(len(_REFUSAL_BODY)).encode() + b"\r\n"
     b"retry-after: 1\r\n"
     b"connection: close\r\n"
-    b"\r\n"
-    b"too many open connections: retry in a second\r\n\r\n"
+    b"\r\n" + _REFUSAL_BODY
 )
 """What a connection over the bound gets before it is closed (written before its request is read)."""
 
