@@ -1,4 +1,4 @@
-"""The fault matrix: every tool that calls the API, against a hostile upstream over real HTTP, through the MCP client.
+"""The fault matrix: every tool that reads the API, against a hostile upstream over real HTTP, through the MCP client.
 
 Each row is a misbehaviour of the upstream (a status and its headers, a transport fault, a malformed or odd body),
 aimed at a tool's first request or at one in the middle of a multi-page or multi-job call. A recoverable row must

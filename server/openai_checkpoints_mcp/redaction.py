@@ -18,7 +18,7 @@ base URL's user name) is masked where it occurs whole, if it has at least `MIN_S
 Speed: a text is first reduced to a view without whitespace (and a decoded view when it holds escapes); a sample of
 that view's 5-grams (one every 4 characters) is checked against the 5-grams of every form of the secrets in one set
 operation, which no run of 8 can slip between. Only a text that passes that check is searched exactly (anchors of
-each form, extended both ways) and mapped back to its own positions. A result of 250 checkpoints (about 100 KB of
+each form, extended both ways) and mapped back to its own positions. A result of 250 checkpoints (about 40 KB of
 JSON) is checked in a few milliseconds; see ``bench/masking.py``.
 
 The exits call this module: `mask_result` for what the server's handlers answer, `masked_error` for what they raise,
