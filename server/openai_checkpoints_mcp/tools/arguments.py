@@ -8,7 +8,6 @@ The types are checked by the SDK before a tool body runs, and the checks here (`
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -18,6 +17,7 @@ from ..analysis.metrics import Goal
 from ..analysis.ranking import check_goal
 from ..api.ids import JOB_ID_PATTERN as JOB_ID_PATTERN
 from ..api.ids import MAX_ID_LENGTH as MAX_ID_LENGTH
+from ..api.ids import is_job_id
 from ..api.selection import JobFilter as JobFilter
 from ..api.selection import base_model_matches as base_model_matches
 from ..errors import invalid_argument
@@ -85,7 +85,7 @@ def checked_job_id(job_id: str) -> str:
     Raises:
         CheckpointsError: ``invalid_argument``, before any request.
     """
-    if len(job_id) > MAX_ID_LENGTH or not re.fullmatch(JOB_ID_PATTERN, job_id):
+    if not is_job_id(job_id):
         raise invalid_argument(f"job_id {_RULES['job_id']}; got {_shown(job_id)}.")
     return job_id
 
