@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 from openai_checkpoints_mcp.config import Settings
 from openai_checkpoints_mcp.transport.connections import REFUSAL, ConnectionGuard, default_limits
 from openai_checkpoints_mcp.transport.http import HttpOptions, create_app, uvicorn_config
-from openai_checkpoints_mcp.transport.logs import OncePerInterval
+from openai_checkpoints_mcp.transport.logs import MAX_CAUSES, OncePerInterval
 
 from .helpers import DEMO_JOB, INITIALIZE, MCP_HEADERS, TOKEN, clean_env, mcp_client
 
@@ -261,6 +261,17 @@ def test_a_flood_of_records_is_one_line_per_cause_without_a_traceback():
         "socket.accept() out of system resource: [Errno 24] Too many open files "
         "(999 more like this since the last one shown were not logged)"
     )
+
+
+def test_endless_distinct_causes_keep_the_filter_bounded():
+    """The remembered causes were bounded, but the counts of held records were not: each distinct message sent twice
+    within the interval left a count behind for ever."""
+    now = [0.0]
+    limit = OncePerInterval(60, clock=lambda: now[0])
+    for n in range(5 * MAX_CAUSES):
+        for _ in range(2):
+            limit.filter(logging.LogRecord("x", logging.WARNING, __file__, 1, f"cause {n}", None, None))
+    assert len(limit._held) <= MAX_CAUSES + 1 and len(limit._last) <= MAX_CAUSES + 1
 
 
 def _serve_with_few_descriptors(port: int, fd_limit: int) -> list[str]:

@@ -16,6 +16,9 @@ from collections.abc import Callable
 
 Cause = tuple[str, int, str, str]
 
+MAX_CAUSES = 1000
+"""Causes remembered at once; beyond, the filter starts afresh (a logger fed endless distinct messages)."""
+
 
 def cause_of(record: logging.LogRecord) -> Cause:
     """What makes two records "the same": logger, level, the message's first line before its arguments are filled
@@ -51,8 +54,9 @@ class OncePerInterval(logging.Filter):
                 return False
             self._last[cause] = now
             held = self._held.pop(cause, 0)
-            if len(self._last) > 1000:  # causes are few; this bounds a logger fed endless distinct messages
+            if len(self._last) > MAX_CAUSES:  # causes are few; this bounds a logger fed endless distinct messages
                 self._last = {cause: now}
+                self._held = {}  # the counts of the causes forgotten go with them
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, OSError) or held:
             message = record.getMessage().split("\n", 1)[0]
