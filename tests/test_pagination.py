@@ -90,6 +90,7 @@ async def test_an_empty_page_that_says_more_follow_is_refused_not_taken_as_the_e
     with pytest.raises(CheckpointsError) as caught:
         await collect_pages(server, max_items=100)
     assert caught.value.code is ErrorCode.BAD_RESPONSE and "said more follow an empty page" in caught.value.message
+    assert "never end" not in caught.value.message  # it ends short, not never: the sentence says what happened
     assert server.cursors == [None, "b"]
 
 

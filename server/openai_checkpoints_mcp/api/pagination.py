@@ -98,7 +98,7 @@ async def iterate_pages(
                     fresh.append(item)
             more = page_has_more(page)
             if not page.items and page.has_more is True and pages > 1:
-                raise _broken("said more follow an empty page", what, pages)
+                raise _broken("said more follow an empty page", what, pages, ENDS_SHORT)
             if more and not fresh:
                 again = ", ".join(repr(item.id) for item in page.items[:2]) + (", ..." if len(page.items) > 2 else "")
                 raise _broken(f"said more follow a page of items it had all sent before ({again})", what, pages)
@@ -206,9 +206,13 @@ def _more_would_match(
     return more_pages
 
 
-def _broken(did: str, what: str, pages: int) -> CheckpointsError:
+NEVER_ENDS = "paging would never end; stopped instead"
+ENDS_SHORT = "the listing would end short of what it says follows; the part read is not presented as the whole"
+
+
+def _broken(did: str, what: str, pages: int, consequence: str = NEVER_ENDS) -> CheckpointsError:
     return CheckpointsError(
         ErrorCode.BAD_RESPONSE,
-        f"The API {did} while listing {what} (page {pages}), so its cursor pagination is broken and paging would "
-        "never end; stopped instead. Check OPENAI_BASE_URL points at a faithful OpenAI-compatible API.",
+        f"The API {did} while listing {what} (page {pages}), so its cursor pagination is broken and {consequence}. "
+        "Check OPENAI_BASE_URL points at a faithful OpenAI-compatible API.",
     )
