@@ -79,6 +79,17 @@ async def test_an_unknown_prompt_is_invalid_params_listing_the_prompts(serve_fak
     no_tracebacks(captured_logs)
 
 
+async def test_an_unknown_prompt_of_100_kb_is_not_echoed_in_full(serve_fake, mode):
+    """As an unknown tool's name: a 100 KB prompt name came back whole in the error."""
+    with serve_fake(sft_data()) as api:
+        async with api.client(mode) as client:
+            with pytest.raises(MCPError) as raised:
+                await client.get_prompt("x" * 100_000)
+    message = raised.value.error.message
+    assert message.startswith("Unknown prompt: " + "x" * 64 + "… (99936 more characters). The prompts are: ")
+    assert len(message) < 300
+
+
 BAD_ARGUMENTS = [
     ("choose_checkpoint", {}, "invalid_argument: job_id is required by the prompt choose_checkpoint."),
     ("choose_checkpoint", {"job_id": JOB, "metric": "x"}, "invalid_argument: metric is not an argument of"),

@@ -391,7 +391,9 @@ class CheckpointsServer(MCPServer[AppState]):
         prompt = self._prompt_manager.get_prompt(name)
         if prompt is None:
             names = ", ".join(p.name for p in self._prompt_manager.list_prompts())
-            raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {name}. The prompts are: {names}.")
+            raise MCPError(
+                code=INVALID_PARAMS, message=f"Unknown prompt: {shown_name(name)}. The prompts are: {names}."
+            )
         self._check_prompt_arguments(prompt, arguments)
         try:
             return await super().get_prompt(name, arguments, context)
