@@ -285,3 +285,13 @@ async def test_on_page_counts_only_the_items_kept_under_the_cap() -> None:
     )
     await collect_pages(server, max_items=4, on_page=on_page)
     assert calls == [(1, 3), (2, 4)]
+
+
+async def test_an_empty_first_page_that_says_more_follow_is_refused_too() -> None:
+    """The first page of a continuation (``after`` from an earlier truncated answer) is a later page of the list:
+    empty with ``has_more: true`` it would otherwise be a complete, empty listing."""
+    for after in (None, "b"):
+        server = ScriptedServer(Page(items(), has_more=True))
+        with pytest.raises(CheckpointsError) as caught:
+            await collect_pages(server, max_items=100, after=after)
+        assert caught.value.code is ErrorCode.BAD_RESPONSE and server.cursors == [after]

@@ -5,9 +5,9 @@ previous page, and a page says ``has_more``. Following openai-python, paging
 stops when ``has_more`` is false or a page is empty (a missing ``has_more`` on a
 non-empty page means "keep going"). What would make that loop forever, or end it
 short while the API says more follow, is reported as `bad_response`: a cursor sent
-twice, or a page after the first that says more follow but holds nothing new (an
-empty one included: openai-python would stop there and present the part as the
-whole). An item the server sends again (a spec-valid answer may
+twice, a page after the first that says more follow but holds only items sent
+before, or an empty page that says more follow (openai-python would stop there and
+present the part as the whole, or an empty listing as complete). An item the server sends again (a spec-valid answer may
 repeat an id, even on its last page) is kept once, at its first place, and counted
 (`Page.repeated`, `Collected.repeated`, one warning in the log per listing). The
 total is capped, with the result saying it was truncated and where to continue.
@@ -97,7 +97,7 @@ async def iterate_pages(
                     seen_ids.add(item.id)
                     fresh.append(item)
             more = page_has_more(page)
-            if not page.items and page.has_more is True and pages > 1:
+            if not page.items and page.has_more is True:
                 raise _broken("said more follow an empty page", what, pages, ENDS_SHORT)
             if more and not fresh:
                 again = ", ".join(repr(item.id) for item in page.items[:2]) + (", ..." if len(page.items) > 2 else "")
