@@ -392,8 +392,8 @@ def mask_result(result: Any, redactor: Redactor) -> Any:
 
 
 def _masked_tool_result(result: CallToolResult, redactor: Redactor) -> CallToolResult:
-    """A tool result masked: checked whole first (its JSON text block is the structured content, as `server.compact`
-    writes it, so one check covers both); only a result that may hold a secret is walked."""
+    """A tool result masked: checked whole first (its JSON text block is the structured content, as
+    `result_bounds.as_sent` writes it, so one check covers both); only a result that may hold a secret is walked."""
     from mcp.types import TextContent
 
     structured = result.structured_content

@@ -36,8 +36,8 @@ from mcp.types import INVALID_PARAMS, CompleteRequestParams, CompleteResult
 
 from .config import Settings
 from .errors import CheckpointsError, ErrorCode, internal_error
-from .limits import bounded_result
 from .redaction import install_log_masking, masked_exit
+from .result_bounds import as_sent
 from .state import AppState
 
 ArgModelT = TypeVar("ArgModelT", bound=ArgModelBase)
@@ -258,7 +258,7 @@ class CheckpointsServer(MCPServer[AppState]):
         self._refuse_unknown_arguments(tool, arguments)
         try:
             with anyio.fail_after(self._deadline):
-                return bounded_result(compact(await super().call_tool(name, arguments, context)))
+                return as_sent(await super().call_tool(name, arguments, context))
         except TimeoutError:
             raise ToolError(
                 CheckpointsError(
@@ -456,28 +456,6 @@ def _sub(schema: Any, output: bool) -> Any:
 def _bare_type(schema: Any) -> bool:
     """A schema that is only ``{"type": "<one type>"}``."""
     return isinstance(schema, dict) and list(schema) == ["type"] and isinstance(schema["type"], str)
-
-
-def compact(result: Any) -> Any:
-    """`result` with its JSON text block (the structured content, for clients that read only text) as compact JSON:
-    the SDK indents it, which costs the assistant's context a third more for nothing it reads."""
-    from mcp.types import CallToolResult, TextContent
-
-    if not isinstance(result, CallToolResult) or result.structured_content is None or not result.content:
-        return result
-    first = result.content[0]
-    if not isinstance(first, TextContent) or not first.text.startswith("{"):
-        return result
-    import json
-
-    try:
-        same = json.loads(first.text) == result.structured_content
-    except ValueError:
-        same = False
-    if same:
-        text = json.dumps(result.structured_content, separators=(",", ":"), ensure_ascii=False)
-        result.content[0] = TextContent(type="text", text=text)
-    return result
 
 
 def _unexpected(tool: str, exc: BaseException) -> ToolError:

@@ -1,4 +1,5 @@
-"""What one tool answer may hold: every text in it is at most `MAX_TEXT` characters.
+"""A tool result as it leaves the server: every text in it at most `MAX_TEXT` characters, and its JSON text block
+compact.
 
 The API's free texts (a job's ``error.message``, its ``metadata`` and ``suffix``, an event's ``message``) reach the
 results as the API sent them, and a hostile or broken upstream may send megabytes in one of them: an assistant can do
@@ -39,18 +40,18 @@ def bounded_value(value: Any, limit: int = MAX_TEXT) -> Any:
     return value
 
 
-def bounded_result(result: Any, limit: int = MAX_TEXT) -> Any:
-    """A tool result (`CallToolResult`) with every text of its structured content cut to `limit`, and its JSON text
-    block (the same content, as `server.compact` writes it) written again from the cut content."""
+def as_sent(result: Any, limit: int = MAX_TEXT) -> Any:
+    """A tool result (`CallToolResult`) as the server sends it: every text of its structured content cut to
+    `limit`, and its JSON text block (the same content, for clients that read only text) written again from it as
+    compact JSON. The SDK indents that block, which costs the assistant's context a third more for nothing it
+    reads. A first block that is not the structured content (an error's text) is left as it is."""
     from mcp.types import CallToolResult, TextContent
 
     if not isinstance(result, CallToolResult) or result.structured_content is None:
         return result
     structured = bounded_value(result.structured_content, limit)
-    if structured is result.structured_content:
-        return result
     first = result.content[0] if result.content else None
-    if isinstance(first, TextContent):
+    if isinstance(first, TextContent) and first.text.startswith("{"):
         try:
             same = json.loads(first.text) == result.structured_content
         except ValueError:

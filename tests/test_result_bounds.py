@@ -1,4 +1,4 @@
-"""Every text of a tool result is bounded (`limits.MAX_TEXT`): an upstream that sends megabytes in a job's error
+"""Every text of a tool result is bounded (`result_bounds.MAX_TEXT`): an upstream that sends megabytes in a job's error
 message, metadata, suffix or an event's message gets them cut, and the cut said, in the structured content and in
 the JSON text block alike, through the real MCP client against the fake over HTTP."""
 
@@ -9,7 +9,7 @@ import json
 import pytest
 
 from openai_checkpoints_mcp.fake import FakeData
-from openai_checkpoints_mcp.limits import MAX_TEXT, bounded_value, cut_text
+from openai_checkpoints_mcp.result_bounds import MAX_TEXT, bounded_value, cut_text
 
 from .helpers import job
 
