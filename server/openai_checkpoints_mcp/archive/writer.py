@@ -453,7 +453,7 @@ class _Archiver:
             record.problems.append(f"result file {file_id}: {exc.text}")
             return
         row, note = FileRow.result(file_id, served)
-        record.files.append(self._masked_file(row))
+        record.files.append(await anyio.to_thread.run_sync(self._masked_file, row))  # up to 256 MiB: off the loop
         if note is not None:
             record.notes.append(note)
 
