@@ -287,3 +287,29 @@ def test_stdout_is_the_protocols_alone_and_stdin_closing_ends_the_session() -> N
     assert [line for line in lines if "error" not in line] == [json.loads(request)] * 2
     assert len(errors) == 1 and errors[0]["id"] is None and errors[0]["error"]["code"] == PARSE_ERROR
     assert b"a stray print" in done.stderr and b"a stray write" in done.stderr
+
+
+def test_a_flood_of_malformed_lines_is_logged_once_per_kind(caplog):
+    """A client looping on a bad line: the first refusal of each kind is logged, the rest held back (counted on the
+    next line of that kind, a minute later), and a line's content is never logged."""
+    import logging
+
+    from openai_checkpoints_mcp.transport.jsonrpc import Drop, Refuse
+    from openai_checkpoints_mcp.transport.logs import OncePerInterval
+    from openai_checkpoints_mcp.transport.stdio import _log_refusal
+
+    stdio_log = logging.getLogger("openai_checkpoints_mcp.transport.stdio")
+    kept, stdio_log.filters = stdio_log.filters, [OncePerInterval(60.0)]  # this test's own minute
+    try:
+        with caplog.at_level(logging.WARNING, logger=stdio_log.name):
+            for n in range(500):
+                _log_refusal(Refuse(id=n, code=-32700, message=f"Parse error at {n}"))
+                _log_refusal(Refuse(id=n, code=-32600, message="Invalid request"))
+                _log_refusal(Drop(reason="a malformed response"))
+                _log_refusal(Drop(reason="a blank line"))
+    finally:
+        stdio_log.filters = kept
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3, lines
+    assert any("-32700" in line for line in lines) and any("-32600" in line for line in lines)
+    assert any("dropped a malformed response" in line for line in lines)

@@ -24,8 +24,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Final
@@ -36,6 +34,7 @@ from mcp.shared.message import SessionMessage
 from mcp.types import ErrorData, JSONRPCError
 
 from .jsonrpc import CHECK_IN_THREAD, Drop, Forward, LineSplitter, Overlong, Refuse, Verdict, check_line, check_overlong
+from .logs import OncePerInterval
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +43,7 @@ READ_CHUNK: Final = 64 * 1024
 
 LOG_INTERVAL: Final = 60.0
 """Seconds between two log lines about the same kind of malformed line."""
+logger.addFilter(OncePerInterval(LOG_INTERVAL))  # a client looping on a bad line must not flood the log
 
 ToServer = MemoryObjectSendStream[SessionMessage | Exception]
 FromClient = MemoryObjectReceiveStream[SessionMessage | Exception]
@@ -72,7 +72,6 @@ async def serve_over(wire_in: int, wire_out: int, run_session: RunSession) -> No
 
 async def _read_wire(wire_in: int, to_server: ToServer, to_wire: ToWire, scope: anyio.CancelScope) -> None:
     splitter = LineSplitter()
-    refusals = _RefusalLog()
     with scope:
         async with to_server, to_wire:
             while True:
@@ -86,11 +85,11 @@ async def _read_wire(wire_in: int, to_server: ToServer, to_wire: ToWire, scope: 
                     if isinstance(verdict, Forward):
                         await to_server.send(SessionMessage(verdict.message))
                     elif isinstance(verdict, Refuse):
-                        refusals.note(verdict)
+                        _log_refusal(verdict)
                         error = ErrorData(code=verdict.code, message=verdict.message)
                         await to_wire.send(SessionMessage(JSONRPCError(jsonrpc="2.0", id=verdict.id, error=error)))
                     else:
-                        refusals.note(verdict)
+                        _log_refusal(verdict)
                 if not chunk:
                     return
 
@@ -159,27 +158,11 @@ def _claimed_wire() -> Iterator[tuple[int, int]]:
             os.dup2(wire_out, 1)
 
 
-class _RefusalLog:
-    """Logs refused and dropped lines: the first of each kind at once, then at most one line a `LOG_INTERVAL`, saying
-    how many more there were."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, float] = {}
-        self._unlogged: Counter[str] = Counter()
-
-    def note(self, verdict: Refuse | Drop) -> None:
-        if isinstance(verdict, Drop):
-            kind, text = verdict.reason, f"dropped {verdict.reason} from the client"
-            if verdict.reason == "a blank line":
-                return
-        else:
-            kind = str(verdict.code)
-            text = f"answered a malformed message with error {verdict.code}: {verdict.message}"
-        now = time.monotonic()
-        last = self._last.get(kind)
-        if last is not None and now - last < LOG_INTERVAL:
-            self._unlogged[kind] += 1
-            return
-        more = self._unlogged.pop(kind, 0)
-        self._last[kind] = now
-        logger.warning("%s%s", text, f" ({more} more like it since the last report)" if more else "")
+def _log_refusal(verdict: Refuse | Drop) -> None:
+    """Log a refused or dropped line (never its content): one template per kind, so that the logger's
+    `OncePerInterval` lets through the first of each kind and then one a `LOG_INTERVAL`, saying how many more."""
+    if isinstance(verdict, Drop):
+        if verdict.reason != "a blank line":
+            logger.warning("dropped " + verdict.reason.replace("%", "%%") + " from the client")
+        return
+    logger.warning(f"answered a malformed message with error {verdict.code}: %s", verdict.message)
