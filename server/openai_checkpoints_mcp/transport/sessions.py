@@ -48,18 +48,19 @@ class EvictingSessionManager(StreamableHTTPSessionManager):
         A session's idle scope has a finite deadline only while no request of it is in flight, and that deadline
         is when it went idle plus the idle timeout: the smallest is the least recently used.
         """
-        idle = [
-            (scope.deadline, session_id)
+        idle = {
+            session_id: scope
             for session_id, transport in self._server_instances.items()
             if (scope := transport.idle_scope) is not None and math.isfinite(scope.deadline)
-        ]
+        }
         if not idle:
             return
-        deadline, session_id = min(idle)
-        transport = self._server_instances.pop(session_id)  # from now on its id answers 404
+        session_id = min(idle, key=lambda candidate: idle[candidate].deadline)
+        scope = idle[session_id]
+        deadline = scope.deadline
+        del self._server_instances[session_id]  # from now on its id answers 404
         self._session_owners.pop(session_id, None)
-        assert transport.idle_scope is not None
-        transport.idle_scope.cancel()  # ends its server task as the idle timeout does; that terminates the transport
+        scope.cancel()  # ends its server task as the idle timeout does; that terminates the transport
         self.evicted += 1
         idle_for = (self.session_idle_timeout or 0.0) - (deadline - _now())
         logger.info(
