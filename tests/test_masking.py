@@ -479,3 +479,46 @@ async def test_the_persistent_cache_file_holds_no_echo_of_the_key(tmp_path):
         dumped = "\n".join(conn.iterdump())
     assert {"job", "checkpoints", "file"} <= kinds
     assert_no_leak(dumped)
+
+
+# --- the picture: what is drawn into the PNG --------------------------------------------------------------------------
+
+
+async def test_the_plotted_picture_draws_no_echo_of_the_key(monkeypatch: pytest.MonkeyPatch):
+    """The PNG is binary (no exit masks it), yet its title and legend quote a job's model name and suffix and a
+    result file's column names: every text drawn is masked before it becomes pixels. A second job whose only metric
+    column is named after the key is drawn by that column (its legend and axis label)."""
+    pytest.importorskip("matplotlib")
+    from openai_checkpoints_mcp.analysis import plot
+
+    column_job = "ftjob-Hostile00000000000000000004"
+    data = hostile_data()
+    data.jobs[0]["model"] = f"gpt-4o-mini-{_echoes()['hex']}"
+    column_file = "file-KeyColumn0000000000000A"
+    data.jobs.append(job(column_job, suffix=_echoes()["spaced"], result_files=[column_file]))
+    data.files[column_file] = result_file(f"step,{KEY}\n1,0.9\n2,0.7\n3,0.6\n".encode())
+    data.files[column_file].meta["id"] = column_file
+    drawn: list[tuple[str, ...]] = []
+    real_render = plot.render
+
+    def recording_render(spec: plot.FigureSpec) -> plot.RenderedPlot:
+        rendered = real_render(spec)
+        drawn.append(rendered.texts)
+        return rendered
+
+    monkeypatch.setattr(plot, "render", recording_render)
+    with hostile_upstream(data) as (base_url, _):
+        async with client_of(base_url) as client:
+            results = [
+                await client.call_tool("plot_training_curve", {"job_id": HOSTILE_JOB}),
+                await client.call_tool("plot_training_curve", {"job_id": column_job}),
+                await client.call_tool("plot_training_curve", {"job_ids": [HOSTILE_JOB, column_job]}),
+            ]
+            await client.read_resource(f"openai-ft://jobs/{HOSTILE_JOB}/curve.png")
+    assert [r.is_error for r in results] == [False] * 3, [r.content for r in results]
+    assert len(drawn) == 4 and all(texts for texts in drawn)
+    for texts in drawn:
+        assert_no_leak(*texts)
+    assert any(MASK in text for text in drawn[0]) and any(MASK in text for text in drawn[1])
+    for result in results:
+        assert_no_leak(result.content[1].model_dump_json(), json.dumps(result.structured_content))
