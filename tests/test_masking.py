@@ -522,3 +522,23 @@ async def test_the_plotted_picture_draws_no_echo_of_the_key(monkeypatch: pytest.
     assert any(MASK in text for text in drawn[0]) and any(MASK in text for text in drawn[1])
     for result in results:
         assert_no_leak(result.content[1].model_dump_json(), json.dumps(result.structured_content))
+
+
+def test_the_archive_command_logs_nothing_of_the_key(tmp_path):
+    """``archive`` makes no server, yet its log is masked too: at DEBUG, httpcore quotes every response header (the
+    request id that echoes the key); the receipt on stdout is masked as well."""
+    import subprocess
+
+    with hostile_upstream() as (base_url, faults):
+        faults.add(Fault(status=404, headers={"x-request-id": f"req_{KEY}"}, path_contains=f"{HOSTILE_JOB}/events"))
+        env = clean_env(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=base_url)
+        done = subprocess.run(
+            [console_script(), "archive", str(tmp_path / "a.sqlite3"), "--log-level", "DEBUG"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert "receive_response_headers" in done.stderr and "x-request-id" in done.stderr, done.stderr[-2000:]
+    assert done.stdout.strip(), done.stderr[-2000:]  # the receipt
+    assert_no_leak(done.stdout, done.stderr)

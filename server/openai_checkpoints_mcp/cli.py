@@ -480,8 +480,13 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, settings: Settings) -> None:
+    """The log on stderr, with the secrets masked in every line (`redaction.install_log_masking`): also for the
+    commands that make no server (``archive``), whose DEBUG lines quote the API's response headers."""
+    from .redaction import install_log_masking
+
     logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_masking(settings.redactor)
     if level != "DEBUG":
         logging.getLogger("httpx2").setLevel(logging.WARNING)
         logging.getLogger("httpcore").setLevel(logging.WARNING)
@@ -725,13 +730,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("call needs a tool name: call TOOL [key=value ...] (e.g. call list_jobs)")
     if args.command == "call":
         level = args.log_level or "WARNING"
-        _configure_logging(level)
+        _configure_logging(level, settings)
         sys.exit(anyio.run(_call, settings, args.tool, args.arguments, level))
     if args.command == "archive":
-        _configure_logging(args.log_level or "WARNING")
+        _configure_logging(args.log_level or "WARNING", settings)
         sys.exit(_archive_command(args, settings))
     level = args.log_level or "INFO"
-    _configure_logging(level)
+    _configure_logging(level, settings)
     if args.transport == "streamable-http":
         _serve_http(args, settings, level)
         return
