@@ -542,3 +542,17 @@ def test_the_archive_command_logs_nothing_of_the_key(tmp_path):
     assert "receive_response_headers" in done.stderr and "x-request-id" in done.stderr, done.stderr[-2000:]
     assert done.stdout.strip(), done.stderr[-2000:]  # the receipt
     assert_no_leak(done.stdout, done.stderr)
+
+
+def test_a_key_pasted_into_a_flag_is_masked_in_the_usage_error(monkeypatch, capsys):
+    """argparse quotes a bad value in its error line: a key given to the wrong flag is masked there."""
+    from openai_checkpoints_mcp.cli import main
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    for argv in (["call", "list_jobs", "--timeout", KEY], ["--max-retries", KEY[8:30]], ["call", "--deadline", KEY]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        stderr = capsys.readouterr().err
+        assert "error: argument --" in stderr and MASK in stderr, stderr
+        assert_no_leak(stderr)

@@ -99,10 +99,41 @@ def _header_name(text: str) -> str:
     return text
 
 
-def _common_options(*, in_subcommand: bool = False) -> argparse.ArgumentParser:
+SECRET_ENVS = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_ADMIN_KEY")
+URL_ENVS = ("OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", CACHE_URL_ENV)
+
+
+def environment_secrets() -> tuple[str, ...]:
+    """The secrets the environment holds (the keys, the URLs' credentials), read before the settings are: a flag
+    value that is a key (pasted into the wrong flag) is masked in argparse's error line."""
+    from urllib.parse import unquote, urlsplit
+
+    from .config import base_url_credentials
+
+    found = [os.environ.get(name) or "" for name in SECRET_ENVS]
+    for name in URL_ENVS:
+        with contextlib.suppress(ValueError):
+            found += base_url_credentials(os.environ.get(name) or "")
+    with contextlib.suppress(ValueError):
+        password = urlsplit(os.environ.get(CACHE_URL_ENV) or "").password
+        found += [password or "", unquote(password or "")]
+    return tuple(dict.fromkeys(secret for secret in found if secret))
+
+
+class MaskingParser(argparse.ArgumentParser):
+    """An `argparse.ArgumentParser` whose error line (which quotes a bad value) has the environment's secrets
+    masked; its subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> Any:  # argparse's signature is NoReturn
+        from .redaction import redactor_for
+
+        super().error(redactor_for(environment_secrets()).mask(message))
+
+
+def _common_options(*, in_subcommand: bool = False) -> MaskingParser:
     """Flags accepted before and after ``call``. In the subcommand they default to "not given" (SUPPRESS),
     so a flag given before ``call`` is not reset by the subcommand's defaults."""
-    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS if in_subcommand else None)
+    common = MaskingParser(add_help=False, argument_default=argparse.SUPPRESS if in_subcommand else None)
     common.add_argument(
         "--demo",
         action="store_true",
@@ -225,7 +256,7 @@ def _common_options(*, in_subcommand: bool = False) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
-    parser = argparse.ArgumentParser(
+    parser = MaskingParser(
         prog="openai-checkpoints-mcp",
         parents=[common],
         description="MCP server (stdio or streamable HTTP) that inspects OpenAI fine-tuning jobs and picks the "
