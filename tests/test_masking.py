@@ -556,3 +556,17 @@ def test_a_key_pasted_into_a_flag_is_masked_in_the_usage_error(monkeypatch, caps
         stderr = capsys.readouterr().err
         assert "error: argument --" in stderr and MASK in stderr, stderr
         assert_no_leak(stderr)
+
+
+def test_a_cache_url_password_given_as_a_query_value_is_a_secret_too():
+    """redis takes the password in the userinfo or as ``?password=``; `mask_url` hides both, and both are masked
+    wherever an error or a log line might quote them."""
+    from openai_checkpoints_mcp.config import mask_url
+
+    password = "Hunter2Query9Secret"
+    url = f"redis://localhost:6379/0?password={password}"
+    settings = Settings(api_key=KEY, cache_url=url)
+    assert password in settings.secrets and password not in mask_url(url)
+    line = f"redis said: invalid password {password} for {url}"
+    assert password not in settings.redactor.mask(line) and KEY not in settings.redactor.mask(f"{line} {KEY}")
+    assert password in Settings(api_key=KEY, cache_url=f"redis://:{password}@localhost:6379/0").secrets

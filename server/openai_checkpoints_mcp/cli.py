@@ -106,17 +106,13 @@ URL_ENVS = ("OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", CACHE_URL_ENV)
 def environment_secrets() -> tuple[str, ...]:
     """The secrets the environment holds (the keys, the URLs' credentials), read before the settings are: a flag
     value that is a key (pasted into the wrong flag) is masked in argparse's error line."""
-    from urllib.parse import unquote, urlsplit
-
-    from .config import base_url_credentials
+    from .config import base_url_credentials, cache_url_passwords
 
     found = [os.environ.get(name) or "" for name in SECRET_ENVS]
     for name in URL_ENVS:
         with contextlib.suppress(ValueError):
             found += base_url_credentials(os.environ.get(name) or "")
-    with contextlib.suppress(ValueError):
-        password = urlsplit(os.environ.get(CACHE_URL_ENV) or "").password
-        found += [password or "", unquote(password or "")]
+    found += cache_url_passwords(os.environ.get(CACHE_URL_ENV) or "")
     return tuple(dict.fromkeys(secret for secret in found if secret))
 
 
