@@ -479,3 +479,94 @@ async def test_the_persistent_cache_file_holds_no_echo_of_the_key(tmp_path):
         dumped = "\n".join(conn.iterdump())
     assert {"job", "checkpoints", "file"} <= kinds
     assert_no_leak(dumped)
+
+
+# --- the picture: what is drawn into the PNG --------------------------------------------------------------------------
+
+
+async def test_the_plotted_picture_draws_no_echo_of_the_key(monkeypatch: pytest.MonkeyPatch):
+    """The PNG is binary (no exit masks it), yet its title and legend quote a job's model name and suffix and a
+    result file's column names: every text drawn is masked before it becomes pixels. A second job whose only metric
+    column is named after the key is drawn by that column (its legend and axis label)."""
+    pytest.importorskip("matplotlib")
+    from openai_checkpoints_mcp.analysis import plot
+
+    column_job = "ftjob-Hostile00000000000000000004"
+    data = hostile_data()
+    data.jobs[0]["model"] = f"gpt-4o-mini-{_echoes()['hex']}"
+    column_file = "file-KeyColumn0000000000000A"
+    data.jobs.append(job(column_job, suffix=_echoes()["spaced"], result_files=[column_file]))
+    data.files[column_file] = result_file(f"step,{KEY}\n1,0.9\n2,0.7\n3,0.6\n".encode())
+    data.files[column_file].meta["id"] = column_file
+    drawn: list[tuple[str, ...]] = []
+    real_render = plot.render
+
+    def recording_render(spec: plot.FigureSpec) -> plot.RenderedPlot:
+        rendered = real_render(spec)
+        drawn.append(rendered.texts)
+        return rendered
+
+    monkeypatch.setattr(plot, "render", recording_render)
+    with hostile_upstream(data) as (base_url, _):
+        async with client_of(base_url) as client:
+            results = [
+                await client.call_tool("plot_training_curve", {"job_id": HOSTILE_JOB}),
+                await client.call_tool("plot_training_curve", {"job_id": column_job}),
+                await client.call_tool("plot_training_curve", {"job_ids": [HOSTILE_JOB, column_job]}),
+            ]
+            await client.read_resource(f"openai-ft://jobs/{HOSTILE_JOB}/curve.png")
+    assert [r.is_error for r in results] == [False] * 3, [r.content for r in results]
+    assert len(drawn) == 4 and all(texts for texts in drawn)
+    for texts in drawn:
+        assert_no_leak(*texts)
+    assert any(MASK in text for text in drawn[0]) and any(MASK in text for text in drawn[1])
+    for result in results:
+        assert_no_leak(result.content[1].model_dump_json(), json.dumps(result.structured_content))
+
+
+def test_the_archive_command_logs_nothing_of_the_key(tmp_path):
+    """``archive`` makes no server, yet its log is masked too: at DEBUG, httpcore quotes every response header (the
+    request id that echoes the key); the receipt on stdout is masked as well."""
+    import subprocess
+
+    with hostile_upstream() as (base_url, faults):
+        faults.add(Fault(status=404, headers={"x-request-id": f"req_{KEY}"}, path_contains=f"{HOSTILE_JOB}/events"))
+        env = clean_env(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=base_url)
+        done = subprocess.run(
+            [console_script(), "archive", str(tmp_path / "a.sqlite3"), "--log-level", "DEBUG"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert "receive_response_headers" in done.stderr and "x-request-id" in done.stderr, done.stderr[-2000:]
+    assert done.stdout.strip(), done.stderr[-2000:]  # the receipt
+    assert_no_leak(done.stdout, done.stderr)
+
+
+def test_a_key_pasted_into_a_flag_is_masked_in_the_usage_error(monkeypatch, capsys):
+    """argparse quotes a bad value in its error line: a key given to the wrong flag is masked there."""
+    from openai_checkpoints_mcp.cli import main
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    for argv in (["call", "list_jobs", "--timeout", KEY], ["--max-retries", KEY[8:30]], ["call", "--deadline", KEY]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        stderr = capsys.readouterr().err
+        assert "error: argument --" in stderr and MASK in stderr, stderr
+        assert_no_leak(stderr)
+
+
+def test_a_cache_url_password_given_as_a_query_value_is_a_secret_too():
+    """redis takes the password in the userinfo or as ``?password=``; `mask_url` hides both, and both are masked
+    wherever an error or a log line might quote them."""
+    from openai_checkpoints_mcp.config import mask_url
+
+    password = "Hunter2Query9Secret"
+    url = f"redis://localhost:6379/0?password={password}"
+    settings = Settings(api_key=KEY, cache_url=url)
+    assert password in settings.secrets and password not in mask_url(url)
+    line = f"redis said: invalid password {password} for {url}"
+    assert password not in settings.redactor.mask(line) and KEY not in settings.redactor.mask(f"{line} {KEY}")
+    assert password in Settings(api_key=KEY, cache_url=f"redis://:{password}@localhost:6379/0").secrets

@@ -99,10 +99,37 @@ def _header_name(text: str) -> str:
     return text
 
 
-def _common_options(*, in_subcommand: bool = False) -> argparse.ArgumentParser:
+SECRET_ENVS = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_ADMIN_KEY")
+URL_ENVS = ("OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", CACHE_URL_ENV)
+
+
+def environment_secrets() -> tuple[str, ...]:
+    """The secrets the environment holds (the keys, the URLs' credentials), read before the settings are: a flag
+    value that is a key (pasted into the wrong flag) is masked in argparse's error line."""
+    from .config import base_url_credentials, cache_url_passwords
+
+    found = [os.environ.get(name) or "" for name in SECRET_ENVS]
+    for name in URL_ENVS:
+        with contextlib.suppress(ValueError):
+            found += base_url_credentials(os.environ.get(name) or "")
+    found += cache_url_passwords(os.environ.get(CACHE_URL_ENV) or "")
+    return tuple(dict.fromkeys(secret for secret in found if secret))
+
+
+class MaskingParser(argparse.ArgumentParser):
+    """An `argparse.ArgumentParser` whose error line (which quotes a bad value) has the environment's secrets
+    masked; its subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> Any:  # argparse's signature is NoReturn
+        from .redaction import redactor_for
+
+        super().error(redactor_for(environment_secrets()).mask(message))
+
+
+def _common_options(*, in_subcommand: bool = False) -> MaskingParser:
     """Flags accepted before and after ``call``. In the subcommand they default to "not given" (SUPPRESS),
     so a flag given before ``call`` is not reset by the subcommand's defaults."""
-    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS if in_subcommand else None)
+    common = MaskingParser(add_help=False, argument_default=argparse.SUPPRESS if in_subcommand else None)
     common.add_argument(
         "--demo",
         action="store_true",
@@ -225,7 +252,7 @@ def _common_options(*, in_subcommand: bool = False) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
-    parser = argparse.ArgumentParser(
+    parser = MaskingParser(
         prog="openai-checkpoints-mcp",
         parents=[common],
         description="MCP server (stdio or streamable HTTP) that inspects OpenAI fine-tuning jobs and picks the "
@@ -480,8 +507,13 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, settings: Settings) -> None:
+    """The log on stderr, with the secrets masked in every line (`redaction.install_log_masking`): also for the
+    commands that make no server (``archive``), whose DEBUG lines quote the API's response headers."""
+    from .redaction import install_log_masking
+
     logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_masking(settings.redactor)
     if level != "DEBUG":
         logging.getLogger("httpx2").setLevel(logging.WARNING)
         logging.getLogger("httpcore").setLevel(logging.WARNING)
@@ -725,13 +757,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("call needs a tool name: call TOOL [key=value ...] (e.g. call list_jobs)")
     if args.command == "call":
         level = args.log_level or "WARNING"
-        _configure_logging(level)
+        _configure_logging(level, settings)
         sys.exit(anyio.run(_call, settings, args.tool, args.arguments, level))
     if args.command == "archive":
-        _configure_logging(args.log_level or "WARNING")
+        _configure_logging(args.log_level or "WARNING", settings)
         sys.exit(_archive_command(args, settings))
     level = args.log_level or "INFO"
-    _configure_logging(level)
+    _configure_logging(level, settings)
     if args.transport == "streamable-http":
         _serve_http(args, settings, level)
         return

@@ -181,9 +181,8 @@ class Settings:
         """What must never leave the server: the API key, the admin key, the base URL's credentials and the cache
         URL's password."""
         found = [s for s in (self.api_key, self.admin_key) if s] + list(base_url_credentials(self.base_url))
-        password = urlsplit(self.cache_url).password if self.cache_url else None
-        if password:
-            found += [password, unquote(password)]
+        if self.cache_url:
+            found += cache_url_passwords(self.cache_url)
         return tuple(dict.fromkeys(found))
 
     @cached_property
@@ -297,6 +296,19 @@ def mask_url(url: str) -> str:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
     return f"{head}{sep}{before_query}{question}{query}"
+
+
+def cache_url_passwords(url: str) -> tuple[str, ...]:
+    """The passwords of a cache URL, as written and percent-decoded: its userinfo's and any ``password=`` query value
+    (redis accepts both; `mask_url` hides both)."""
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or ""]
+    except ValueError:
+        return ()
+    found += [value for key, value in parse_qsl(parts.query, keep_blank_values=True) if key.lower() == "password"]
+    found += [unquote(piece) for piece in found]
+    return tuple(dict.fromkeys(piece for piece in found if piece))
 
 
 def masked_base_url(url: str) -> str:

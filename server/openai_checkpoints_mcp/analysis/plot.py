@@ -26,7 +26,7 @@ import io
 import math
 import statistics
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -111,6 +111,10 @@ class FigureSpec:
     """Extend the step axis to here (a running job's total steps), when beyond the data."""
     width: int = WIDTH
     height: int = HEIGHT
+    mask_text: Callable[[str], str] | None = field(default=None, compare=False)
+    """Applied to every text drawn (titles, legend, axis labels, checkpoint labels) before it becomes pixels: the
+    server passes its `Redactor`'s mask, since a job's model name and suffix and a result file's column names come
+    from the API, which may echo the key."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,8 @@ class RenderedPlot:
     """Whether the left (loss) axis is logarithmic."""
     colours: tuple[str, ...]
     """Each job's colour (for one job: the colour of its train line)."""
+    texts: tuple[str, ...] = ()
+    """Every text drawn into the picture, as drawn (masked), besides the axes' numbers."""
 
 
 def load_matplotlib() -> None:
@@ -267,7 +273,15 @@ class _Drawing:
         self.right_metrics: set[str] = set()
         self.handles: list[Any] = []
         self.labels: list[str] = []
+        self.texts: list[str] = []
         self.log_scale = False
+
+    def _text(self, text: str) -> str:
+        """`text` as it is drawn: masked by the spec's `mask_text`, and recorded in `texts`."""
+        mask = self.spec.mask_text
+        shown = mask(text) if mask is not None else text
+        self.texts.append(shown)
+        return shown
 
     def draw(self) -> RenderedPlot:
         spec = self.spec
@@ -293,7 +307,12 @@ class _Drawing:
                 self._sweep_job(job, colour)
         self._frame(left_metrics, [m for m in metrics if m in self.right_metrics])
         return RenderedPlot(
-            png=self._png(), width=spec.width, height=spec.height, log_scale=self.log_scale, colours=tuple(colours)
+            png=self._png(),
+            width=spec.width,
+            height=spec.height,
+            log_scale=self.log_scale,
+            colours=tuple(colours),
+            texts=tuple(self.texts),
         )
 
     def _png(self) -> bytes:
@@ -499,7 +518,7 @@ class _Drawing:
             self.left.text(
                 step,
                 0.985 - 0.06 * row,
-                text,
+                self._text(text),
                 transform=top,
                 ha=align,
                 va="top",
@@ -658,7 +677,7 @@ class _Drawing:
 
     def _entry(self, handle: Any, label: str) -> None:
         self.handles.append(handle)
-        self.labels.append(label)
+        self.labels.append(self._text(label))
 
     @staticmethod
     def _log_axis(axes: Axes) -> None:
@@ -683,11 +702,11 @@ class _Drawing:
         from matplotlib.lines import Line2D
 
         spec, left = self.spec, self.left
-        left.set_xlabel("step", fontsize=11)
-        left.set_ylabel(axis_label(left_metrics) + (" (log scale)" if self.log_scale else ""), fontsize=11)
+        left.set_xlabel(self._text("step"), fontsize=11)
+        left.set_ylabel(self._text(axis_label(left_metrics) + (" (log scale)" if self.log_scale else "")), fontsize=11)
         left.tick_params(labelsize=10)
         if self.right is not None:
-            self.right.set_ylabel(axis_label(right_metrics), fontsize=11)
+            self.right.set_ylabel(self._text(axis_label(right_metrics)), fontsize=11)
             self.right.tick_params(labelsize=10)
         left.grid(True, which="major", color="#e0e0e0", linewidth=0.7)
         left.set_axisbelow(True)
@@ -699,14 +718,14 @@ class _Drawing:
         for axes in (left, self.right):
             if axes is not None:
                 self._headroom(axes, headroom)
-        self.figure.suptitle(spec.title, fontsize=13, fontweight="bold")
+        self.figure.suptitle(self._text(spec.title), fontsize=13, fontweight="bold")
         if spec.subtitle:
-            left.set_title(spec.subtitle, fontsize=10, color="#444444")
+            left.set_title(self._text(spec.subtitle), fontsize=10, color="#444444")
         handles, labels = list(self.handles), list(self.labels)
         if not self.single:
             for style, label in self._sweep_styles():
                 handles.append(Line2D([], [], color="#555555", **style))
-                labels.append(label)
+                labels.append(self._text(label))
         if handles:
             columns = legend_columns([len(label) for label in labels], 0.97 * spec.width)
             self.figure.legend(handles, labels, loc="outside lower center", ncols=columns, fontsize=9, frameon=False)

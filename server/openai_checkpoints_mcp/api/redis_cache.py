@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ..config import REDIS_EXTRA, mask_url
+from ..config import REDIS_EXTRA, cache_url_passwords, mask_url
 from .cache import PERSISTENT_KINDS, CacheKey, Entry, decode, encode
 
 if TYPE_CHECKING:
@@ -313,13 +313,9 @@ class RedisBackend:
             log.info("the Redis cache at %s is used again", self.shown_url)
 
     def _scrub(self, text: str) -> str:
-        """`text` without the URL's password, in case an error quotes it."""
-        from urllib.parse import unquote, urlsplit
-
-        with contextlib.suppress(ValueError):
-            password = urlsplit(self._url).password
-            if password:
-                text = text.replace(password, "***").replace(unquote(password), "***")
+        """`text` without the URL's passwords (userinfo and ``password=``), in case an error quotes them."""
+        for password in cache_url_passwords(self._url):
+            text = text.replace(password, "***")
         return text[:300]
 
     # --- writing (in the writer task) ---------------------------------------------------------------------------

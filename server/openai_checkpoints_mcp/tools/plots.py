@@ -13,8 +13,8 @@ so that the event loop is never blocked.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Literal
 
 import anyio
@@ -585,15 +585,21 @@ async def require_matplotlib() -> None:
 
 
 async def draw(
-    store: JobStore, job_ids: Sequence[str], metrics: Sequence[str] | None, progress: Progress | None = None
+    store: JobStore,
+    job_ids: Sequence[str],
+    metrics: Sequence[str] | None,
+    progress: Progress | None = None,
+    *,
+    mask_text: Callable[[str], str],
 ) -> tuple[PlotResult, bytes]:
-    """The figure of `job_ids` and its summary."""
+    """The figure of `job_ids` and its summary. `mask_text` masks every text drawn (the server's `Redactor`): the
+    picture is binary, which no exit masks, and its titles and legend quote what the API sent."""
     await require_matplotlib()
     curves = await _read_all(store, job_ids, progress)
     plan = _plan(curves, metrics)
     if progress is not None:
         await progress(len(job_ids), len(job_ids) + 1, "drawing")
-    rendered = await _render(plan.spec)
+    rendered = await _render(replace(plan.spec, mask_text=mask_text))
     for index, colour in zip(plan.drawn, rendered.colours, strict=True):
         plan.jobs[index].colour = colour
     single = len(job_ids) == 1
@@ -660,7 +666,13 @@ async def plot_training_curve(
     ] = None,
 ) -> Annotated[CallToolResult, PlotResult]:
     selected = _job_selection(job_id, job_ids)
-    summary, png = await draw(store_of(ctx), selected, metrics and list(dict.fromkeys(metrics)), ctx.report_progress)
+    summary, png = await draw(
+        store_of(ctx),
+        selected,
+        metrics and list(dict.fromkeys(metrics)),
+        ctx.report_progress,
+        mask_text=ctx.request_context.lifespan_context.settings.redactor.mask,
+    )
     summary = finish(ctx, summary)
     structured = summary.model_dump(mode="json")
     return CallToolResult(

@@ -135,7 +135,9 @@ METRICS_CSV = ResourceSpec(
 async def _curve_png(ctx: Context[AppState, Any], job_id: str) -> bytes:
     from .plots import draw
 
-    _, png = await draw(store_of(ctx), [job_id], None)
+    _, png = await draw(
+        store_of(ctx), [job_id], None, mask_text=ctx.request_context.lifespan_context.settings.redactor.mask
+    )
     return png
 
 
