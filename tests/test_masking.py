@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -570,3 +572,22 @@ def test_a_cache_url_password_given_as_a_query_value_is_a_secret_too():
     line = f"redis said: invalid password {password} for {url}"
     assert password not in settings.redactor.mask(line) and KEY not in settings.redactor.mask(f"{line} {KEY}")
     assert password in Settings(api_key=KEY, cache_url=f"redis://:{password}@localhost:6379/0").secrets
+
+
+def test_warnings_and_an_uncaught_traceback_go_through_the_masked_log():
+    """Two ways out of the process that bypass a log handler: a Python warning (pydantic's quote the value) and the
+    traceback of an exception no command caught."""
+    script = (
+        "import sys, warnings\n"
+        "from openai_checkpoints_mcp.cli import _configure_logging\n"
+        "from openai_checkpoints_mcp.config import Settings\n"
+        "_configure_logging('INFO', Settings(api_key=sys.argv[1]))\n"
+        "warnings.warn('a value that echoes ' + sys.argv[1])\n"
+        "raise RuntimeError('boom ' + sys.argv[1])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, KEY], capture_output=True, text=True, timeout=60, env=clean_env()
+    )
+    assert done.returncode == 1
+    assert "a value that echoes ***" in done.stderr and "RuntimeError: boom ***" in done.stderr, done.stderr
+    assert_no_leak(done.stderr, done.stdout)

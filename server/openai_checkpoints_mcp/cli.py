@@ -20,6 +20,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any, TypeVar
 
 import anyio
@@ -513,11 +514,21 @@ def _configure_logging(level: str, settings: Settings) -> None:
     from .redaction import install_log_masking
 
     logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.captureWarnings(True)  # a warning may quote a value (pydantic's do): through the masked log, not print
+    sys.excepthook = _log_uncaught  # likewise a traceback that escapes a command
     install_log_masking(settings.redactor)
     if level != "DEBUG":
         logging.getLogger("httpx2").setLevel(logging.WARNING)
         logging.getLogger("httpcore").setLevel(logging.WARNING)
         logging.getLogger("httpcore2").setLevel(logging.WARNING)
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, traceback: TracebackType | None) -> None:
+    """An exception no command caught, logged (so masked) instead of printed; Ctrl-C keeps Python's own line."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, error, traceback)
+        return
+    logging.getLogger("openai_checkpoints_mcp").critical("uncaught exception", exc_info=(kind, error, traceback))
 
 
 def parse_arguments(pairs: Sequence[str], schema: dict[str, Any]) -> dict[str, Any]:
