@@ -430,8 +430,16 @@ ROWS = [
         1,
         only=frozenset(
             (tool, "first")
-            for tool in ("get_job", "list_checkpoints", "best_checkpoint", "training_metrics", "compare_jobs")
-            + ("cancel_job", "pause_job", "resume_job")
+            for tool in (
+                "get_job",
+                "list_checkpoints",
+                "best_checkpoint",
+                "training_metrics",
+                "compare_jobs",
+                "cancel_job",
+                "pause_job",
+                "resume_job",
+            )
         ),
     ),
 ]
