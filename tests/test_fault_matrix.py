@@ -1,10 +1,15 @@
-"""The fault matrix: every tool that reads the API, against a hostile upstream over real HTTP, through the MCP client.
+"""The fault matrix: every tool that calls the API, against a hostile upstream over real HTTP, through the MCP client.
 
 Each row is a misbehaviour of the upstream (a status and its headers, a transport fault, a malformed or odd body),
 aimed at a tool's first request or at one in the middle of a multi-page or multi-job call. A recoverable row must
 give the same answer as a clean run, after exactly the attempts the retry policy allows; any other must end in a
 tool error with its code and a sentence that says what to do, never in a partial answer presented as complete. After
 either, the same session answers the next call, and the API key appears in no result, error or log line.
+
+The write tools (cancel, pause, resume: one POST each) get the core rows at their POST, each cell with a job of its
+own in a status the write accepts. openai-python retries a POST as it retries a GET, so a write whose answer was lost
+is sent again: a recoverable row must end in the clean answer, plus the sentence that says the retry was refused
+because the first attempt had gone through when it had; a failure must say that the write may have taken effect.
 
 The hostile upstream (tests/hostile.py) is one raw socket server for the module, in front of the fake API. The
 retry policy's waits are recorded and returned at once (the client's `sleep`), so the rows run fast; the logic that
@@ -57,6 +62,10 @@ PAGE_SIZE = 2
 """Checkpoints per page: 5 checkpoints make 3 pages."""
 
 
+JOB_RUNNING, JOB_PAUSED = (fake_id("ftjob-", n) for n in (4, 5))
+"""The jobs the write tools change: one running (to cancel or pause), one paused (to resume)."""
+
+
 def organisation() -> FakeData:
     data = FakeData()
     created = 1_760_000_000
@@ -92,6 +101,18 @@ def organisation() -> FakeData:
     return data
 
 
+def writable_organisation() -> FakeData:
+    """The jobs a write changes, and job B for the next call: made afresh for every call of a write tool, since a
+    cancelled job cannot be cancelled again."""
+    data = FakeData()
+    data.jobs += [
+        job(JOB_B, suffix="target"),
+        job(JOB_RUNNING, status="running", suffix="target"),
+        job(JOB_PAUSED, status="paused", suffix="target"),
+    ]
+    return data
+
+
 # --- the tools, and where their first and middle requests go ---------------------------------------------------------
 
 
@@ -109,6 +130,8 @@ class ToolCase:
     middle_is_page: bool = True
     rows: frozenset[str] | None = None
     """The core rows this tool gets, when fewer than all (a plot takes a second to draw)."""
+    writes: bool = False
+    """The tool changes the job (served with allow_writes): every call gets its own `writable_organisation`."""
 
 
 TOOLS: dict[str, ToolCase] = {
@@ -134,13 +157,19 @@ TOOLS: dict[str, ToolCase] = {
             {"fine_tuned_model_checkpoint": "ft:gpt-4o-mini-2024-07-18:acme::T0"},
             None,
         ),
+        ToolCase("cancel_job", {"job_id": JOB_RUNNING}, None, writes=True),
+        ToolCase("pause_job", {"job_id": JOB_RUNNING}, None, writes=True),
+        ToolCase("resume_job", {"job_id": JOB_PAUSED}, None, writes=True),
     )
 }
 
 
-def test_the_matrix_covers_every_tool_that_reads_the_api() -> None:
-    """A tool added to the table must get its row here (the write tools have their own tests in test_writes)."""
-    assert set(TOOLS) == {spec.name for spec in tool_table() if spec.read_only}
+def test_the_matrix_covers_every_tool_that_calls_the_api() -> None:
+    """A tool added to the table must get its row here."""
+    assert set(TOOLS) == {spec.name for spec in tool_table()}
+    assert {name for name, case in TOOLS.items() if case.writes} == {
+        spec.name for spec in tool_table() if not spec.read_only
+    }
 
 
 # --- the rows --------------------------------------------------------------------------------------------------------
@@ -243,6 +272,8 @@ class Row:
     sleeps: Callable[[list[float]], bool] | None = None
     only: frozenset[tuple[str, str]] | None = None
     """The (tool, position) cells this row runs in, when not the usual ones."""
+    lost_answer: bool = False
+    """The upstream did the request and only its answer was lost: a write has landed, so its retry is refused."""
     slow: bool = False
     """Waits in real time (a timeout, the deadline, the pause after a server-directed wait that the next call
     honours): run only where the full table runs for one tool, not for every tool."""
@@ -305,7 +336,7 @@ ROWS = [
         3,
     ),
     # the transport
-    Row("reset-mid-body-once", lambda: [Misbehaviour("reset_mid_body")], None, 2),
+    Row("reset-mid-body-once", lambda: [Misbehaviour("reset_mid_body")], None, 2, lost_answer=True),
     Row(
         "reset-mid-body-always",
         lambda: [Misbehaviour("reset_mid_body") for _ in range(3)],
@@ -332,6 +363,9 @@ ROWS = [
         ("deadline",),
         settings={"timeout": 0.5, "deadline": 1.0},
         slow=True,
+        lost_answer=True,
+        only=frozenset({("list_checkpoints", "first"), ("list_checkpoints", "middle")})
+        | {(tool, "first") for tool in ("cancel_job", "pause_job", "resume_job")},
     ),
     # bodies
     Row(
@@ -396,7 +430,16 @@ ROWS = [
         1,
         only=frozenset(
             (tool, "first")
-            for tool in ("get_job", "list_checkpoints", "best_checkpoint", "training_metrics", "compare_jobs")
+            for tool in (
+                "get_job",
+                "list_checkpoints",
+                "best_checkpoint",
+                "training_metrics",
+                "compare_jobs",
+                "cancel_job",
+                "pause_job",
+                "resume_job",
+            )
         ),
     ),
 ]
@@ -475,6 +518,7 @@ def settings_for(base_url: str, **overrides: Any) -> Settings:
         "timeout": 5.0,
         "deadline": 20.0,
         "page_size": PAGE_SIZE,
+        "allow_writes": True,  # the write tools are served; the reading ones are the same either way
     }
     return Settings(**(options | overrides))
 
@@ -505,13 +549,22 @@ def requests_told(result: Any) -> int | None:
     return (result.structured_content or {}).get("upstream_requests")
 
 
+def upstream_for(tool: str, fake: FakeOpenAI) -> FakeOpenAI:
+    """The module's fake for a reading tool; a fresh one for a write tool, whose call changes the job."""
+    return FakeOpenAI(writable_organisation(), api_key=KEY, admin_key=ADMIN_KEY) if TOOLS[tool].writes else fake
+
+
+def job_in(fake: FakeOpenAI, job_id: str) -> dict[str, Any]:
+    return next(body for body in fake.data.jobs if body["id"] == job_id)
+
+
 _clean: dict[str, Any] = {}
 
 
 async def clean_run(hostile: HostileServer, fake: FakeOpenAI, tool: str) -> Any:
     """The tool's result without any fault (once per module)."""
     if tool not in _clean:
-        with hostile.case(Case(fake)) as base_url:
+        with hostile.case(Case(upstream_for(tool, fake))) as base_url:
             async with session(settings_for(base_url)) as client:
                 result = await client.call_tool(tool, TOOLS[tool].args)
         assert not result.is_error, result
@@ -534,6 +587,15 @@ def _secret_runs(key: str) -> set[str]:
 
 
 SECRET_RUNS = _secret_runs(KEY) | _secret_runs(ADMIN_KEY)
+
+WRITE_MAY_HAVE_LANDED = {
+    "upstream_unavailable": "request may have reached the API before the failure: check the job with get_job",
+    "timeout": "request may have reached the API before the failure: check the job with get_job",
+    "bad_response": "request was answered as a success, so it may have taken effect: check the job with get_job",
+}
+"""What a write's error says when the write may have taken effect (the answer was lost, or was not the job)."""
+WRITE_RETRY_REFUSED = "retried after its first attempt failed or its answer was lost; the retry was refused because"
+"""What a write's answer adds when the retry of a write that had landed was refused."""
 
 
 def assert_no_key(*texts: str) -> None:
@@ -559,7 +621,8 @@ async def test_fault_matrix(
     caplog.set_level(logging.DEBUG)
     clean = await clean_run(hostile, fake, tool) if row.code is None else None
     tool_case = TOOLS[tool]
-    case = Case(fake, script=row.script(), aims_at=tool_case.middle if position == "middle" else None)
+    upstream = upstream_for(tool, fake)
+    case = Case(upstream, script=row.script(), aims_at=tool_case.middle if position == "middle" else None)
     with hostile.case(case, name="live") as base_url:
         settings = settings_for(base_url, **row.settings)
         async with session(settings) as client:
@@ -570,14 +633,29 @@ async def test_fault_matrix(
             assert case.target is not None, "the misbehaviour was never used: the row aims at nothing"
             sent = f"Bearer {ADMIN_KEY if tool == 'list_checkpoint_permissions' else KEY}"
             assert case.requests[0].headers["authorization"] == sent  # the key was there to leak
-            if row.code is None:
+            if row.code is None and tool_case.writes:
+                # The clean answer; when the first attempt had landed, its retry was refused, and the answer says
+                # so (after one GET of the job that tells why it was refused). The job is as the answer says.
+                assert not result.is_error, result.content[0].text
+                answer, clean_answer = answer_of(result), answer_of(clean)
+                message, clean_message = answer.pop("message"), clean_answer.pop("message")
+                assert answer == clean_answer
+                assert message.startswith(clean_message)
+                assert (WRITE_RETRY_REFUSED in message) == row.lost_answer, message
+                assert job_in(upstream, tool_case.args["job_id"])["status"] == answer["status"]
+                if row.lost_answer:  # the retry's refusal was explained by the job's status, read once
+                    assert [seen.method for seen in case.requests] == ["POST"] * (row.attempts or 0) + ["GET"]
+            elif row.code is None:
                 assert not result.is_error, result.content[0].text
                 assert answer_of(result) == answer_of(clean)
                 if requests_told(clean) is not None and row.attempts is not None:
                     assert requests_told(result) == requests_told(clean) + row.attempts - 1
             elif row.code == "any":
                 if result.is_error:
-                    assert result.content[0].text.split(":")[0] in CODES, result.content[0].text
+                    text = result.content[0].text
+                    assert text.split(":")[0] in CODES, text
+                    if tool_case.writes and text.split(":")[0] in WRITE_MAY_HAVE_LANDED:
+                        assert WRITE_MAY_HAVE_LANDED[text.split(":")[0]] in text, text
             elif tool == "compare_jobs" and not result.is_error:
                 # One job of three could not be read: the others are compared, and the answer says which failed
                 # and why (the row's error), never a leaderboard that passes for complete.
@@ -591,6 +669,8 @@ async def test_fault_matrix(
                 assert result.is_error, f"expected {row.code}, got an answer: {answer_of(result)}"
                 assert result.structured_content is None
                 assert_actionable_error(result.content[0].text, row.code, row.says)
+                if tool_case.writes and row.code in WRITE_MAY_HAVE_LANDED:
+                    assert WRITE_MAY_HAVE_LANDED[row.code] in result.content[0].text, result.content[0].text
             if row.attempts is not None:
                 assert case.attempts() == row.attempts
             if row.sleeps is not None:

@@ -136,6 +136,17 @@ def strict_arguments(model: type[ArgModelT]) -> type[ArgModelT]:
     return type(model.__name__, (model,), {"model_config": config, "__module__": model.__module__})
 
 
+def _write_may_have_landed(name: str) -> str:
+    """For a write tool cut by the deadline, that its request may have reached the API (its answer was lost, not the
+    write): an empty string for any other tool."""
+    if name not in {spec.name for spec in tool_table() if not spec.read_only}:
+        return ""
+    return (
+        f" The {name.removesuffix('_job')} request may have reached the API before the failure: check the job with "
+        "get_job before trying again."
+    )
+
+
 def write_hint(name: str) -> str:
     """For a write tool this server does not serve, why and how to serve it (an empty string for any other name)."""
     writes = {spec.name for spec in tool_table() if not spec.read_only}
@@ -264,7 +275,7 @@ class CheckpointsServer(MCPServer[AppState]):
                 CheckpointsError(
                     ErrorCode.TIMEOUT,
                     f"The call did not finish within the server's {self._deadline:g} s deadline. Try again later, "
-                    "or start the server with a longer --deadline.",
+                    f"or start the server with a longer --deadline.{_write_may_have_landed(name)}",
                 ).text
             ) from None
         except UnexpectedToolError as exc:
