@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from mcp import Client, StdioServerParameters  # noqa: E402
 from tests.helpers import TEST_KEY  # noqa: E402
-from tests.hostile_bodies import Answer, endless, gzip_bomb, hostile_server, result_file_routes  # noqa: E402
+from tests.hostile import Answer, Routes, canned_server, endless, gzip_bomb, result_file_routes  # noqa: E402
 
 MIB = 1 << 20
 
@@ -54,9 +54,9 @@ def file_answer(content: bytes, **headers: str) -> Answer:
     return Answer(lambda: [content], {"content-type": "text/csv", "content-length": str(len(content)), **headers})
 
 
-def cases() -> dict[str, tuple[str, dict[str, Answer], str, str]]:
+def cases() -> dict[str, tuple[str, Routes, str, str]]:
     """name -> (what, routes, tool, job id)."""
-    made: dict[str, tuple[str, dict[str, Answer], str, str]] = {}
+    made: dict[str, tuple[str, Routes, str, str]] = {}
     made["wide"] = (
         "a 18 MB result file of a million columns",
         result_file_routes("ftjob-wide", "file-wide", file_answer(wide_csv())),
@@ -123,14 +123,14 @@ def _peak_mib(pid: int) -> float:
     return float("nan")
 
 
-async def run_case(name: str, routes: dict[str, Answer], tool: str, job_id: str, flags: list[str]) -> dict[str, Any]:
+async def run_case(name: str, routes: Routes, tool: str, job_id: str, flags: list[str]) -> dict[str, Any]:
     script = shutil.which("openai-checkpoints-mcp") or str(Path(sys.executable).with_name("openai-checkpoints-mcp"))
-    with hostile_server(routes) as hostile, tempfile.TemporaryDirectory() as cache:
+    with canned_server(routes) as upstream, tempfile.TemporaryDirectory() as cache:
         env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": os.environ.get("HOME", "/tmp"),
             "OPENAI_API_KEY": TEST_KEY,
-            "OPENAI_BASE_URL": hostile.base_url,
+            "OPENAI_BASE_URL": upstream.base_url,
             "OPENAI_CHECKPOINTS_MCP_CACHE_DIR": cache,
         }
         args = ["--no-persistent-cache", "--max-retries", "0", "--log-level", "ERROR", *flags]
@@ -155,7 +155,7 @@ async def run_case(name: str, routes: dict[str, Answer], tool: str, job_id: str,
                     await anyio.sleep(0.05)
             took = time.monotonic() - started
             peak = max((_peak_mib(pid) for pid in pids), default=float("nan"))
-        served = sum(hostile.written.values())
+        served = sum(upstream.written.values())
     answer = result[0]
     text = answer.content[0].text if answer.content else ""
     return {

@@ -1,11 +1,18 @@
-"""A hostile upstream for the fault matrix: a raw asyncio HTTP/1.1 server on 127.0.0.1, in a thread of its own,
-that answers from the fake API (called in process, as an ASGI app) unless a scripted `Misbehaviour` claims the
-request; then it answers with anything from a status to a reset mid-body, a trickle or silence.
+"""A hostile upstream for the tests and benches: a raw asyncio HTTP/1.1 server on 127.0.0.1, in a thread of its own
+(`HostileServer`), serving cases of two kinds, each mounted under a path prefix of its own (``/c7/v1/...``):
 
-One server per test module serves every case: each case is mounted under a path prefix of its own (``/c7/v1/...``)
-and records every request that reaches it, so a test can count attempts. A raw socket server, not uvicorn, because
-the transport faults (a reset after half the body, a ``Content-Length`` that lies, a body sent a byte at a time)
-need control of the bytes on the wire.
+* a `Case` (the fault matrix): the fake API (called in process, as an ASGI app) answers, unless a scripted
+  `Misbehaviour` claims the request; then anything from a status to a reset mid-body, a trickle or silence;
+* a `CannedCase` (the bound tests, bench/hostile.py): a routes table (`Routes`, request path -> `Answer`) of what no
+  honest API sends (an endless body, a ``Content-Length`` it never delivers, a gzip bomb, a result file of a million
+  columns), streamed from an iterable of chunks, counting per path the body bytes the server got into the socket,
+  so a test can tell that the client stopped reading at its bound. `canned_server` serves one such table on a
+  server of its own.
+
+Every case records every request that reaches it, so a test can count attempts. A raw socket server, not uvicorn,
+because the faults (a reset after half the body, a ``Content-Length`` that lies, a body sent a byte at a time, an
+endless body after the client has gone) need control of the bytes on the wire: a server framework refuses to send
+a body shorter than its ``Content-Length`` and keeps accepting the writes of an endless body after the peer is gone.
 """
 
 from __future__ import annotations
@@ -16,13 +23,16 @@ import json
 import socket
 import struct
 import threading
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Message
+
+from .helpers import checkpoint, job
 
 Kind = Literal["respond", "mutate", "ignore_cursor", "reset_mid_body", "close", "silent", "trickle", "declare_huge"]
 
@@ -90,11 +100,112 @@ class Case:
         return self.script.pop(0)
 
 
+Body = Callable[[], Iterable[bytes] | AsyncIterable[bytes]]
+"""A body, as the chunks to write (made afresh for each request). The chunks are taken on the server's event loop:
+a body that waits between chunks must be an async iterable (``await asyncio.sleep``), not a blocking one."""
+
+
+@dataclass
+class Answer:
+    """One canned answer: status, headers as given, and the body's chunks (written as they come).
+
+    Without ``chunked`` and a ``content-length`` header the body ends the connection; with a ``content-length``
+    larger than the body, the connection is closed after what there is.
+    """
+
+    body: Body
+    headers: dict[str, str] = field(default_factory=dict)
+    status: int = 200
+    chunked: bool = False
+    """Send the body with ``Transfer-Encoding: chunked`` (no length)."""
+
+
+Routes = dict[str, Answer]
+"""The routes table of a `CannedCase`: request path within the case (``/v1/...``, without the query) -> answer."""
+
+
+@dataclass
+class CannedCase:
+    """The upstream of one test: canned answers by path (a 404 for any other), and what was written for each path.
+
+    `base_url` (ending in ``/v1``) is set by `canned_server`; with `HostileServer.case`, use the URL it yields.
+    """
+
+    routes: Routes
+    requests: list[Seen] = field(default_factory=list)
+    written: dict[str, int] = field(default_factory=dict)
+    """Body bytes got into the socket, by path (all requests together)."""
+    base_url: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def served(self, path: str) -> int:
+        """Body bytes the server got into the socket for `path` (without the ``/v1``; all requests together)."""
+        with self.lock:
+            return self.written.get("/v1" + path, 0)
+
+    def count(self, path: str, size: int) -> None:
+        with self.lock:
+            self.written[path] = self.written.get(path, 0) + size
+
+
+def json_answer(payload: Any) -> Answer:
+    body = json.dumps(payload).encode()
+    return Answer(lambda: [body], {"content-type": "application/json", "content-length": str(len(body))})
+
+
+def endless(chunk: bytes, *, start: bytes = b"") -> Body:
+    """A body that never ends: `start`, then `chunk` for ever."""
+
+    def body() -> Iterator[bytes]:
+        yield start
+        while True:
+            yield chunk
+
+    return body
+
+
+def gzip_bomb(expanded: int, *, start: bytes = b"", end: bytes = b"") -> bytes:
+    """A gzip body of `start`, zeros and `end`, about `expanded` bytes once decompressed (a thousandth of that sent)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    parts = [compressor.compress(start)]
+    block = b"0" * (1 << 20)
+    left = expanded - len(start)
+    while left > 0:
+        parts.append(compressor.compress(block[: min(left, len(block))]))
+        left -= len(block)
+    parts.append(compressor.compress(end))
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+def job_with_file(job_id: str, file_id: str) -> Answer:
+    return json_answer(job(job_id, result_files=[file_id]))
+
+
+def checkpoints_of(job_id: str) -> Answer:
+    return json_answer(
+        {
+            "object": "list",
+            "data": [checkpoint(job_id, 10, {"train_loss": 0.5, "full_valid_loss": 0.6})],
+            "has_more": False,
+        }
+    )
+
+
+def result_file_routes(job_id: str, file_id: str, content: Answer) -> Routes:
+    """The three paths training_metrics reads for `job_id`: the job (listing `file_id`), its checkpoints, the file."""
+    return {
+        f"/v1/fine_tuning/jobs/{job_id}": job_with_file(job_id, file_id),
+        f"/v1/fine_tuning/jobs/{job_id}/checkpoints": checkpoints_of(job_id),
+        f"/v1/files/{file_id}/content": content,
+    }
+
+
 class HostileServer:
-    """The server: `case()` mounts a case and yields its base URL (ending in ``/v1``)."""
+    """The server: `case()` mounts a case (a `Case` or a `CannedCase`) and yields its base URL (ending in ``/v1``)."""
 
     def __init__(self) -> None:
-        self.cases: dict[str, Case] = {}
+        self.cases: dict[str, Case | CannedCase] = {}
         self._names = itertools.count(1)
         self._loop = asyncio.new_event_loop()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -112,17 +223,29 @@ class HostileServer:
         return self
 
     def stop(self) -> None:
+        """Stop listening, end every connection still open, and the thread."""
+        with suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+    async def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._server = self._loop.run_until_complete(asyncio.start_server(self._connection, sock=self._sock))
         self._ready.set()
         self._loop.run_forever()
+        self._loop.close()
 
     @contextmanager
-    def case(self, case: Case, name: str | None = None) -> Iterator[str]:
+    def case(self, case: Case | CannedCase, name: str | None = None) -> Iterator[str]:
         """Mount `case` under `name` (a fresh one by default; a fixed one lets servers made for one base URL be
         reused from case to case, one case at a time)."""
         name = name or f"c{next(self._names)}"
@@ -140,6 +263,8 @@ class HostileServer:
             while await self._one_request(reader, writer):
                 pass
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        except asyncio.CancelledError:  # by stop(): end quietly (re-raised, Python 3.11 logs it as an error)
             pass
         finally:
             with suppress(Exception):
@@ -163,6 +288,8 @@ class HostileServer:
             return True
         target = "/" + rest
         case.requests.append(Seen(method, target, headers))
+        if isinstance(case, CannedCase):
+            return await _answer_canned(case, target.partition("?")[0], writer)
         misbehaviour = case.claim(target)
         if misbehaviour is None:
             status, answer_headers, answer = await _ask(case.app, method, target, headers, body)
@@ -225,6 +352,65 @@ class HostileServer:
             await writer.drain()
             await asyncio.sleep(bad.interval)
         return False
+
+
+async def _answer_canned(case: CannedCase, path: str, writer: asyncio.StreamWriter) -> bool:
+    """Write the answer `case` has for `path`, counting its body bytes once drained (the transport then holds at most
+    its high-water mark, 64 KiB, not yet in the socket); False once the peer has gone, or when the connection is to
+    end (a body without a length, or shorter than its declared one)."""
+    answer = case.routes.get(path)
+    if answer is None:
+        answer = json_answer({"error": {"message": f"no route {path}"}})
+        answer.status = 404
+    head = [f"HTTP/1.1 {answer.status} X"]
+    head += [f"{name}: {value}" for name, value in answer.headers.items()]
+    if answer.chunked:
+        head.append("transfer-encoding: chunked")
+    sent = 0
+
+    async def write(chunk: bytes) -> None:
+        nonlocal sent
+        if writer.is_closing():
+            raise ConnectionResetError("the client has gone")
+        writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" if answer.chunked else chunk)
+        await writer.drain()
+        await asyncio.sleep(0)  # an endless body leaves the other connections their turn
+        sent += len(chunk)
+        case.count(path, len(chunk))
+
+    try:
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+        await writer.drain()
+        chunks = answer.body()
+        if isinstance(chunks, AsyncIterable):
+            async for chunk in chunks:
+                if chunk:
+                    await write(chunk)
+        else:
+            for chunk in chunks:
+                if chunk:
+                    await write(chunk)
+        if answer.chunked:
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+    except ConnectionError:  # the client stopped reading and closed the connection
+        return False
+    declared = answer.headers.get("content-length")
+    return answer.chunked or (declared is not None and int(declared) <= sent)
+
+
+@contextmanager
+def canned_server(routes: Routes) -> Iterator[CannedCase]:
+    """Serve `routes` on a `HostileServer` of their own for the duration of the context; ``base_url`` ends in
+    ``/v1``."""
+    server = HostileServer().start()
+    case = CannedCase(routes)
+    try:
+        with server.case(case) as base_url:
+            case.base_url = base_url
+            yield case
+    finally:
+        server.stop()
 
 
 def _head(status: int, headers: dict[str, str], length: int) -> bytes:

@@ -1,5 +1,5 @@
 """Nothing an upstream sends may exhaust or freeze the server (issue 11, defects 1 and 2), tried against a hostile
-upstream over real HTTP (tests/hostile_bodies.py) through the MCP client:
+upstream over real HTTP (the canned answers of tests/hostile.py) through the MCP client:
 
 * every read is bounded: an endless body, a Content-Length past the bound (refused before reading), a gzip bomb
   (decompressed bytes counted), an endless result file: ``bad_response`` naming the flag, and the server wrote only
@@ -12,6 +12,7 @@ upstream over real HTTP (tests/hostile_bodies.py) through the MCP client:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -32,7 +33,7 @@ from openai_checkpoints_mcp.server import create_server
 from openai_checkpoints_mcp.transport.http import HttpOptions, create_app
 
 from .helpers import TEST_KEY, TOKEN, error_text, job, mcp_client, serving
-from .hostile_bodies import Answer, Hostile, endless, gzip_bomb, hostile_server, json_answer, result_file_routes
+from .hostile import Answer, CannedCase, canned_server, endless, gzip_bomb, json_answer, result_file_routes
 
 pytestmark = pytest.mark.anyio
 
@@ -44,7 +45,7 @@ SLACK = 16 * MIB
 
 
 @asynccontextmanager
-async def client_of(hostile: Hostile, mode: str = "auto", **overrides: Any) -> AsyncIterator[Client]:
+async def client_of(upstream: CannedCase, mode: str = "auto", **overrides: Any) -> AsyncIterator[Client]:
     """A client of our server in memory (`mode` ``legacy`` for ``ping``, which newer protocol versions dropped)."""
     values: dict[str, Any] = {
         "max_retries": 0,
@@ -53,7 +54,7 @@ async def client_of(hostile: Hostile, mode: str = "auto", **overrides: Any) -> A
         "max_result_file_bytes": BOUND,
         **overrides,
     }
-    settings = Settings(api_key=TEST_KEY, base_url=hostile.base_url, **values)
+    settings = Settings(api_key=TEST_KEY, base_url=upstream.base_url, **values)
     async with Client(create_server(settings), mode=mode, raise_exceptions=mode != "legacy") as client:
         yield client
 
@@ -70,10 +71,10 @@ async def test_an_endless_json_body_is_refused_at_the_bound():
     answer = Answer(
         endless(b" " * 65536, start=job_body(job_id)[:-1]), {"content-type": "application/json"}, chunked=True
     )
-    with hostile_server({f"/v1/fine_tuning/jobs/{job_id}": answer}) as hostile:
-        async with client_of(hostile) as client:
+    with canned_server({f"/v1/fine_tuning/jobs/{job_id}": answer}) as upstream:
+        async with client_of(upstream) as client:
             text = error_text(await client.call_tool("get_job", {"job_id": job_id}))
-        served = hostile.served(f"/fine_tuning/jobs/{job_id}")
+        served = upstream.served(f"/fine_tuning/jobs/{job_id}")
     assert text.startswith("bad_response: ") and "--max-response-mb" in text, text
     assert f"{BOUND:,} bytes" in text
     assert served < BOUND + SLACK, served
@@ -83,8 +84,8 @@ async def test_a_content_length_past_the_bound_is_refused_before_reading():
     job_id = "ftjob-hugelength"
     body = job_body(job_id)
     answer = Answer(lambda: [body], {"content-type": "application/json", "content-length": str(2_000_000_000)})
-    with hostile_server({f"/v1/fine_tuning/jobs/{job_id}": answer}) as hostile:
-        async with client_of(hostile) as client:
+    with canned_server({f"/v1/fine_tuning/jobs/{job_id}": answer}) as upstream:
+        async with client_of(upstream) as client:
             text = error_text(await client.call_tool("get_job", {"job_id": job_id}))
     assert text.startswith("bad_response: ") and "declares 2,000,000,000 bytes" in text, text
     assert "--max-response-mb" in text
@@ -102,8 +103,8 @@ async def test_a_gzip_bomb_is_counted_decompressed():
     body = _bomb(job_id)
     assert len(body) < BOUND  # what travels is within the bound: only counting what it expands to refuses it
     headers = {"content-type": "application/json", "content-encoding": "gzip", "content-length": str(len(body))}
-    with hostile_server({f"/v1/fine_tuning/jobs/{job_id}": Answer(lambda: [body], headers)}) as hostile:
-        async with client_of(hostile) as client:
+    with canned_server({f"/v1/fine_tuning/jobs/{job_id}": Answer(lambda: [body], headers)}) as upstream:
+        async with client_of(upstream) as client:
             text = error_text(await client.call_tool("get_job", {"job_id": job_id}))
     assert text.startswith("bad_response: ") and "decompressed" in text and "--max-response-mb" in text, text
 
@@ -113,10 +114,10 @@ async def test_an_endless_result_file_is_refused_at_its_own_bound():
     answer = Answer(
         endless(b"1,0.5\n" * 10_000, start=b"step,train_loss\n"), {"content-type": "text/csv"}, chunked=True
     )
-    with hostile_server(result_file_routes(job_id, file_id, answer)) as hostile:
-        async with client_of(hostile, max_result_file_bytes=2 * BOUND) as client:
+    with canned_server(result_file_routes(job_id, file_id, answer)) as upstream:
+        async with client_of(upstream, max_result_file_bytes=2 * BOUND) as client:
             text = error_text(await client.call_tool("training_metrics", {"job_id": job_id}))
-        served = hostile.served(f"/files/{file_id}/content")
+        served = upstream.served(f"/files/{file_id}/content")
     assert text.startswith("bad_response: ") and "--max-result-file-mb" in text, text
     assert f"{2 * BOUND:,} bytes" in text
     assert served < 2 * BOUND + SLACK, served
@@ -125,18 +126,18 @@ async def test_an_endless_result_file_is_refused_at_its_own_bound():
 async def test_an_error_answer_with_an_endless_body_still_says_its_status():
     job_id = "ftjob-endlesserror"
     answer = Answer(endless(b"x" * 65536), {"content-type": "text/plain"}, status=404, chunked=True)
-    with hostile_server({f"/v1/fine_tuning/jobs/{job_id}": answer}) as hostile:
-        async with client_of(hostile) as client:
+    with canned_server({f"/v1/fine_tuning/jobs/{job_id}": answer}) as upstream:
+        async with client_of(upstream) as client:
             text = error_text(await client.call_tool("get_job", {"job_id": job_id}))
-        served = hostile.served(f"/fine_tuning/jobs/{job_id}")
+        served = upstream.served(f"/fine_tuning/jobs/{job_id}")
     assert text.startswith("not_found: "), text
     assert served < BOUND + SLACK, served
 
 
 async def test_a_body_within_the_bound_is_read_whole():
     job_id = "ftjob-fine"
-    with hostile_server({f"/v1/fine_tuning/jobs/{job_id}": json_answer(job(job_id))}) as hostile:
-        async with client_of(hostile) as client:
+    with canned_server({f"/v1/fine_tuning/jobs/{job_id}": json_answer(job(job_id))}) as upstream:
+        async with client_of(upstream) as client:
             result = await client.call_tool("get_job", {"job_id": job_id})
     assert not result.is_error and result.structured_content["id"] == job_id
 
@@ -165,8 +166,8 @@ def file_answer(content: bytes) -> Answer:
 async def test_a_million_columns_are_cut_and_said_and_the_result_stays_small():
     job_id, file_id = "ftjob-wide", "file-wide"
     content = wide_csv()
-    with hostile_server(result_file_routes(job_id, file_id, file_answer(content))) as hostile:
-        async with client_of(hostile, max_result_file_bytes=64 * MIB) as client:
+    with canned_server(result_file_routes(job_id, file_id, file_answer(content))) as upstream:
+        async with client_of(upstream, max_result_file_bytes=64 * MIB) as client:
             result = await client.call_tool("training_metrics", {"job_id": job_id, "points": 500})
     assert not result.is_error, result.content
     out = result.structured_content
@@ -181,8 +182,8 @@ async def test_a_million_columns_are_cut_and_said_and_the_result_stays_small():
 async def test_rows_beyond_the_bound_are_counted_and_said():
     job_id, file_id = "ftjob-long", "file-long"
     content = long_csv(MAX_ROWS + 1000)
-    with hostile_server(result_file_routes(job_id, file_id, file_answer(content))) as hostile:
-        async with client_of(hostile, max_result_file_bytes=64 * MIB) as client:
+    with canned_server(result_file_routes(job_id, file_id, file_answer(content))) as upstream:
+        async with client_of(upstream, max_result_file_bytes=64 * MIB) as client:
             result = await client.call_tool("training_metrics", {"job_id": job_id})
     out = result.structured_content
     assert not result.is_error and out["steps"] == MAX_ROWS and out["last_step"] == MAX_ROWS
@@ -216,8 +217,8 @@ async def test_pings_are_answered_while_a_hostile_file_is_parsed():
     """The wide file takes about a second of CPU to parse; the event loop keeps answering meanwhile."""
     job_id, file_id = "ftjob-wideping", "file-wideping"
     content = wide_csv()
-    with hostile_server(result_file_routes(job_id, file_id, file_answer(content))) as hostile:
-        async with client_of(hostile, "legacy", max_result_file_bytes=64 * MIB) as client:
+    with canned_server(result_file_routes(job_id, file_id, file_answer(content))) as upstream:
+        async with client_of(upstream, "legacy", max_result_file_bytes=64 * MIB) as client:
             started = time.monotonic()
             result, latencies = await probed_while(
                 lambda: client.call_tool("training_metrics", {"job_id": job_id}), client.send_ping
@@ -234,8 +235,8 @@ async def test_healthz_answers_over_http_while_a_hostile_file_is_parsed():
     """Over streamable HTTP, /healthz on another connection is answered during the parse (it waited 40 s)."""
     job_id, file_id = "ftjob-widehttp", "file-widehttp"
     content = wide_csv()
-    with hostile_server(result_file_routes(job_id, file_id, file_answer(content))) as hostile:
-        settings = Settings(api_key=TEST_KEY, base_url=hostile.base_url, max_retries=0, max_result_file_bytes=64 * MIB)
+    with canned_server(result_file_routes(job_id, file_id, file_answer(content))) as upstream:
+        settings = Settings(api_key=TEST_KEY, base_url=upstream.base_url, max_retries=0, max_result_file_bytes=64 * MIB)
         with serving(create_app(settings, HttpOptions(auth_token=TOKEN))) as root:
             async with mcp_client(root) as client, httpx2.AsyncClient() as http:
 
@@ -254,8 +255,8 @@ async def test_the_deadline_holds_during_a_heavy_parse():
     job_id, file_id = "ftjob-widedeadline", "file-widedeadline"
     content = wide_csv(rows=20)  # several seconds of parsing
     deadline = 0.5
-    with hostile_server(result_file_routes(job_id, file_id, file_answer(content))) as hostile:
-        async with client_of(hostile, "legacy", max_result_file_bytes=128 * MIB, deadline=deadline) as client:
+    with canned_server(result_file_routes(job_id, file_id, file_answer(content))) as upstream:
+        async with client_of(upstream, "legacy", max_result_file_bytes=128 * MIB, deadline=deadline) as client:
             started = time.monotonic()
             result = await client.call_tool("training_metrics", {"job_id": job_id})
             took = time.monotonic() - started
@@ -271,15 +272,15 @@ async def test_the_deadline_holds_during_a_heavy_parse():
 async def test_the_deadline_holds_during_a_trickling_body():
     job_id = "ftjob-trickle"
 
-    def trickle() -> Any:
+    async def trickle() -> AsyncIterator[bytes]:
         yield job_body(job_id)[:-1]
         while True:
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
             yield b" "
 
     answer = Answer(trickle, {"content-type": "application/json"}, chunked=True)
-    with hostile_server({f"/v1/fine_tuning/jobs/{job_id}": answer}) as hostile:
-        async with client_of(hostile, deadline=1) as client:
+    with canned_server({f"/v1/fine_tuning/jobs/{job_id}": answer}) as upstream:
+        async with client_of(upstream, deadline=1) as client:
             started = time.monotonic()
             text = error_text(await client.call_tool("get_job", {"job_id": job_id}))
             took = time.monotonic() - started
