@@ -281,10 +281,14 @@ async def test_the_deadline_holds_during_a_trickling_body():
     answer = Answer(trickle, {"content-type": "application/json"}, chunked=True)
     with canned_server({f"/v1/fine_tuning/jobs/{job_id}": answer}) as upstream:
         async with client_of(upstream, deadline=1) as client:
-            started = time.monotonic()
-            text = error_text(await client.call_tool("get_job", {"job_id": job_id}))
-            took = time.monotonic() - started
-    assert text.startswith("timeout: ") and took < 2, (text, took)
+            answers = []
+            for _ in range(2):  # the faster of two: a loaded machine may delay one answer, never both by a trickle
+                started = time.monotonic()
+                text = error_text(await client.call_tool("get_job", {"job_id": job_id}))
+                answers.append((time.monotonic() - started, text))
+    took, text = min(answers)
+    assert all(text.startswith("timeout: ") for _, text in answers), answers
+    assert took < 2, answers  # the deadline + 1 s; a deadline not held would let the trickle hold the call for ever
 
 
 # --- every failure carries a code -------------------------------------------------------------------------------------
