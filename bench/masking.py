@@ -1,4 +1,4 @@
-"""What masking the key costs: `redaction.mask_result` on real answers, against the whole tool call it is part of.
+"""What masking the key costs: `masked_exits.mask_result` on real answers, against the whole tool call it is part of.
 
 Every answer the server sends goes through `mask_result` (issue 11: the key must not leak in any form). This takes
 the answers of ``list_checkpoints`` and ``training_metrics`` for a job of 250 checkpoints (``bench/restart.py``'s
@@ -34,7 +34,8 @@ from restart import LONG_JOB, add_long_job
 
 from openai_checkpoints_mcp.config import Settings
 from openai_checkpoints_mcp.fake import FakeOpenAI, demo_data
-from openai_checkpoints_mcp.redaction import Redactor, mask_result
+from openai_checkpoints_mcp.masked_exits import mask_result
+from openai_checkpoints_mcp.redaction import Redactor
 from openai_checkpoints_mcp.server import create_server
 
 KEY = "sk-proj-" + "".join(random.Random(164).choices(string.ascii_letters + string.digits + "-_", k=156))

@@ -36,7 +36,8 @@ from mcp.types import INVALID_PARAMS, CompleteRequestParams, CompleteResult
 
 from .config import Settings
 from .errors import CheckpointsError, ErrorCode, internal_error
-from .redaction import install_log_masking, masked_exit
+from .masked_exits import masked_exit
+from .redaction import install_log_masking
 from .result_bounds import as_sent
 from .state import AppState
 
